@@ -1,0 +1,1 @@
+"""Kontor clients service."""

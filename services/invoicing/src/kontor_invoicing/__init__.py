@@ -1,0 +1,1 @@
+"""Kontor invoicing service."""

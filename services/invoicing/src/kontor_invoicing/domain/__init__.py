@@ -1,0 +1,1 @@
+"""Domain of the invoicing service (pure, no I/O)."""

@@ -1,0 +1,13 @@
+"""`kontor-notifications migrate|api|worker|asyncapi` (also `python -m kontor_notifications`)."""
+import sys
+
+from kontor.service import main as service_main
+from kontor_notifications.spec import SPEC
+
+
+def main() -> int:
+    return service_main(SPEC, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Domain of the notifications service (pure, no I/O)."""

@@ -1,0 +1,142 @@
+"""The HTTP side every service shares: app factory, health and readiness, error answers.
+
+`create_service_api` builds a FastAPI app whose lifespan owns the engine and the
+token verifier; `ServiceContext` is what routes get through `Ctx`.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kontor.auth import TokenVerifier
+from kontor.clock import Clock, SystemClock
+from kontor.db import create_engine, create_session_factory, ping
+from kontor.errors import Conflict, DomainError, InvalidInput
+from kontor.kafka import check_reachable
+from kontor.logging import get_logger
+from kontor.outbox import Outbox
+from kontor.settings import ServiceSettings
+from kontor.topics import Topics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    settings: ServiceSettings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    outbox: Outbox
+    clock: Clock
+    extras: dict[str, Any]
+
+    def begin(self):
+        """A session in a transaction that commits on success (state and outbox together)."""
+        return self.session_factory.begin()
+
+
+def get_context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(get_context)]
+
+
+def create_service_api(
+    *,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    outbox_table: sa.Table,
+    routers: Sequence[APIRouter],
+    clock: Clock | None = None,
+    extras: dict[str, Any] | None = None,
+    on_startup: Callable[[ServiceContext], Any] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        ctx = ServiceContext(
+            settings=settings,
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            outbox=Outbox(outbox_table, Topics(settings.topic_prefix)),
+            clock=clock or SystemClock(),
+            extras=dict(extras or {}),
+        )
+        app.state.ctx = ctx
+        app.state.token_verifier = TokenVerifier(settings)
+        if on_startup:
+            await on_startup(ctx)
+        log.info("api started", service=settings.service_name)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.include_router(health_router(settings))
+    for router in routers:
+        app.include_router(router)
+    install_error_handlers(app)
+    return app
+
+
+def health_router(settings: ServiceSettings) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict:
+        return {"status": "ok", "service": settings.service_name}
+
+    @router.get("/readyz", summary="The database and Kafka are reachable",
+                responses={503: {"description": "a dependency is not reachable"}})
+    async def readyz(ctx: Ctx) -> JSONResponse:
+        checks: dict[str, str] = {}
+
+        async def database() -> None:
+            await asyncio.wait_for(ping(ctx.engine), timeout=3)
+
+        async def kafka() -> None:
+            await check_reachable(settings.kafka_bootstrap, timeout_s=3)
+
+        for name, check in (("database", database), ("kafka", kafka)):
+            try:
+                await check()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported, not hidden
+                checks[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        ready = all(v == "ok" for v in checks.values())
+        if not ready:
+            log.warning("not ready", checks=checks)
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+        # Same shape as FastAPI's own 422, so clients handle one format.
+        detail = [{"loc": ["body", *field.split(".")], "msg": msg, "type": "value_error"} for field, msg in exc.errors]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        body: dict[str, Any] = {"detail": str(exc)}
+        if exc.current_status is not None:
+            body["current_status"] = exc.current_status
+        return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)

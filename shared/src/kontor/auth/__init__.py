@@ -1,0 +1,134 @@
+"""JWT authentication and role checks for every service's API.
+
+Tokens carry `sub` (the user id), `roles` (`member`, `advisor`), and optionally `name`
+and `email`. HS256 with a configured secret by default; RS256 with keys from a JWKS
+URL when `jwks_url` is set.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kontor.settings import ServiceSettings
+
+ROLES = ("member", "advisor")
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    name: str | None = None
+    email: str | None = None
+
+    @property
+    def is_advisor(self) -> bool:
+        return "advisor" in self.roles
+
+    @property
+    def is_member(self) -> bool:
+        return "member" in self.roles
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenVerifier:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.algorithm = "RS256" if settings.jwks_url else settings.jwt_algorithm
+        self.secret = settings.jwt_secret.get_secret_value()
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+        self.jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key = (await run_in_threadpool(self.jwks.get_signing_key_from_jwt, token)).key if self.jwks else self.secret
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
+            )
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+            raise InvalidToken(str(exc)) from exc
+        roles = claims.get("roles") or []
+        if isinstance(roles, str):
+            roles = [roles]
+        return Principal(sub=str(claims["sub"]), roles=frozenset(r for r in roles if r in ROLES),
+                         name=claims.get("name"), email=claims.get("email"))
+
+
+def mint_token(
+    secret: str,
+    sub: str,
+    roles: list[str],
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    ttl: dt.timedelta = dt.timedelta(hours=12),
+    audience: str | None = None,
+    issuer: str | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """An HS256 token for development and tests."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}; allowed: {ROLES}")
+    now = now or dt.datetime.now(dt.UTC)
+    claims = {"sub": sub, "roles": roles, "iat": now, "exp": now + ttl}
+    if name:
+        claims["name"] = name
+    if email:
+        claims["email"] = email
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with roles `member` or `advisor`")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        principal = await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+    if not principal.roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "token has no Kontor role (member or advisor)")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(role: str):
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if role not in principal.roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires role {role!r}")
+        return principal
+
+    return check
+
+
+Advisor = Annotated[Principal, Depends(require_role("advisor"))]
+Member = Annotated[Principal, Depends(require_role("member"))]

@@ -1,0 +1,48 @@
+"""Injected time: every rule that depends on "today" asks a Clock, never the system directly.
+
+Business dates are in Europe/Berlin; timestamps are stored in UTC.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current instant, timezone-aware in UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FixedClock:
+    """A clock that stands still until moved; for tests and "as of" runs."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at.astimezone(dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at += delta
+
+
+def business_today(clock: Clock) -> dt.date:
+    """Today's date in Europe/Berlin, the calendar all business rules use."""
+    return clock.now().astimezone(BERLIN).date()
+
+
+def end_of_business_day(day: dt.date) -> dt.datetime:
+    """The last instant of a Berlin calendar day, in UTC (e.g. for "valid until" dates)."""
+    start_next = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=BERLIN)
+    return (start_next - dt.timedelta(microseconds=1)).astimezone(dt.UTC)

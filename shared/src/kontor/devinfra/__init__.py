@@ -1,0 +1,55 @@
+"""Local infrastructure without Docker: the real Kafka broker (KRaft) run from Maven jars,
+PostgreSQL from Debian's package, and an SMTP server that keeps every message.
+
+Used by `make up` (the dev stack) and by the tests when no broker or database is
+configured and no Docker engine answers. Every start is idempotent: a running
+server on the port is reused, data under `.local/` survives restarts.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+
+class InfraError(RuntimeError):
+    """A local server cannot be set up; the message says what to install or free."""
+
+
+def project_root() -> Path:
+    env = os.environ.get("KONTOR_ROOT")
+    if env:
+        return Path(env).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for candidate in (start, *start.parents):
+            if (candidate / "deploy" / "kafka" / "pom.xml").is_file():
+                return candidate
+    raise InfraError("cannot find the Kontor checkout (no deploy/kafka/pom.xml above here); set KONTOR_ROOT")
+
+
+def local_dir(*parts: str) -> Path:
+    path = project_root().joinpath(".local", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, what: str, proc=None, log: Path | None = None) -> float:
+    """Wait until something listens; returns the seconds waited. Fails early if `proc` died."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if port_open(host, port):
+            return time.monotonic() - start
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise InfraError(f"{what} exited with code {proc.returncode} before listening on {host}:{port}\n{tail}")
+        time.sleep(0.1)
+    raise InfraError(f"{what} did not listen on {host}:{port} within {timeout_s:.0f}s (log: {log})")

@@ -1,0 +1,73 @@
+"""A local SMTP server (aiosmtpd) that accepts every message and keeps it in a Maildir.
+
+Run: `python -m kontor.devinfra.smtp --port 1025 --maildir .local/mail`. Each accepted
+message is stored whole (headers, body, attachments) with the envelope sender and
+recipients in `X-Kontor-Envelope-*` headers, so tests and people can read exactly what
+was delivered.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import mailbox
+import signal
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from kontor.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+class MaildirHandler:
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = mailbox.Maildir(maildir, create=True)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.SMTP)
+        msg["X-Kontor-Envelope-From"] = envelope.mail_from or ""
+        msg["X-Kontor-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        key = self.maildir.add(msg.as_bytes())
+        log.info("mail stored", key=key, to=envelope.rcpt_tos, subject=msg.get("Subject"))
+        return "250 Message accepted for delivery"
+
+
+def read_messages(maildir: Path):
+    """Every stored message, oldest first, as `email.message.EmailMessage`."""
+    box = mailbox.Maildir(maildir, create=True)
+    items = []
+    for key in box.keys():
+        path = Path(maildir) / ("new" if (Path(maildir) / "new" / key).exists() else "cur") / key
+        items.append((path.stat().st_mtime_ns, message_from_bytes(box.get_bytes(key), policy=policy.default)))
+    return [m for _, m in sorted(items, key=lambda pair: pair[0])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--maildir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    configure_logging("INFO", "json", service="smtp")
+    controller = Controller(MaildirHandler(args.maildir), hostname=args.host, port=args.port)
+    controller.start()
+    log.info("smtp server listening", host=args.host, port=args.port, maildir=str(args.maildir))
+
+    async def wait() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    try:
+        asyncio.run(wait())
+    finally:
+        controller.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

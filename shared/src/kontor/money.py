@@ -1,0 +1,18 @@
+"""Money: Decimal amounts rounded half up to the currency's minor unit (JPY has none). Never float."""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+# ISO 4217 minor units of the currencies the cooperative invoices in.
+MINOR_UNITS: dict[str, int] = {
+    "EUR": 2, "USD": 2, "CAD": 2, "PLN": 2, "GBP": 2, "CZK": 2, "CHF": 2, "AUD": 2, "DKK": 2, "JPY": 0, "SEK": 2,
+}
+CURRENCIES = tuple(MINOR_UNITS)
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-MINOR_UNITS[currency])
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)

@@ -1,0 +1,172 @@
+"""Transactional outbox: an event is written in the same transaction as the state change,
+and a relay publishes it to Kafka afterwards.
+
+The relay claims unpublished rows with `FOR UPDATE SKIP LOCKED` (so several relays can
+run), publishes them with an idempotent producer (`acks=all`), keyed by aggregate id,
+and marks them published in the same transaction. A relay that dies between publishing
+and committing makes the rows visible again: they are published a second time with the
+same event id, and the consumers' inbox drops the duplicate (at-least-once + idempotent
+consumers = effectively once).
+
+Per-aggregate order across concurrent relays: a relay only publishes a row when no
+earlier unpublished row of the same aggregate is held by somebody else; it leaves such
+rows for a later pass instead of overtaking them.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from kontor.contracts import Contract
+from kontor.envelope import Envelope, encode_payload
+from kontor.logging import get_logger
+from kontor.topics import Topics
+
+log = get_logger(__name__)
+
+
+def define_outbox_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("aggregate_id", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("headers", JSONB, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+        sa.Index("ix_outbox_aggregate_unpublished", "aggregate_id", "id",
+                 postgresql_where=sa.text("published_at IS NULL")),
+    )
+
+
+class Outbox:
+    """Writes events into the outbox table of the caller's transaction."""
+
+    def __init__(self, table: sa.Table, topics: Topics) -> None:
+        self.table = table
+        self.topics = topics
+
+    async def add(
+        self,
+        session: AsyncSession | AsyncConnection,
+        event: Contract,
+        *,
+        time: dt.datetime,
+        caused_by: Envelope | None = None,
+    ) -> Envelope:
+        envelope = Envelope.for_event(event, time=time, caused_by=caused_by)
+        await session.execute(
+            self.table.insert().values(
+                event_id=envelope.id,
+                topic=self.topics.name(event.topic),
+                aggregate_id=envelope.subject,
+                event_type=envelope.type,
+                headers=[[k, v.decode()] for k, v in envelope.headers()],
+                payload=encode_payload(event),
+            )
+        )
+        return envelope
+
+
+class Producer(Protocol):
+    async def send(self, topic: str, value: bytes, key: bytes, headers: list) -> Any: ...
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        producer: Producer,
+        *,
+        batch_size: int = 200,
+        poll_interval_s: float = 0.1,
+        name: str = "relay",
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.name = name
+        self.published_total = 0
+        t = table.name
+        self._claim = sa.text(
+            f"""
+            WITH claimed AS (
+                SELECT id, aggregate_id FROM {t}
+                WHERE published_at IS NULL
+                ORDER BY id
+                LIMIT :limit
+                FOR UPDATE SKIP LOCKED
+            )
+            SELECT o.id, o.topic, o.aggregate_id, o.headers, o.payload
+            FROM {t} o JOIN claimed c ON c.id = o.id
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {t} e
+                WHERE e.aggregate_id = c.aggregate_id
+                  AND e.published_at IS NULL
+                  AND e.id < c.id
+                  AND e.id NOT IN (SELECT id FROM claimed)
+            )
+            ORDER BY o.id
+            """
+        )
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and mark one batch; returns how many events went out."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(self._claim, {"limit": self.batch_size})).all()
+            if not rows:
+                return 0
+            ready = list(rows)
+            deliveries = [
+                await self.producer.send(
+                    row.topic,
+                    value=bytes(row.payload),
+                    key=row.aggregate_id.encode(),
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                )
+                for row in ready
+            ]
+            await asyncio.gather(*deliveries)  # every record acknowledged by all in-sync replicas
+            await self._mark_published(conn, [row.id for row in ready])
+        self.published_total += len(ready)
+        log.debug("outbox batch published", relay=self.name, count=len(ready))
+        return len(ready)
+
+    async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
+        await conn.execute(
+            self.table.update().where(self.table.c.id.in_(ids)).values(published_at=sa.func.now())
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; errors are logged and retried with backoff."""
+        backoff = self.poll_interval_s
+        log.info("outbox relay started", relay=self.name)
+        while not stop.is_set():
+            try:
+                count = await self.publish_batch()
+                backoff = self.poll_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay batch failed; retrying", relay=self.name, retry_in_s=backoff)
+                count = 0
+                backoff = min(backoff * 2, 5.0)
+            if count == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+        log.info("outbox relay stopped", relay=self.name, published=self.published_total)

@@ -1,0 +1,85 @@
+"""The command line every service shares: `kontor-<service> migrate|api|worker|asyncapi`.
+
+A service describes itself once in a `ServiceSpec`; the CLI, the dev stack, the
+AsyncAPI generator and the tests all read that one description.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kontor.contracts import Contract
+from kontor.db import upgrade
+from kontor.logging import configure_logging, get_logger
+from kontor.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    settings_cls: type[ServiceSettings]
+    migrations: Path
+    api_factory: str  # "module:function", called with settings
+    worker_factory: Callable[[ServiceSettings], Any]
+    publishes: tuple[type[Contract], ...]
+    consumes: Callable[[], list[tuple[str, list[type[Contract]]]]]  # (group, contracts)
+    asyncapi_path: Path
+
+    def settings(self, **overrides: Any) -> ServiceSettings:
+        return self.settings_cls(**overrides)
+
+    @property
+    def env_prefix(self) -> str:
+        return self.settings_cls.model_config["env_prefix"]
+
+    @property
+    def default_port(self) -> int:
+        return self.settings_cls.model_fields["http_port"].default
+
+
+def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"kontor-{spec.name}", description=f"Kontor {spec.title}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("api", help="run the HTTP API (migrates first unless disabled)")
+    sub.add_parser("worker", help="run the event worker (migrates first unless disabled)")
+    gen = sub.add_parser("asyncapi", help="print or write the AsyncAPI document")
+    gen.add_argument("--write", action="store_true", help=f"write {spec.asyncapi_path.name}")
+    args = parser.parse_args(argv)
+
+    settings = spec.settings()
+    configure_logging(settings.log_level, settings.log_format, service=spec.name)
+
+    if args.command == "migrate":
+        asyncio.run(upgrade(settings.database_url, spec.migrations))
+    elif args.command == "api":
+        import uvicorn
+
+        if settings.run_migrations_on_start:
+            asyncio.run(upgrade(settings.database_url, spec.migrations))
+        log.info("starting api", url=f"http://{settings.http_host}:{settings.http_port}")
+        uvicorn.run(spec.api_factory, factory=True, host=settings.http_host, port=settings.http_port,
+                    log_config=None, access_log=True)
+    elif args.command == "worker":
+        if settings.run_migrations_on_start:
+            asyncio.run(upgrade(settings.database_url, spec.migrations))
+        asyncio.run(spec.worker_factory(settings).serve())
+    elif args.command == "asyncapi":
+        from kontor.asyncapi import build_document
+
+        doc = json.dumps(build_document(spec), indent=2, sort_keys=False) + "\n"
+        if args.write:
+            spec.asyncapi_path.write_text(doc)
+            print(f"wrote {spec.asyncapi_path}", file=sys.stderr)
+        else:
+            sys.stdout.write(doc)
+    return 0

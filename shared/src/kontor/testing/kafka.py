@@ -1,0 +1,67 @@
+"""Reading topics in tests: every record of a topic from the beginning, without a consumer group."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from kontor.envelope import Envelope
+
+
+@dataclass
+class Seen:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def type(self) -> str | None:
+        return self.headers.get("ce_type")
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope.from_headers([(k, v.encode()) for k, v in self.headers.items()])
+
+
+async def read_topic(bootstrap: str, topic: str, *, min_count: int = 1, timeout_s: float = 20) -> list[Seen]:
+    """All records of `topic` (all partitions) once at least `min_count` are there, or at timeout."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        partitions = None
+        while partitions is None:
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                partitions = [TopicPartition(topic, p) for p in sorted(parts)]
+            elif asyncio.get_running_loop().time() > deadline:
+                return []
+            else:
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen: list[Seen] = []
+        while len(seen) < min_count and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for r in records:
+                    seen.append(Seen(r.topic, r.partition, r.offset, r.key.decode() if r.key else None, r.value,
+                                     {k: v.decode(errors="replace") for k, v in (r.headers or ())}))
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def produce(bootstrap: str, topic: str, value: bytes | None, *, key: bytes | None = None,
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers or [])
+    finally:
+        await producer.stop()

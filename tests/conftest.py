@@ -1,0 +1,1 @@
+"""Cross-service tests share the root conftest's `infra` fixture (real Kafka, PostgreSQL, SMTP)."""
