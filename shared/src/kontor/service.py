@@ -72,7 +72,12 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
     elif args.command == "worker":
         if settings.run_migrations_on_start:
             asyncio.run(upgrade(settings.database_url, spec.migrations))
-        asyncio.run(spec.worker_factory(settings).serve())
+
+        async def serve() -> None:
+            # aiokafka clients must be created inside the running loop
+            await spec.worker_factory(settings).serve()
+
+        asyncio.run(serve())
     elif args.command == "asyncapi":
         from kontor.asyncapi import build_document
 

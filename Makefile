@@ -1,0 +1,35 @@
+# Kontor: `make up` runs the platform, `make test` runs every test. Both set up first.
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+
+.PHONY: help setup up infra test test-unit generate clean-data
+
+help:
+	@echo "make up        set up, then run Kafka, PostgreSQL, SMTP and all four services (Ctrl-C stops)"
+	@echo "make test      set up, then run the whole test suite against real Kafka/PostgreSQL/SMTP"
+	@echo "make infra     set up, then run only Kafka, PostgreSQL and SMTP"
+	@echo "make test-unit only the fast tests without I/O"
+	@echo "make generate  regenerate contract schema snapshots and AsyncAPI documents"
+	@echo "make clean-data  delete local Kafka/PostgreSQL/mail data (.local/)"
+
+setup:
+	@bash deploy/bootstrap.sh
+
+up: setup
+	@$(PY) deploy/stack.py up
+
+infra: setup
+	@$(PY) deploy/stack.py infra
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+generate: setup
+	@$(PY) -m kontor.contracts.snapshots --write
+	@for s in clients orders invoicing notifications; do .venv/bin/kontor-$$s asyncapi --write; done
+
+clean-data:
+	rm -rf .local/kafka .local/postgres .local/mail .local/test-mail

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs before `make up` or `make test`, idempotent:
+#   Java 17 + Maven (Kafka), PostgreSQL server binaries (Debian package), uv + the Python
+#   workspace in .venv, and the Kafka broker jars from Maven Central (deploy/kafka/pom.xml).
+# As root, missing system packages are installed with apt-get; otherwise it says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+
+APT_UPDATED=0
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    die "missing: $* — install it (Debian/Ubuntu: sudo apt-get install -y $*) and run again"
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then say "apt-get update"; apt-get update -qq; APT_UPDATED=1; fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. Java and Maven for the Kafka broker
+if ! command -v java >/dev/null; then apt_install openjdk-17-jre-headless; fi
+java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+[ "${java_major%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is needed for Kafka (found: ${java_major:-none})"
+if ! command -v mvn >/dev/null; then apt_install maven; fi
+
+# 2. PostgreSQL server binaries (the cluster itself lives in .local/postgres, see kontor.devinfra)
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${KONTOR_PG_BINDIR:-}" ]; then
+  apt_install postgresql
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  die "running as root, but there is no 'postgres' user to run the server as: apt-get install postgresql"
+fi
+
+# 3. Python workspace
+command -v python3 >/dev/null || apt_install python3 python3-venv
+if ! command -v uv >/dev/null; then
+  if [ ! -x .local/tools/bin/uv ]; then
+    say "installing uv into .local/tools"
+    python3 -m venv .local/tools
+    .local/tools/bin/pip install -q "uv>=0.5"
+  fi
+  export PATH="$ROOT/.local/tools/bin:$PATH"
+fi
+export UV_PYTHON_DOWNLOADS=never
+say "python workspace (.venv)"
+uv sync --all-packages --frozen --python python3 -q
+
+# 4. Kafka broker jars
+if ! ls deploy/kafka/libs/kafka_2.13-*.jar >/dev/null 2>&1; then
+  say "fetching Kafka jars from Maven Central (deploy/kafka/pom.xml)"
+  mvn -B -q -f deploy/kafka/pom.xml package
+fi
+say "ready"

@@ -1,0 +1,193 @@
+"""The local platform without Docker (`make up`, `make infra`).
+
+Starts PostgreSQL, Kafka and the SMTP server (reusing any already listening), creates
+one database per service, runs every service's migrations, then runs each service's
+API and worker as child processes with prefixed output. Prints the URLs once every
+service answers /readyz. Ctrl-C (or SIGTERM) stops the services, then the servers it
+started. Data lives in .local/ and survives restarts.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("KONTOR_ROOT", str(ROOT))
+
+from kontor.db import upgrade  # noqa: E402
+from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port  # noqa: E402
+from kontor.devinfra.kafka import LocalKafka  # noqa: E402
+from kontor.devinfra.postgres import LocalPostgres, ensure_database  # noqa: E402
+from kontor_clients.spec import SPEC as CLIENTS  # noqa: E402
+from kontor_invoicing.spec import SPEC as INVOICING  # noqa: E402
+from kontor_notifications.spec import SPEC as NOTIFICATIONS  # noqa: E402
+from kontor_orders.spec import SPEC as ORDERS  # noqa: E402
+
+SERVICES = (ORDERS, CLIENTS, INVOICING, NOTIFICATIONS)
+SMTP_PORT = int(os.environ.get("KONTOR_SMTP_PORT", "1025"))
+COLORS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92"]
+
+
+def say(msg: str) -> None:
+    print(f"\033[1m[kontor]\033[0m {msg}", flush=True)
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.postgres = LocalPostgres()
+        self.kafka = LocalKafka()
+        self.smtp: subprocess.Popen | None = None
+        self.children: list[tuple[str, asyncio.subprocess.Process]] = []
+        self.pumps: list[asyncio.Task] = []
+
+    def start_infra(self) -> None:
+        for name, port in (("HTTP " + s.name, s.default_port) for s in SERVICES):
+            if port_open("127.0.0.1", port):
+                raise InfraError(f"port {port} ({name}) is already taken: stop what runs there first")
+        t = time.monotonic()
+        started = self.postgres.start()
+        say(f"PostgreSQL on 127.0.0.1:{self.postgres.port} "
+            f"({'started in %.1fs' % (time.monotonic() - t) if started is not None else 'already running, reused'})")
+        t = time.monotonic()
+        started = self.kafka.start()
+        say(f"Kafka (KRaft) on {self.kafka.bootstrap} "
+            f"({'started in %.1fs' % (time.monotonic() - t) if started is not None else 'already running, reused'})")
+        if port_open("127.0.0.1", SMTP_PORT):
+            say(f"SMTP on 127.0.0.1:{SMTP_PORT} (already running, reused)")
+        else:
+            maildir = local_dir("mail")
+            log = local_dir() / "smtp.log"
+            self.smtp = subprocess.Popen([sys.executable, "-m", "kontor.devinfra.smtp", "--port", str(SMTP_PORT),
+                                          "--maildir", str(maildir)], stdout=log.open("ab"),
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            wait_for_port("127.0.0.1", SMTP_PORT, 30, "SMTP server", self.smtp, log)
+            say(f"SMTP on 127.0.0.1:{SMTP_PORT}, every message kept in {maildir}")
+
+    async def prepare_databases(self) -> None:
+        for spec in SERVICES:
+            created = await ensure_database(self.postgres.admin_url, f"kontor_{spec.name}")
+            await upgrade(self.postgres.url(f"kontor_{spec.name}"), spec.migrations)
+            say(f"database kontor_{spec.name} {'created and ' if created else ''}migrated")
+
+    async def start_services(self) -> None:
+        for i, spec in enumerate(SERVICES):
+            env = {**os.environ, f"{spec.env_prefix}LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console"),
+                   f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1"}
+            for role in ("api", "worker"):
+                name = f"{spec.name}-{role}"
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", f"kontor_{spec.name}", role, env=env, cwd=ROOT,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                self.children.append((name, proc))
+                color = COLORS[(2 * i + (role == "worker")) % len(COLORS)]
+                self.pumps.append(asyncio.create_task(self._pump(name, proc, color)))
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process, color: str) -> None:
+        assert proc.stdout
+        async for line in proc.stdout:
+            sys.stdout.write(f"\033[{color}m{name:>20} |\033[0m {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    async def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=5) as http:
+            for spec in SERVICES:
+                url = f"http://127.0.0.1:{spec.default_port}/readyz"
+                while True:
+                    self._check_children()
+                    try:
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise InfraError(f"{spec.name} not ready at {url} within {timeout_s:.0f}s")
+                    await asyncio.sleep(0.3)
+
+    def _check_children(self) -> None:
+        for name, proc in self.children:
+            if proc.returncode is not None:
+                raise InfraError(f"{name} exited with code {proc.returncode}")
+
+    async def stop_services(self) -> None:
+        for _, proc in self.children:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.children:
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                say(f"{name} did not stop in 15s; killing it")
+                proc.kill()
+                await proc.wait()
+        for pump in self.pumps:
+            pump.cancel()
+
+    def stop_infra(self) -> None:
+        if self.smtp and self.smtp.poll() is None:
+            self.smtp.terminate()
+            self.smtp.wait(10)
+        self.kafka.stop()
+        self.postgres.stop()
+
+
+def banner() -> None:
+    lines = ["", "Kontor is up:"]
+    for spec in SERVICES:
+        base = f"http://127.0.0.1:{spec.default_port}"
+        lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz)")
+    lines += [f"  kafka          127.0.0.1:19092", f"  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
+              f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
+              "  token          .venv/bin/kontor-token --sub member-1 --role member",
+              "Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+async def run(mode: str) -> int:
+    stack = Stack()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await asyncio.to_thread(stack.start_infra)
+        await stack.prepare_databases()
+        if mode == "up":
+            await stack.start_services()
+            await stack.wait_ready()
+            banner()
+        else:
+            say("infrastructure is up; Ctrl-C stops it")
+        while not stop.is_set():
+            stack._check_children()
+            try:
+                await asyncio.wait_for(stop.wait(), 1)
+            except TimeoutError:
+                pass
+        say("stopping")
+        return 0
+    except InfraError as exc:
+        say(f"\033[31m{exc}\033[0m")
+        return 1
+    finally:
+        await stack.stop_services()
+        await asyncio.to_thread(stack.stop_infra)
+        say("stopped")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", choices=["up", "infra"])
+    return asyncio.run(run(parser.parse_args().mode))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
