@@ -1,0 +1,67 @@
+"""compose.yaml cannot run here (no Docker engine), so its consistency with the code is checked:
+every service has its migration job, API and worker, with the ports, env prefixes and
+databases the code uses by default."""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from kontor_clients.spec import SPEC as CLIENTS
+from kontor_invoicing.spec import SPEC as INVOICING
+from kontor_notifications.spec import SPEC as NOTIFICATIONS
+from kontor_orders.spec import SPEC as ORDERS
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = [ORDERS, CLIENTS, INVOICING, NOTIFICATIONS]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_infrastructure_services(compose):
+    services = compose["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller", "KRaft mode"
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert "mail" in services
+    init = (ROOT / "deploy" / "postgres-init.sql").read_text()
+    assert sorted(re.findall(r"CREATE DATABASE (\w+);", init)) == sorted(f"kontor_{s.name}" for s in SPECS)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_each_service_has_migration_api_and_worker_consistent_with_the_code(compose, spec):
+    services = compose["services"]
+    migrate, api, worker = (services[f"{spec.name}-{role}"] for role in ("migrate", "api", "worker"))
+    assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
+    assert api["command"] == ["api"] and worker["command"] == ["worker"]
+    assert migrate["build"]["dockerfile"] == f"services/{spec.name}/Dockerfile"
+    assert (ROOT / migrate["build"]["dockerfile"]).is_file()
+    for svc in (api, worker):
+        assert svc["depends_on"][f"{spec.name}-migrate"]["condition"] == "service_completed_successfully"
+
+    env = api["environment"]
+    assert env == worker["environment"] == migrate["environment"]
+    fields = set(spec.settings_cls.model_fields)
+    for key in env:
+        assert key.startswith(spec.env_prefix), f"{key} lacks the prefix {spec.env_prefix}"
+        assert key.removeprefix(spec.env_prefix).lower() in fields, f"{key} is not a setting of {spec.name}"
+    settings = spec.settings_cls(**{k.removeprefix(spec.env_prefix).lower(): v for k, v in env.items()
+                                    if "JWT_SECRET" not in k})
+    assert settings.http_port == spec.default_port
+    assert api["ports"] == [f"127.0.0.1:{spec.default_port}:{spec.default_port}"]
+    assert make_url(settings.database_url).database == f"kontor_{spec.name}"
+    assert make_url(spec.settings_cls().database_url).database == f"kontor_{spec.name}", "same name as make up"
+    assert settings.kafka_bootstrap == "kafka:9092"
+    dockerfile = (ROOT / f"services/{spec.name}/Dockerfile").read_text()
+    assert f"EXPOSE {spec.default_port}" in dockerfile
+    assert f'ENTRYPOINT ["kontor-{spec.name}"]' in dockerfile
+
+
+def test_default_ports_are_the_documented_ones():
+    assert {s.name: s.default_port for s in SPECS} == {
+        "orders": 8101, "clients": 8102, "invoicing": 8103, "notifications": 8104}
