@@ -37,6 +37,28 @@ class ServiceSpec:
     def settings(self, **overrides: Any) -> ServiceSettings:
         return self.settings_cls(**overrides)
 
+    @classmethod
+    def for_package(cls, name: str, *, settings_cls: type[ServiceSettings],
+                    publishes: tuple[type[Contract], ...] = ()) -> "ServiceSpec":
+        """A service laid out by the convention every Kontor service follows:
+        `kontor_<name>/entrypoints/{api.py: create_api_app, worker.py: create_worker, create_router}`,
+        `kontor_<name>/migrations/`, and `asyncapi.json` beside `src/`."""
+        from importlib import import_module
+
+        package = import_module(f"kontor_{name}")
+        here = Path(package.__file__).resolve().parent
+
+        def consumes() -> list[tuple[str, list[type[Contract]]]]:
+            router = import_module(f"kontor_{name}.entrypoints.worker").create_router()
+            return [(router.group, router.contracts)]
+
+        def worker_factory(settings: ServiceSettings) -> Any:
+            return import_module(f"kontor_{name}.entrypoints.worker").create_worker(settings)
+
+        return cls(name=name, title=f"{name} service", settings_cls=settings_cls, migrations=here / "migrations",
+                   api_factory=f"kontor_{name}.entrypoints.api:app_from_env", worker_factory=worker_factory,
+                   publishes=publishes, consumes=consumes, asyncapi_path=here.parents[1] / "asyncapi.json")
+
     @property
     def env_prefix(self) -> str:
         return self.settings_cls.model_config["env_prefix"]

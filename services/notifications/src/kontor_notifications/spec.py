@@ -1,33 +1,5 @@
 """The notifications service described once for its CLI, the dev stack, AsyncAPI and tests."""
-from pathlib import Path
-
 from kontor.service import ServiceSpec
 from kontor_notifications.settings import NotificationsSettings
 
-HERE = Path(__file__).resolve().parent
-
-
-def _consumes():
-    from kontor_notifications.entrypoints.worker import create_router
-
-    router = create_router()
-    return [(router.group, router.contracts)]
-
-
-def _worker(settings):
-    from kontor_notifications.entrypoints.worker import create_worker
-
-    return create_worker(settings)
-
-
-SPEC = ServiceSpec(
-    name="notifications",
-    title="notifications service",
-    settings_cls=NotificationsSettings,
-    migrations=HERE / "migrations",
-    api_factory="kontor_notifications.entrypoints.api:app_from_env",
-    worker_factory=_worker,
-    publishes=(),
-    consumes=_consumes,
-    asyncapi_path=HERE.parents[1] / "asyncapi.json",
-)
+SPEC = ServiceSpec.for_package("notifications", settings_cls=NotificationsSettings)
