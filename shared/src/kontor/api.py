@@ -6,7 +6,7 @@ token verifier; `ServiceContext` is what routes get through `Ctx`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -36,7 +36,6 @@ class ServiceContext:
     session_factory: async_sessionmaker[AsyncSession]
     outbox: Outbox
     clock: Clock
-    extras: dict[str, Any]
 
     def begin(self):
         """A session in a transaction that commits on success (state and outbox together)."""
@@ -58,8 +57,6 @@ def create_service_api(
     outbox_table: sa.Table,
     routers: Sequence[APIRouter],
     clock: Clock | None = None,
-    extras: dict[str, Any] | None = None,
-    on_startup: Callable[[ServiceContext], Any] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,12 +67,9 @@ def create_service_api(
             session_factory=create_session_factory(engine),
             outbox=Outbox(outbox_table, Topics(settings.topic_prefix)),
             clock=clock or SystemClock(),
-            extras=dict(extras or {}),
         )
         app.state.ctx = ctx
         app.state.token_verifier = TokenVerifier(settings)
-        if on_startup:
-            await on_startup(ctx)
         log.info("api started", service=settings.service_name)
         try:
             yield

@@ -44,7 +44,6 @@ class Worker:
         inbox_table: sa.Table,
         routers: Sequence[EventRouter] = (),
         background: Sequence[tuple[str, BackgroundTask]] = (),
-        before_start: Callable[[], Awaitable[None]] | None = None,
         relay: bool = True,
     ) -> None:
         self.settings = settings
@@ -52,7 +51,6 @@ class Worker:
         self.session_factory = session_factory
         self.topics = Topics(settings.topic_prefix)
         self.routers = list(routers)
-        self.before_start = before_start
         self.producer = create_producer(settings.kafka_bootstrap, f"{settings.service_name}-worker")
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=f"{settings.service_name}-consumer")
         self.dispatchers: list[Dispatcher] = []
@@ -93,8 +91,6 @@ class Worker:
         await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
     async def start(self) -> None:
-        if self.before_start:
-            await self.before_start()
         await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(),
                             self.settings.topic_partitions, self.settings.topic_replication)
         await self.producer.start()

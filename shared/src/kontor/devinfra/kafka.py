@@ -2,7 +2,6 @@
 `deploy/kafka/pom.xml` fetches from Maven Central into `deploy/kafka/libs/`."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import uuid
@@ -87,17 +86,16 @@ class LocalKafka:
                                                   controller_port=self.controller_port, data=data))
         (base / "log4j.properties").write_text(LOG4J)
         classpath = f"{self.libs}/*"
-        env = {**os.environ, "KAFKA_HEAP_OPTS": f"-Xms256m -Xmx{self.heap}"}
-        jvm = [java, f"-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+        jvm = [java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
                f"-Dlog4j.configuration=file:{base / 'log4j.properties'}", "-cp", classpath]
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = _cluster_id()
             subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                           check=True, capture_output=True, env=env)
+                           check=True, capture_output=True)
         log = base / "kafka.log"
         self.process = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=log.open("ab"),
-                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         return wait_for_port(self.host, self.port, timeout_s, "Kafka", self.process, log)
 
     def stop(self, timeout_s: float = 30) -> None:

@@ -13,6 +13,7 @@ Every test gets fresh databases and its own topic prefix, so runs never collide.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import subprocess
 import sys
@@ -34,6 +35,8 @@ T = TypeVar("T")
 
 @dataclass
 class TestInfra:
+    __test__ = False  # not a pytest test class
+
     kafka_bootstrap: str
     postgres_admin_url: str  # plain libpq/asyncpg DSN to the maintenance database
     smtp_host: str
@@ -143,13 +146,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], *, timeout_s: float = 20, interval_s: float = 0.1,
+async def eventually(probe: Callable[[], Awaitable[T] | T], *, timeout_s: float = 20, interval_s: float = 0.1,
                      what: str = "condition") -> T:
-    """Poll `probe` until it returns a truthy value (and return it), or fail with its last result."""
+    """Poll `probe` (sync or async) until it returns a truthy value (and return it), or fail with its last result."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     last: Any = None
     while True:
-        last = await probe()
+        last = probe()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         if asyncio.get_running_loop().time() > deadline:

@@ -36,9 +36,6 @@ class RunningService:
     worker: Worker | None
     database: str
 
-    def as_user(self, sub: str, *roles: str) -> dict[str, str]:
-        return auth(sub, *roles)
-
 
 @contextlib.asynccontextmanager
 async def fresh_database(infra: TestInfra, spec: ServiceSpec, keep: bool = False) -> AsyncIterator[str]:

@@ -67,8 +67,7 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def validate_details(*, kind: str, name: str | None, address: Address, vat_id: str | None,
-                     leitweg_id: str | None, invoice_email: str | None, language: str) -> list[tuple[str, str]]:
+def validate_details(*, kind: str, name: str | None, address: Address, leitweg_id: str | None, invoice_email: str | None, language: str) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if kind not in KINDS:
         errors.append(("kind", f"must be one of {', '.join(KINDS)}"))
@@ -97,7 +96,7 @@ def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Addr
     invoice_email = _clean(invoice_email)
     if vat_id:
         vat_id = vat_id.replace(" ", "").upper()
-    errors = validate_details(kind=kind, name=name, address=address, vat_id=vat_id, leitweg_id=leitweg_id,
+    errors = validate_details(kind=kind, name=name, address=address, leitweg_id=leitweg_id,
                               invoice_email=invoice_email, language=language)
     if errors:
         raise InvalidInput(errors)
