@@ -41,6 +41,7 @@ class ProbeV1(Contract):
     aggregate: str
     seq: int
     fail: bool = False
+    connection_losses: int = 0  # how many deliveries fail as if the database connection dropped
 
 
 class Backbone:
@@ -62,14 +63,19 @@ class Backbone:
                                         topic_prefix=prefix, consumer_retry_backoff_s=0.01, relay_poll_interval_s=0.05)
         self.topic = self.topics.name(topic_names.CLIENTS)
         self.group = "kontor-backbone-test"
+        self.deliveries: dict[int, int] = defaultdict(int)
 
     def router(self) -> EventRouter:
         router = EventRouter(self.group)
 
         @router.on(ProbeV1)
         async def on_probe(event: ProbeV1, envelope: Envelope, session) -> None:
+            self.deliveries[event.seq] += 1
             if event.fail:
-                raise ValueError(f"boom for seq {event.seq}")
+                # an OSError, but not an outage: must be dead-lettered, not redelivered forever
+                raise FileNotFoundError(f"boom for seq {event.seq}")
+            if self.deliveries[event.seq] <= event.connection_losses:
+                raise ConnectionResetError("connection to the database lost")
             await session.execute(self.effects.insert().values(event_id=envelope.id, aggregate=event.aggregate,
                                                                seq=event.seq))
 
@@ -203,10 +209,32 @@ async def test_poison_and_failing_messages_go_to_the_dead_letter_topic_and_the_p
     assert dead[0].value == b"{not json"  # the original bytes are kept, nothing is lost
     assert "missing CloudEvents headers" in dead[1].headers["x-dlq-error"]
     assert dead[2].headers["x-dlq-error"] == "boom for seq 2"
+    assert dead[2].headers["x-dlq-error-type"] == "FileNotFoundError"
     assert dead[2].headers["x-dlq-attempts"] == str(backbone.settings.consumer_max_attempts)
     assert {d.headers["x-dlq-original-topic"] for d in dead} == {backbone.topic}
     assert {d.headers["x-dlq-consumer-group"] for d in dead} == {backbone.group}
     assert all(d.key == "same-partition" for d in dead)
+
+
+async def test_an_outage_during_the_handler_redelivers_the_record_instead_of_dead_lettering_it(backbone):
+    """The offset of a record whose handler hit an outage is not committed: Kafka delivers it
+    again, and once the database answers it is applied, exactly once."""
+    # more losses than the bounded retries allow: only redelivery (not retrying in place) survives them
+    event = ProbeV1(aggregate="outage", seq=1, connection_losses=4)
+    envelope = Envelope.for_event(event, time=NOW)
+    worker = backbone.worker(relay=False)
+    await worker.start()
+    try:
+        await produce(backbone.infra.kafka_bootstrap, backbone.topic, event.model_dump_json().encode(),
+                      key=b"outage", headers=envelope.headers())
+        await eventually(backbone.effects_rows, what="applied after the outage")
+    finally:
+        await worker.stop()
+    assert backbone.deliveries[1] == 5, "four failed deliveries, then the one that applied it"
+    assert [(r.event_id, r.seq) for r in await backbone.effects_rows()] == [(envelope.id, 1)]
+    assert dict(worker.dispatchers[0].outcomes) == {"applied": 1}
+    dlq = backbone.topics.dlq(topic_names.CLIENTS, backbone.group)
+    assert await read_topic(backbone.infra.kafka_bootstrap, dlq, timeout_s=1.5) == []
 
 
 async def test_events_of_one_aggregate_arrive_in_order_with_concurrent_relays(backbone):

@@ -16,6 +16,7 @@ What `dispatch` does with a record:
 from __future__ import annotations
 
 import asyncio
+import socket
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,14 +39,17 @@ log = get_logger(__name__)
 C = TypeVar("C", bound=Contract)
 Handler = Callable[[Any, Envelope, AsyncSession], Awaitable[None]]
 
-# Errors that say the infrastructure is down, not that the message is bad.
+# Errors that say the infrastructure is down, not that the message is bad: the record is
+# redelivered until it is back. Deliberately narrow: any other error (an OSError such as
+# FileNotFoundError included) is the handler's, retried a bounded number of times and then
+# dead-lettered, so it can never block a partition for good.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError,
+    sa_exc.OperationalError,  # the DB-API's connection-level errors
     sa_exc.InterfaceError,
     sa_exc.DisconnectionError,
-    ConnectionError,
-    OSError,
+    ConnectionError,  # refused, reset, aborted, broken pipe
     TimeoutError,
+    socket.gaierror,  # the database host cannot be resolved
 )
 
 
