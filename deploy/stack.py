@@ -52,14 +52,10 @@ class Stack:
         for name, port in (("HTTP " + s.name, s.default_port) for s in SERVICES):
             if port_open("127.0.0.1", port):
                 raise InfraError(f"port {port} ({name}) is already taken: stop what runs there first")
-        t = time.monotonic()
-        started = self.postgres.start()
-        say(f"PostgreSQL on 127.0.0.1:{self.postgres.port} "
-            f"({'started in %.1fs' % (time.monotonic() - t) if started is not None else 'already running, reused'})")
-        t = time.monotonic()
-        started = self.kafka.start()
-        say(f"Kafka (KRaft) on {self.kafka.bootstrap} "
-            f"({'started in %.1fs' % (time.monotonic() - t) if started is not None else 'already running, reused'})")
+        for name, server, where in (("PostgreSQL", self.postgres, f"127.0.0.1:{self.postgres.port}"),
+                                    ("Kafka (KRaft)", self.kafka, self.kafka.bootstrap)):
+            seconds = server.start()
+            say(f"{name} on {where} ({'already running, reused' if seconds is None else f'started in {seconds:.1f}s'})")
         if port_open("127.0.0.1", SMTP_PORT):
             say(f"SMTP on 127.0.0.1:{SMTP_PORT} (already running, reused)")
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ class LocalKafka:
 
     def start(self, timeout_s: float = 90) -> float | None:
         """Start the broker unless one listens already; returns the start-up seconds, or None when reused."""
+        started = time.monotonic()
         if port_open(self.host, self.port):
             return None
         if port_open(self.host, self.controller_port):
@@ -96,7 +98,8 @@ class LocalKafka:
         log = base / "kafka.log"
         self.process = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=log.open("ab"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        return wait_for_port(self.host, self.port, timeout_s, "Kafka", self.process, log)
+        wait_for_port(self.host, self.port, timeout_s, "Kafka", self.process, log)
+        return time.monotonic() - started
 
     def stop(self, timeout_s: float = 30) -> None:
         if self.process and self.process.poll() is None:

@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,9 @@ class LocalPostgres:
         return base, data, run
 
     def start(self, timeout_s: float = 60) -> float | None:
+        """Start the server unless one listens already; returns the start-up seconds (initdb included),
+        or None when reused."""
+        started = time.monotonic()
         if port_open(self.host, self.port):
             return None
         bindir = _bindir()
@@ -91,9 +95,9 @@ class LocalPostgres:
         ])
         self.process = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        waited = wait_for_port(self.host, self.port, timeout_s, "PostgreSQL", self.process, log)
+        wait_for_port(self.host, self.port, timeout_s, "PostgreSQL", self.process, log)
         asyncio.run(self._wait_accepting(timeout_s))
-        return waited
+        return time.monotonic() - started
 
     async def _wait_accepting(self, timeout_s: float) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s

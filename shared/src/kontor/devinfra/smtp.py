@@ -21,9 +21,17 @@ from kontor.logging import configure_logging, get_logger
 log = get_logger(__name__)
 
 
+def open_maildir(path: Path) -> mailbox.Maildir:
+    """A Maildir at `path`, made complete even when the folder already exists
+    (`mailbox.Maildir(create=True)` only builds new/cur/tmp in a folder it creates itself)."""
+    for sub in ("tmp", "new", "cur"):
+        (Path(path) / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, create=False)
+
+
 class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
-        self.maildir = mailbox.Maildir(maildir, create=True)
+        self.maildir = open_maildir(maildir)
 
     async def handle_DATA(self, server, session, envelope) -> str:
         msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.SMTP)
@@ -36,12 +44,12 @@ class MaildirHandler:
 
 def read_messages(maildir: Path):
     """Every stored message, oldest first, as `email.message.EmailMessage`."""
-    box = mailbox.Maildir(maildir, create=True)
+    box = open_maildir(maildir)
     items = []
     for key in box.keys():
-        path = Path(maildir) / ("new" if (Path(maildir) / "new" / key).exists() else "cur") / key
-        items.append((path.stat().st_mtime_ns, message_from_bytes(box.get_bytes(key), policy=policy.default)))
-    return [m for _, m in sorted(items, key=lambda pair: pair[0])]
+        delivered = box.get_message(key).get_date()  # the delivery time Maildir records
+        items.append((delivered, key, message_from_bytes(box.get_bytes(key), policy=policy.default)))
+    return [message for _, _, message in sorted(items, key=lambda item: item[:2])]
 
 
 def main(argv: list[str] | None = None) -> int:

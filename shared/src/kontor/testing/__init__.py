@@ -102,16 +102,11 @@ def _from_local_processes() -> TestInfra:
 
     kafka, postgres = LocalKafka(), LocalPostgres()
     infra = TestInfra(kafka.bootstrap, postgres.admin_url, "127.0.0.1", _free_port(), None, "local")
-    started = time.monotonic()
-    pg_time = postgres.start()
-    if pg_time is not None:
-        infra._stoppers.append(postgres.stop)
-        infra.timings["postgres_start_s"] = time.monotonic() - started
-    started = time.monotonic()
-    kafka_time = kafka.start()
-    if kafka_time is not None:
-        infra._stoppers.append(kafka.stop)
-        infra.timings["kafka_start_s"] = time.monotonic() - started
+    for name, server in (("postgres", postgres), ("kafka", kafka)):
+        seconds = server.start()
+        if seconds is not None:  # we started it, so we stop it; a reused server is left alone
+            infra._stoppers.append(server.stop)
+            infra.timings[f"{name}_start_s"] = seconds
     _start_smtp(infra)
     return infra
 
