@@ -35,8 +35,9 @@ class InvalidInput(DomainError):
     status_code = 422
 
     def __init__(self, errors: list[tuple[str, str]] | None = None, *, field: str | None = None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, location: str = "body") -> None:
         self.errors = list(errors or [])
+        self.location = location  # "body", "query" or "path", as in FastAPI's own 422 answers
         if field is not None:
             self.errors.append((field, message or "invalid"))
         super().__init__("; ".join(f"{f}: {m}" for f, m in self.errors))

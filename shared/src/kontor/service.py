@@ -29,7 +29,7 @@ class ServiceSpec:
     settings_cls: type[ServiceSettings]
     migrations: Path
     api_factory: str  # "module:function", called with settings
-    worker_factory: Callable[[ServiceSettings], Any]
+    worker_factory: Callable[..., Any]  # (settings, *, clock=None) -> Worker
     publishes: tuple[type[Contract], ...]
     consumes: Callable[[], list[tuple[str, list[type[Contract]]]]]  # (group, contracts)
     asyncapi_path: Path
@@ -52,8 +52,8 @@ class ServiceSpec:
             router = import_module(f"kontor_{name}.entrypoints.worker").create_router()
             return [(router.group, router.contracts)]
 
-        def worker_factory(settings: ServiceSettings) -> Any:
-            return import_module(f"kontor_{name}.entrypoints.worker").create_worker(settings)
+        def worker_factory(settings: ServiceSettings, *, clock: Any = None) -> Any:
+            return import_module(f"kontor_{name}.entrypoints.worker").create_worker(settings, clock=clock)
 
         return cls(name=name, title=f"{name} service", settings_cls=settings_cls, migrations=here / "migrations",
                    api_factory=f"kontor_{name}.entrypoints.api:app_from_env", worker_factory=worker_factory,

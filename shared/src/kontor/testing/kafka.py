@@ -1,12 +1,16 @@
-"""Reading topics in tests: every record of a topic from the beginning, without a consumer group."""
+"""Kafka in tests: reading every record of a topic from the beginning (without a consumer
+group), and publishing records or whole events as a service would."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from kontor.envelope import Envelope
+from kontor.contracts import Contract
+from kontor.envelope import Envelope, encode_payload
+from kontor.topics import Topics
 
 
 @dataclass
@@ -65,3 +69,13 @@ async def produce(bootstrap: str, topic: str, value: bytes | None, *, key: bytes
         await producer.send_and_wait(topic, value=value, key=key, headers=headers or [])
     finally:
         await producer.stop()
+
+
+async def publish_event(bootstrap: str, topic_prefix: str, event: Contract, *, time: dt.datetime,
+                        envelope: Envelope | None = None) -> Envelope:
+    """Publish a contract as its service would (binary CloudEvents headers, key = aggregate id).
+    Pass the same `envelope` again to simulate a redelivered duplicate."""
+    envelope = envelope or Envelope.for_event(event, time=time)
+    await produce(bootstrap, Topics(topic_prefix).name(event.topic), encode_payload(event),
+                  key=event.aggregate_id.encode(), headers=envelope.headers())
+    return envelope

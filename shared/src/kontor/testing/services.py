@@ -69,7 +69,7 @@ async def running_service(
         module = spec.api_factory.split(":")[0]
         create_api_app = getattr(import_module(module), "create_api_app")
         app = create_api_app(settings, clock=clock)
-        worker = spec.worker_factory(settings) if start_worker else None
+        worker = spec.worker_factory(settings, clock=clock) if start_worker else None
         if worker:
             await worker.start()
         try:

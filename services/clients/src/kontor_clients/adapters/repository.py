@@ -1,23 +1,29 @@
-"""Loads and stores clients; the only place that knows the table layout."""
+"""Loads and stores clients, their standing history, receivables and standing runs;
+the only place that knows the table layout."""
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kontor.errors import Conflict, NotFound
-from kontor_clients.adapters.orm import clients
+from kontor_clients.adapters.orm import client_search_terms, clients, receivables, standing_changes, standing_runs
+from kontor_clients.domain.identifiers import search_terms
 from kontor_clients.domain.model import Address, Client, Standing
+from kontor_clients.domain.receivables import Receivable
 
 
 def _to_row(c: Client) -> dict:
     return dict(
-        id=c.id, kind=c.kind, name=c.name, street=c.address.street, postal_code=c.address.postal_code,
-        city=c.address.city, country=c.address.country, vat_id=c.vat_id, leitweg_id=c.leitweg_id,
-        invoice_email=c.invoice_email, language=c.language, standing=c.standing.status,
+        id=c.id, kind=c.kind, name=c.name, name_key=c.name_key, street=c.address.street,
+        postal_code=c.address.postal_code, city=c.address.city, country=c.address.country, vat_id=c.vat_id,
+        leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language, standing=c.standing.status,
         standing_reason=c.standing.reason, standing_source=c.standing.source, standing_since=c.standing.since,
-        version=c.version, created_by=c.created_by,
+        standing_set_by=c.standing.set_by, version=c.version, created_by=c.created_by,
     )
 
 
@@ -27,7 +33,7 @@ def _from_row(r) -> Client:
         address=Address(street=r.street, postal_code=r.postal_code, city=r.city, country=r.country),
         vat_id=r.vat_id, leitweg_id=r.leitweg_id, invoice_email=r.invoice_email, language=r.language,
         standing=Standing(status=r.standing, reason=r.standing_reason, source=r.standing_source,
-                          since=r.standing_since),
+                          since=r.standing_since, set_by=r.standing_set_by),
         version=r.version, created_by=r.created_by,
     )
 
@@ -42,11 +48,29 @@ async def get(session: AsyncSession, client_id: uuid.UUID, *, for_update: bool =
     return _from_row(row)
 
 
+async def find_duplicate(session: AsyncSession, client: Client) -> Client | None:
+    """An existing client with the same VAT id, or the same name at the same postal code."""
+    same_place = sa.and_(clients.c.name_key == client.name_key, clients.c.postal_code == client.address.postal_code,
+                         clients.c.country == client.address.country)
+    condition = sa.or_(clients.c.vat_id == client.vat_id, same_place) if client.vat_id else same_place
+    stmt = sa.select(clients).where(condition, clients.c.id != client.id).order_by(clients.c.created_at).limit(1)
+    row = (await session.execute(stmt)).first()
+    return _from_row(row) if row else None
+
+
+async def _write_terms(session: AsyncSession, client: Client) -> None:
+    await session.execute(client_search_terms.delete().where(client_search_terms.c.client_id == client.id))
+    await session.execute(client_search_terms.insert(), [
+        {"client_id": client.id, "position": i, "term": term} for i, term in enumerate(search_terms(client.name))
+    ])
+
+
 async def add(session: AsyncSession, client: Client) -> None:
     await session.execute(clients.insert().values(**_to_row(client)))
+    await _write_terms(session, client)
 
 
-async def save(session: AsyncSession, client: Client) -> None:
+async def save(session: AsyncSession, client: Client, *, name_changed: bool = False) -> None:
     """Store a changed client; its version must be exactly one more than the stored one."""
     result = await session.execute(
         clients.update()
@@ -55,3 +79,135 @@ async def save(session: AsyncSession, client: Client) -> None:
     )
     if result.rowcount != 1:
         raise Conflict(f"client {client.id} was changed concurrently; reload and retry")
+    if name_changed:
+        await _write_terms(session, client)
+
+
+def _prefix_pattern(key: str) -> str:
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+async def search(session: AsyncSession, key: str, *, limit: int) -> list[Client]:
+    """Clients whose name starts with `key` (a search key), then those with a later word
+    starting with it; each part is one ordered range scan of an index, whatever the size
+    of the registry."""
+    pattern = _prefix_pattern(key)
+    whole = (await session.execute(
+        sa.select(clients).where(clients.c.name_key.like(pattern, escape="\\"))
+        .order_by(clients.c.name_key, clients.c.postal_code, clients.c.country).limit(limit)
+    )).all()
+    found = [_from_row(r) for r in whole]
+    if len(found) < limit:
+        seen = {c.id for c in found}
+        rows = (await session.execute(
+            sa.select(clients)
+            .join(client_search_terms, client_search_terms.c.client_id == clients.c.id)
+            .where(client_search_terms.c.term.like(pattern, escape="\\"), client_search_terms.c.position > 0)
+            .order_by(client_search_terms.c.term, clients.c.id)
+            .limit(2 * limit)  # one client can match with several words
+        )).all()
+        for r in rows:
+            if r.id not in seen and len(found) < limit:
+                seen.add(r.id)
+                found.append(_from_row(r))
+    return found
+
+
+# -- standing history ---------------------------------------------------------------------
+
+async def add_standing_change(session: AsyncSession, client: Client, previous: Standing, *,
+                              run_id: uuid.UUID | None = None) -> None:
+    s = client.standing
+    await session.execute(standing_changes.insert().values(
+        client_id=client.id, status=s.status, reason=s.reason, source=s.source, set_by=s.set_by,
+        previous_status=previous.status, previous_source=previous.source, client_version=client.version,
+        run_id=run_id, changed_at=s.since,
+    ))
+
+
+async def standing_history(session: AsyncSession, client_id: uuid.UUID) -> Sequence:
+    return (await session.execute(
+        sa.select(standing_changes).where(standing_changes.c.client_id == client_id).order_by(standing_changes.c.id)
+    )).all()
+
+
+# -- receivables ---------------------------------------------------------------------------
+
+def _receivable(r) -> Receivable:
+    return Receivable(invoice_id=r.invoice_id, client_id=r.client_id, number=r.number, currency=r.currency,
+                      amount_due=r.amount_due, issue_date=r.issue_date, due_date=r.due_date,
+                      paid_total=r.paid_total, status=r.status, refund_due=r.refund_due)
+
+
+async def get_receivable(session: AsyncSession, invoice_id: uuid.UUID) -> Receivable | None:
+    row = (await session.execute(
+        sa.select(receivables).where(receivables.c.invoice_id == invoice_id).with_for_update()
+    )).first()
+    return _receivable(row) if row else None
+
+
+async def add_receivable(session: AsyncSession, r: Receivable, *, order_id: uuid.UUID, member_id: str) -> None:
+    await session.execute(receivables.insert().values(
+        invoice_id=r.invoice_id, client_id=r.client_id, order_id=order_id, member_id=member_id, number=r.number,
+        currency=r.currency, amount_due=r.amount_due, paid_total=r.paid_total, refund_due=r.refund_due,
+        issue_date=r.issue_date, due_date=r.due_date, status=r.status,
+    ))
+
+
+async def save_receivable(session: AsyncSession, r: Receivable) -> None:
+    await session.execute(receivables.update().where(receivables.c.invoice_id == r.invoice_id).values(
+        paid_total=r.paid_total, refund_due=r.refund_due, status=r.status, updated_at=sa.func.now()))
+
+
+async def receivables_of(session: AsyncSession, client_id: uuid.UUID) -> list[Receivable]:
+    rows = (await session.execute(
+        sa.select(receivables).where(receivables.c.client_id == client_id)
+        .order_by(receivables.c.due_date, receivables.c.number)
+    )).all()
+    return [_receivable(r) for r in rows]
+
+
+async def clients_to_evaluate(session: AsyncSession) -> list[uuid.UUID]:
+    """Clients the debt rule may change: those with open invoices, or restricted by the rule."""
+    with_debt = sa.select(receivables.c.client_id).where(receivables.c.status == "open")
+    by_rule = sa.select(clients.c.id).where(clients.c.standing_source == "debt_rule", clients.c.standing != "ok")
+    rows = (await session.execute(sa.union(with_debt, by_rule))).all()
+    return sorted(r[0] for r in rows)
+
+
+# -- standing runs ------------------------------------------------------------------------
+
+async def start_run(session: AsyncSession, *, as_of: dt.date, trigger: str, requested_by: str | None,
+                    now: dt.datetime) -> uuid.UUID | None:
+    """Record a run; None if the scheduled run of that day is already taken (by any replica)."""
+    run_id = uuid.uuid4()
+    stmt = pg_insert(standing_runs).values(
+        id=run_id, as_of=as_of, trigger=trigger, requested_by=requested_by, started_at=now)
+    if trigger == "scheduled":
+        stmt = stmt.on_conflict_do_nothing(index_elements=["as_of"], index_where=sa.text("trigger = 'scheduled'"))
+    result = await session.execute(stmt.returning(standing_runs.c.id))
+    return result.scalar_one_or_none()
+
+
+async def finish_run(session: AsyncSession, run_id: uuid.UUID, *, evaluated: int, restricted: int, lifted: int,
+                     now: dt.datetime) -> None:
+    await session.execute(standing_runs.update().where(standing_runs.c.id == run_id).values(
+        evaluated=evaluated, restricted=restricted, lifted=lifted, finished_at=now))
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID):
+    row = (await session.execute(sa.select(standing_runs).where(standing_runs.c.id == run_id))).first()
+    if row is None:
+        raise NotFound("standing run", run_id)
+    return row
+
+
+async def recent_runs(session: AsyncSession, limit: int = 50) -> Sequence:
+    return (await session.execute(
+        sa.select(standing_runs).order_by(standing_runs.c.started_at.desc()).limit(limit))).all()
+
+
+async def latest_run_date(session: AsyncSession) -> dt.date | None:
+    """The latest date the debt rule was run as of: the rule's date never goes back."""
+    return (await session.execute(sa.select(sa.func.max(standing_runs.c.as_of)))).scalar_one()

@@ -8,6 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from kontor.errors import InvalidInput
+from kontor_clients.domain.identifiers import (
+    leitweg_id_error,
+    normalise_vat_id,
+    postal_code_error,
+    search_key,
+    vat_id_error,
+)
 
 ClientKind = Literal["company", "person", "public_body"]
 KINDS = ("company", "person", "public_body")
@@ -39,10 +46,13 @@ class Address:
 
 @dataclass(frozen=True)
 class Standing:
+    """Whether the cooperative takes orders for the client, why, and who decided it."""
+
     status: str = "ok"
     reason: str | None = None
-    source: str = "initial"
+    source: str = "initial"  # initial | advisor | debt_rule
     since: dt.datetime | None = None
+    set_by: str | None = None  # the advisor's id; None for the debt rule
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,10 @@ class Client:
     version: int = 1
     created_by: str | None = None
 
+    @property
+    def name_key(self) -> str:
+        return search_key(self.name)
+
 
 def _clean(value: str | None) -> str | None:
     if value is None:
@@ -67,7 +81,9 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def validate_details(*, kind: str, name: str | None, address: Address, leitweg_id: str | None, invoice_email: str | None, language: str) -> list[tuple[str, str]]:
+def validate_details(*, kind: str, name: str | None, address: Address, vat_id: str | None, leitweg_id: str | None,
+                     invoice_email: str | None, language: str) -> list[tuple[str, str]]:
+    """Every problem of a client record, each with its field (dotted path)."""
     errors: list[tuple[str, str]] = []
     if kind not in KINDS:
         errors.append(("kind", f"must be one of {', '.join(KINDS)}"))
@@ -78,25 +94,47 @@ def validate_details(*, kind: str, name: str | None, address: Address, leitweg_i
             errors.append((f"address.{part}", "is required"))
     if address.country not in COUNTRIES:
         errors.append(("address.country", f"{address.country!r} is not an ISO 3166-1 alpha-2 country code"))
+    elif address.postal_code and (problem := postal_code_error(address.postal_code, address.country)):
+        errors.append(("address.postal_code", problem))
     if invoice_email is not None and not EMAIL_RE.match(invoice_email):
         errors.append(("invoice_email", f"{invoice_email!r} is not a valid e-mail address"))
     if language not in LANGUAGES:
         errors.append(("language", f"must be one of {', '.join(LANGUAGES)}"))
-    if leitweg_id is not None and kind != "public_body":
-        errors.append(("leitweg_id", "only public bodies have a Leitweg-ID"))
+    if vat_id is not None:
+        if kind == "person":
+            errors.append(("vat_id", "a private person has no VAT id; register a business as a company"))
+        elif problem := vat_id_error(vat_id, address.country):
+            errors.append(("vat_id", problem))
+    if leitweg_id is not None:
+        if kind != "public_body":
+            errors.append(("leitweg_id", "only public bodies have a Leitweg-ID"))
+        elif problem := leitweg_id_error(leitweg_id):
+            errors.append(("leitweg_id", problem))
+    if kind == "public_body":
+        # German public bodies must be invoiced electronically, routed by their Leitweg-ID
+        # (XRechnung BT-10) to their electronic address (BT-49).
+        if leitweg_id is None and address.country == "DE":
+            errors.append(("leitweg_id", "is required for a German public body"))
+        if invoice_email is None:
+            errors.append(("invoice_email", "is required for a public body (it receives the e-invoices)"))
     return errors
 
 
 def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Address, vat_id: str | None = None,
              leitweg_id: str | None = None, invoice_email: str | None = None, language: str = "de",
              created_by: str | None = None, now: dt.datetime) -> Client:
-    address = Address(street=_clean(address.street) or "", postal_code=_clean(address.postal_code) or "",
+    address = Address(street=_clean(address.street) or "", postal_code=(_clean(address.postal_code) or "").upper(),
                       city=_clean(address.city) or "", country=(address.country or "").strip().upper())
     name, vat_id, leitweg_id = _clean(name), _clean(vat_id), _clean(leitweg_id)
     invoice_email = _clean(invoice_email)
     if vat_id:
-        vat_id = vat_id.replace(" ", "").upper()
-    errors = validate_details(kind=kind, name=name, address=address, leitweg_id=leitweg_id,
+        vat_id = normalise_vat_id(vat_id)
+    if leitweg_id:
+        leitweg_id = leitweg_id.upper()
+    if invoice_email:
+        local, _, domain = invoice_email.rpartition("@")
+        invoice_email = f"{local}@{domain.lower()}"
+    errors = validate_details(kind=kind, name=name, address=address, vat_id=vat_id, leitweg_id=leitweg_id,
                               invoice_email=invoice_email, language=language)
     if errors:
         raise InvalidInput(errors)
@@ -119,3 +157,32 @@ def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, 
     if not changed:
         return client, ()
     return replace(candidate, standing=client.standing, version=client.version + 1), changed
+
+
+def duplicate_reason(new: Client, existing: Client) -> str | None:
+    """Why `existing` is the same client as `new`: the same VAT id, or the same name at
+    the same postal code (in the same country)."""
+    if new.vat_id and new.vat_id == existing.vat_id:
+        return "vat_id"
+    if (new.name_key, new.address.postal_code, new.address.country) == \
+            (existing.name_key, existing.address.postal_code, existing.address.country):
+        return "name_and_postal_code"
+    return None
+
+
+def set_standing(client: Client, *, status: str, reason: str | None, advisor_id: str, now: dt.datetime) -> Client | None:
+    """An advisor sets or lifts the standing; the reason is required either way.
+    Returns the changed client, or None when the standing is already exactly that."""
+    errors = []
+    if status not in STANDINGS:
+        errors.append(("status", f"must be one of {', '.join(STANDINGS)}"))
+    reason = _clean(reason)
+    if not reason or len(reason) < 3:
+        errors.append(("reason", "is required (at least 3 characters): say why"))
+    if errors:
+        raise InvalidInput(errors)
+    current = client.standing
+    if (current.status, current.reason, current.source) == (status, reason, "advisor"):
+        return None
+    return replace(client, standing=Standing(status=status, reason=reason, source="advisor", since=now,
+                                             set_by=advisor_id), version=client.version + 1)

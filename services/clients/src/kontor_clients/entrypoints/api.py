@@ -1,15 +1,17 @@
 """HTTP API of the clients service."""
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, status
+from fastapi import APIRouter, FastAPI, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from kontor.api import Ctx, create_service_api
-from kontor.auth import CurrentPrincipal
-from kontor.clock import Clock
+from kontor.auth import Advisor, CurrentPrincipal
+from kontor.clock import Clock, business_today
 from kontor_clients.adapters import repository
 from kontor_clients.adapters.orm import outbox
 from kontor_clients.domain import model
@@ -50,7 +52,8 @@ class ClientPatch(BaseModel):
 class StandingOut(BaseModel):
     status: str
     reason: str | None
-    source: str
+    source: Literal["initial", "advisor", "debt_rule"]
+    since: dt.datetime | None
 
 
 class ClientOut(BaseModel):
@@ -67,23 +70,115 @@ class ClientOut(BaseModel):
 
 
 def client_out(c: model.Client) -> ClientOut:
+    # Deliberately without created_by: which member works with which client is nobody else's business.
     return ClientOut(
         id=c.id, kind=c.kind, name=c.name, address=AddressIn(**vars(c.address)), vat_id=c.vat_id,
         leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language,
-        standing=StandingOut(status=c.standing.status, reason=c.standing.reason, source=c.standing.source),
+        standing=StandingOut(status=c.standing.status, reason=c.standing.reason, source=c.standing.source,
+                             since=c.standing.since),
         version=c.version,
     )
+
+
+class StandingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ok", "advance_payment_only", "blocked"]
+    reason: str = Field(max_length=500, description="why; required for setting and for lifting")
+
+
+class StandingChangeOut(BaseModel):
+    status: str
+    reason: str | None
+    source: str
+    set_by: str | None
+    previous_status: str
+    previous_source: str
+    client_version: int
+    run_id: uuid.UUID | None
+    changed_at: dt.datetime
+
+
+class OverdueInvoiceOut(BaseModel):
+    invoice_id: uuid.UUID
+    number: str
+    due_date: dt.date
+    days_overdue: int
+    open_amount: Decimal
+
+
+class CurrencyPositionOut(BaseModel):
+    currency: str
+    open_amount: Decimal
+    overdue_amount: Decimal
+    open_invoices: int
+    overdue_invoices: int
+    oldest_overdue: OverdueInvoiceOut | None
+    overpaid_amount: Decimal
+    refund_due: Decimal
+
+
+class OpenInvoiceOut(BaseModel):
+    invoice_id: uuid.UUID
+    number: str
+    currency: str
+    issue_date: dt.date
+    due_date: dt.date
+    amount_due: Decimal
+    paid_total: Decimal
+    open_amount: Decimal
+    restricts_after: dt.date
+
+
+class ReceivablesOut(BaseModel):
+    client_id: uuid.UUID
+    as_of: dt.date
+    standing: StandingOut
+    currencies: list[CurrencyPositionOut]
+    open_invoices: list[OpenInvoiceOut]
+
+
+class StandingRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: dt.date | None = Field(default=None, description="the date to judge debt as of; default today (Berlin)")
+
+
+class StandingRunOut(BaseModel):
+    id: uuid.UUID
+    as_of: dt.date
+    trigger: str
+    requested_by: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    evaluated: int
+    restricted: int
+    lifted: int
 
 
 router = APIRouter(prefix="/clients", tags=["clients"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ClientOut,
-             summary="Register a client in the cooperative's registry")
-async def register_client(body: ClientIn, ctx: Ctx, principal: CurrentPrincipal) -> ClientOut:
+             summary="Register a client in the cooperative's registry",
+             responses={200: {"description": "the client was already registered (same VAT id, or same name at the "
+                                             "same postal code): the existing record, with header Kontor-Duplicate "
+                                             "saying which"}})
+async def register_client(body: ClientIn, ctx: Ctx, principal: CurrentPrincipal, response: Response) -> ClientOut:
     async with ctx.begin() as session:
-        client = await services.register_client(session, ctx.outbox, ctx.clock, principal, body.model_dump())
-    return client_out(client)
+        registration = await services.register_client(session, ctx.outbox, ctx.clock, principal, body.model_dump())
+    response.headers["Location"] = f"/clients/{registration.client.id}"
+    if registration.duplicate_of:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Kontor-Duplicate"] = registration.duplicate_of
+    return client_out(registration.client)
+
+
+@router.get("", response_model=list[ClientOut], summary="Search the registry by name prefix")
+async def search_clients(ctx: Ctx, _: CurrentPrincipal,
+                         q: Annotated[str, Query(max_length=200, description="at least 3 characters of the name "
+                                                 "or of a word in it; case and accents do not matter")],
+                         limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[ClientOut]:
+    async with ctx.session_factory() as session:
+        return [client_out(c) for c in await services.search_clients(session, q, limit=limit)]
 
 
 @router.get("/{client_id}", response_model=ClientOut, summary="One client")
@@ -100,13 +195,76 @@ async def update_client(client_id: uuid.UUID, body: ClientPatch, ctx: Ctx, princ
     return client_out(client)
 
 
+@router.put("/{client_id}/standing", response_model=ClientOut,
+            summary="Set or lift a client's standing (advisors), with a reason")
+async def set_standing(client_id: uuid.UUID, body: StandingIn, ctx: Ctx, principal: Advisor) -> ClientOut:
+    async with ctx.begin() as session:
+        client = await services.set_standing(session, ctx.outbox, ctx.clock, principal, client_id,
+                                             status=body.status, reason=body.reason)
+    return client_out(client)
+
+
+@router.get("/{client_id}/standing-history", response_model=list[StandingChangeOut],
+            summary="Every change of the client's standing (advisors)")
+async def standing_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[StandingChangeOut]:
+    async with ctx.session_factory() as session:
+        await repository.get(session, client_id)
+        rows = await repository.standing_history(session, client_id)
+    return [StandingChangeOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/{client_id}/receivables", response_model=ReceivablesOut,
+            summary="Open and overdue amounts per currency, oldest overdue invoice (advisors)")
+async def receivables(client_id: uuid.UUID, ctx: Ctx, _: Advisor,
+                      as_of: Annotated[dt.date | None, Query(description="default today (Berlin)")] = None
+                      ) -> ReceivablesOut:
+    as_of = as_of or business_today(ctx.clock)
+    async with ctx.session_factory() as session:
+        client = await repository.get(session, client_id)
+        positions, open_items = await services.receivables_position(session, client_id, as_of)
+    return ReceivablesOut(
+        client_id=client_id, as_of=as_of, standing=client_out(client).standing,
+        currencies=[CurrencyPositionOut(
+            currency=p.currency, open_amount=p.open_amount, overdue_amount=p.overdue_amount,
+            open_invoices=p.open_invoices, overdue_invoices=p.overdue_invoices,
+            oldest_overdue=OverdueInvoiceOut(
+                invoice_id=p.oldest_overdue.invoice_id, number=p.oldest_overdue.number,
+                due_date=p.oldest_overdue.due_date, days_overdue=(as_of - p.oldest_overdue.due_date).days,
+                open_amount=p.oldest_overdue.open_amount) if p.oldest_overdue else None,
+            overpaid_amount=p.overpaid_amount, refund_due=p.refund_due) for p in positions],
+        open_invoices=[OpenInvoiceOut(
+            invoice_id=r.invoice_id, number=r.number, currency=r.currency, issue_date=r.issue_date,
+            due_date=r.due_date, amount_due=r.amount_due, paid_total=r.paid_total, open_amount=r.open_amount,
+            restricts_after=r.restricts_after) for r in open_items],
+    )
+
+
+runs = APIRouter(prefix="/standing-runs", tags=["standing runs"])
+
+
+@runs.post("", status_code=status.HTTP_201_CREATED, response_model=StandingRunOut,
+           summary="Run the debt rule now, as of a date (advisors)")
+async def run_standing(body: StandingRunIn, ctx: Ctx, principal: Advisor) -> StandingRunOut:
+    report = await services.run_standing(ctx.session_factory, ctx.outbox, ctx.clock,
+                                         as_of=body.as_of or business_today(ctx.clock), trigger="advisor",
+                                         requested_by=principal.sub)
+    async with ctx.session_factory() as session:
+        return StandingRunOut.model_validate(await repository.get_run(session, report.run_id), from_attributes=True)
+
+
+@runs.get("", response_model=list[StandingRunOut], summary="Recent standing runs (advisors)")
+async def list_runs(ctx: Ctx, _: Advisor) -> list[StandingRunOut]:
+    async with ctx.session_factory() as session:
+        return [StandingRunOut.model_validate(r, from_attributes=True) for r in await repository.recent_runs(session)]
+
+
 def create_api_app(settings: ClientsSettings, *, clock: Clock | None = None) -> FastAPI:
     return create_service_api(
         title="Kontor clients",
-        description="The cooperative's client registry: records, standing and receivables.",
+        description="The cooperative's client registry: records, search, standing and receivables.",
         settings=settings,
         outbox_table=outbox,
-        routers=[router],
+        routers=[router, runs],
         clock=clock,
     )
 

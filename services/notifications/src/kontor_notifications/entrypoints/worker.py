@@ -1,6 +1,7 @@
 """Event worker of the notifications service: consumers and the outbox relay."""
 from __future__ import annotations
 
+from kontor.clock import Clock
 from kontor.consumer import EventRouter
 from kontor.db import create_engine, create_session_factory
 from kontor.worker import Worker
@@ -14,7 +15,7 @@ def create_router() -> EventRouter:
     return EventRouter(GROUP)
 
 
-def create_worker(settings: NotificationsSettings) -> Worker:
+def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None) -> Worker:
     engine = create_engine(settings.database_url)
     return Worker(
         settings=settings,

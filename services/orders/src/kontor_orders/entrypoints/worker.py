@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kontor.clock import Clock
 from kontor.consumer import EventRouter
 from kontor.contracts.clients import ClientRegisteredV1, ClientStandingChangedV1, ClientUpdatedV1
 from kontor.db import create_engine, create_session_factory
@@ -32,7 +33,7 @@ def create_router() -> EventRouter:
     return router
 
 
-def create_worker(settings: OrdersSettings) -> Worker:
+def create_worker(settings: OrdersSettings, *, clock: Clock | None = None) -> Worker:
     engine = create_engine(settings.database_url)
     return Worker(
         settings=settings,

@@ -1,0 +1,199 @@
+"""The clients domain alone: identifiers, validation, duplicates, standing and the debt rule."""
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from kontor.clock import BERLIN
+from kontor.errors import InvalidInput
+from kontor_clients.domain import model
+from kontor_clients.domain import receivables as ledger
+from kontor_clients.domain.identifiers import (
+    leitweg_id_error,
+    normalise_vat_id,
+    search_key,
+    search_terms,
+    vat_id_error,
+)
+
+pytestmark = pytest.mark.unit
+NOW = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("vat_id, country", [
+    ("DE136695976", "DE"), ("DE811569869", "DE"), ("ATU13585627", "AT"), ("FR40303265045", "FR"),
+    ("NL004495445B01", "NL"), ("EL094259216", "GR"), ("SE556188840401", "SE"), ("ESB58378431", "ES"),
+    ("IE6388047V", "IE"), ("PL5260250274", "PL"), ("DE136695976", "AT"),  # a German VAT id at an Austrian address
+    ("CHE-116.281.710 MWST", "CH"), ("123456789", "US"),
+])
+def test_valid_vat_ids(vat_id, country):
+    assert vat_id_error(normalise_vat_id(vat_id), country) is None
+
+
+@pytest.mark.parametrize("vat_id, country, problem", [
+    ("DE136695977", "DE", "check digit"),
+    ("DE13669597", "DE", "format"),
+    ("ATU1358562", "AT", "format"),
+    ("NL004495445C01", "NL", "format"),
+    ("GR094259216", "GR", "prefix, e.g. EL"),  # Greece's VAT prefix is EL
+    ("136695976", "DE", "prefix, e.g. DE"),
+    ("SE556188840402", "SE", "format"),
+    ("!!", "US", "plausible"),
+])
+def test_invalid_vat_ids(vat_id, country, problem):
+    assert problem in vat_id_error(normalise_vat_id(vat_id), country)
+
+
+def test_vat_ids_are_normalised():
+    assert normalise_vat_id("de 136.695-976") == "DE136695976"
+
+
+@pytest.mark.parametrize("leitweg_id, problem", [
+    ("991-33333TEST-33", None),
+    ("04011000-1234512345-06", None),
+    ("991-33333TEST-34", "check digits"),
+    ("04011000-1234512345-6", "is not a Leitweg-ID"),
+    ("1-33333-33", "is not a Leitweg-ID"),  # the coarse address has at least 2 digits
+    ("991_33333-33", "is not a Leitweg-ID"),
+])
+def test_leitweg_ids(leitweg_id, problem):
+    error = leitweg_id_error(leitweg_id)
+    assert (error is None) if problem is None else (problem in error)
+
+
+def test_search_key_folds_case_and_accents():
+    assert search_key("  Müller & SÖHNE  Straße ") == "muller & sohne strasse"
+    assert search_key("Ćevapi Łódź") == "cevapi lodz"
+    assert search_terms("ACME Werkstatt GmbH") == ["acme werkstatt gmbh", "werkstatt gmbh", "gmbh"]
+
+
+ADDRESS = model.Address("Hauptstraße 1", "10115", "Berlin", "DE")
+
+
+def register(**overrides):
+    details = dict(kind="company", name="ACME GmbH", address=ADDRESS, vat_id=None, leitweg_id=None,
+                   invoice_email=None, language="de") | overrides
+    return model.register(client_id=uuid.uuid4(), now=NOW, **details)
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"address": model.Address("Hauptstraße 1", "1011", "Berlin", "DE")}, "address.postal_code"),
+    ({"address": model.Address("Hauptstraße 1", "10115", "Berlin", "XX")}, "address.country"),
+    ({"address": model.Address("", "10115", "Berlin", "DE")}, "address.street"),
+    ({"name": "  "}, "name"),
+    ({"vat_id": "DE136695977"}, "vat_id"),
+    ({"kind": "person", "vat_id": "DE136695976"}, "vat_id"),
+    ({"leitweg_id": "991-33333TEST-33"}, "leitweg_id"),  # not a public body
+    ({"kind": "public_body", "invoice_email": "e@bund.example"}, "leitweg_id"),  # a German one needs it
+    ({"kind": "public_body", "leitweg_id": "991-33333TEST-33"}, "invoice_email"),
+    ({"kind": "public_body", "leitweg_id": "991-33333TEST-34", "invoice_email": "e@bund.example"}, "leitweg_id"),
+    ({"invoice_email": "rechnung@@acme"}, "invoice_email"),
+    ({"language": "fr"}, "language"),
+])
+def test_bad_records_name_the_field(overrides, field):
+    with pytest.raises(InvalidInput) as e:
+        register(**overrides)
+    assert field in [f for f, _ in e.value.errors], e.value.errors
+
+
+def test_a_good_record_is_cleaned():
+    c = register(name=" ACME   GmbH ", vat_id="de 136 695 976", invoice_email="Rechnung@ACME.Example",
+                 address=model.Address("Hauptstraße 1", "10115", "Berlin", "de"))
+    assert (c.name, c.vat_id, c.invoice_email, c.address.country) == \
+        ("ACME GmbH", "DE136695976", "Rechnung@acme.example", "DE")
+    body = register(kind="public_body", name="Bundesamt", leitweg_id="991-33333test-33", invoice_email="e@bund.example")
+    assert body.leitweg_id == "991-33333TEST-33"
+
+
+def test_duplicates_by_vat_id_or_name_and_postal_code():
+    a = register(vat_id="DE136695976")
+    assert model.duplicate_reason(register(name="Other", vat_id="DE136695976"), a) == "vat_id"
+    assert model.duplicate_reason(register(name="acme gmbh"), a) == "name_and_postal_code"
+    elsewhere = model.Address("Hauptstraße 1", "80331", "München", "DE")
+    assert model.duplicate_reason(register(address=elsewhere), a) is None
+
+
+def test_advisor_standing_needs_a_reason():
+    c = register()
+    with pytest.raises(InvalidInput) as e:
+        model.set_standing(c, status="blocked", reason=" ", advisor_id="adv", now=NOW)
+    assert [f for f, _ in e.value.errors] == ["reason"]
+    blocked = model.set_standing(c, status="blocked", reason="fraud suspected", advisor_id="adv", now=NOW)
+    assert blocked.standing == model.Standing("blocked", "fraud suspected", "advisor", NOW, "adv")
+    assert blocked.version == c.version + 1
+    assert model.set_standing(blocked, status="blocked", reason="fraud suspected", advisor_id="adv", now=NOW) is None
+
+
+def test_add_months_clamps_to_the_month_end():
+    assert ledger.add_months(dt.date(2026, 1, 15), 2) == dt.date(2026, 3, 15)
+    assert ledger.add_months(dt.date(2025, 12, 31), 2) == dt.date(2026, 2, 28)
+    assert ledger.add_months(dt.date(2027, 12, 31), 2) == dt.date(2028, 2, 29)
+    assert ledger.add_months(dt.date(2026, 11, 30), 2) == dt.date(2027, 1, 30)
+
+
+def invoice(client, due, amount="1190.00", number="2026-000001", **kw):
+    return ledger.Receivable(invoice_id=uuid.uuid4(), client_id=client.id, number=number, currency=kw.pop("currency", "EUR"),
+                             amount_due=Decimal(amount), issue_date=due - dt.timedelta(days=14), due_date=due, **kw)
+
+
+def test_debt_rule_restricts_only_after_two_full_months():
+    c = register()
+    r = invoice(c, dt.date(2026, 1, 15))
+    assert ledger.debt_rule(c, [r], as_of=dt.date(2026, 3, 15), now=NOW) is None, "exactly two months: not yet"
+    restricted = ledger.debt_rule(c, [r], as_of=dt.date(2026, 3, 16), now=NOW)
+    assert restricted.standing.status == "advance_payment_only" and restricted.standing.source == "debt_rule"
+    assert "2026-000001" in restricted.standing.reason
+    paid = ledger.mark_paid(r, paid_total=Decimal("1190.00"))
+    lifted = ledger.debt_rule(restricted, [paid], as_of=dt.date(2026, 3, 16), now=NOW)
+    assert lifted.standing.status == "ok" and lifted.standing.source == "debt_rule"
+    assert ledger.debt_rule(lifted, [paid], as_of=dt.date(2026, 3, 16), now=NOW) is None
+
+
+def test_partial_payment_keeps_the_restriction_cancellation_lifts_it():
+    c = register()
+    r = invoice(c, dt.date(2026, 1, 15))
+    restricted = ledger.debt_rule(c, [r], as_of=dt.date(2026, 4, 1), now=NOW)
+    part = ledger.record_payment(r, paid_total=Decimal("1000.00"))
+    assert part.open_amount == Decimal("190.00")
+    assert ledger.debt_rule(restricted, [part], as_of=dt.date(2026, 4, 1), now=NOW) is None
+    cancelled = ledger.mark_cancelled(part, refund_due=Decimal("1000.00"))
+    assert ledger.debt_rule(restricted, [cancelled], as_of=dt.date(2026, 4, 1), now=NOW).standing.status == "ok"
+
+
+def test_advisor_standing_is_never_lifted_by_the_rule():
+    c = register()
+    blocked = model.set_standing(c, status="blocked", reason="dispute in court", advisor_id="adv", now=NOW)
+    r = invoice(c, dt.date(2026, 1, 15))
+    assert ledger.debt_rule(blocked, [r], as_of=dt.date(2026, 4, 1), now=NOW) is None, "blocked is stricter"
+    paid = ledger.mark_paid(r, paid_total=Decimal("1190.00"))
+    assert ledger.debt_rule(blocked, [paid], as_of=dt.date(2026, 4, 1), now=NOW) is None
+
+
+def test_an_advisor_lift_holds_for_the_debt_known_then_not_for_later_debt():
+    c = register()
+    old = invoice(c, dt.date(2026, 1, 15), number="2026-000001")
+    restricted = ledger.debt_rule(c, [old], as_of=dt.date(2026, 4, 1), now=NOW)
+    lift_time = dt.datetime(2026, 4, 2, 10, 0, tzinfo=BERLIN)
+    lifted = model.set_standing(restricted, status="ok", reason="payment plan agreed", advisor_id="adv", now=lift_time)
+    assert ledger.debt_rule(lifted, [old], as_of=dt.date(2026, 5, 1), now=NOW) is None
+    new = invoice(c, dt.date(2026, 3, 1), number="2026-000002")  # crosses the line on 2 May
+    again = ledger.debt_rule(lifted, [old, new], as_of=dt.date(2026, 5, 2), now=NOW)
+    assert again.standing.status == "advance_payment_only" and "2026-000002" in again.standing.reason
+
+
+def test_positions_per_currency_with_the_oldest_overdue_invoice():
+    c = register()
+    items = [
+        invoice(c, dt.date(2026, 3, 1), "100.00", "2026-000003"),
+        invoice(c, dt.date(2026, 2, 1), "200.00", "2026-000002", paid_total=Decimal("50.00")),
+        invoice(c, dt.date(2026, 5, 1), "300.00", "2026-000004"),
+        invoice(c, dt.date(2026, 1, 1), "1000", "2026-000001", currency="JPY"),
+        invoice(c, dt.date(2026, 1, 1), "80.00", "2026-000005", status="paid", paid_total=Decimal("100.00")),
+    ]
+    eur, jpy = ledger.positions(items, dt.date(2026, 4, 1))
+    assert (eur.currency, eur.open_amount, eur.overdue_amount, eur.open_invoices, eur.overdue_invoices) == \
+        ("EUR", Decimal("550.00"), Decimal("250.00"), 3, 2)
+    assert eur.oldest_overdue.number == "2026-000002"
+    assert eur.overpaid_amount == Decimal("20.00")
+    assert (jpy.open_amount, jpy.oldest_overdue.number) == (Decimal("1000"), "2026-000001")

@@ -1,0 +1,138 @@
+"""Events of the invoicing service (topic kontor.invoices.v1, key = invoice id).
+
+Amounts are Decimal, serialised as strings, in the invoice's currency and rounded to
+its minor unit. Every event names the invoice's client, order and member, so that a
+subscriber (the clients service's receivables ledger, notifications, an accounting
+system) can act on it without calling back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from kontor import topics
+from kontor.contracts import Contract
+from kontor.contracts.common import Actor
+
+# EN 16931 VAT category codes (UNTDID 5305) the cooperative uses.
+VatCategory = Literal["S", "AE", "E", "O", "Z"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class VatBreakdownV1(_Value):
+    category: VatCategory
+    rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+    exemption_reason: str | None = None
+
+
+class InvoiceLineV1(_Value):
+    position: int
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    net_amount: Decimal
+    vat_category: VatCategory
+    vat_rate: Decimal
+
+
+class InvoiceDocumentV1(_Value):
+    kind: Literal["pdf", "xrechnung", "attachment"]
+    filename: str
+    media_type: str
+    sha256: str
+    url: str | None = None
+
+
+class InvoiceV1(_Value):
+    """An issued invoice or cancellation invoice as subscribers see it."""
+
+    invoice_id: UUID
+    number: str
+    kind: Literal["invoice", "cancellation"] = "invoice"
+    order_id: UUID
+    member_id: str
+    client_id: UUID
+    client_name: str
+    currency: str
+    issue_date: dt.date
+    due_date: dt.date
+    service_period_start: dt.date | None = None
+    service_period_end: dt.date | None = None
+    net_total: Decimal
+    tax_total: Decimal
+    gross_total: Decimal
+    # what is still to be paid: the gross total less earlier installments (final invoice)
+    amount_due: Decimal
+    vat_breakdown: tuple[VatBreakdownV1, ...] = ()
+    lines: tuple[InvoiceLineV1, ...] = ()
+    documents: tuple[InvoiceDocumentV1, ...] = ()
+    tax_total_eur: Decimal | None = None
+    exchange_rate_eur: Decimal | None = None
+    cancels_invoice_id: UUID | None = None
+    cancels_number: str | None = None
+
+
+class _InvoiceEvent(Contract):
+    topic: ClassVar[str] = topics.INVOICES
+    aggregate_field: ClassVar[str] = "invoice_id"
+    source: ClassVar[str] = "kontor/invoicing"
+
+    invoice_id: UUID
+    client_id: UUID
+    order_id: UUID
+    member_id: str
+    occurred_at: dt.datetime
+    actor: Actor
+
+
+class InvoiceIssuedV1(_InvoiceEvent):
+    event_type: ClassVar[str] = "kontor.invoice.issued.v1"
+
+    invoice: InvoiceV1
+
+
+class InvoicePaymentRecordedV1(_InvoiceEvent):
+    """A payment was booked against an invoice; totals are cumulative, so the event is
+    meaningful alone (a reader sets its state from it, never adds to it)."""
+
+    event_type: ClassVar[str] = "kontor.invoice.payment-recorded.v1"
+
+    payment_id: UUID
+    number: str
+    currency: str
+    amount: Decimal
+    received_on: dt.date
+    paid_total: Decimal
+    open_amount: Decimal
+    overpaid_amount: Decimal = Decimal(0)
+
+
+class InvoicePaidV1(_InvoiceEvent):
+    event_type: ClassVar[str] = "kontor.invoice.paid.v1"
+
+    number: str
+    currency: str
+    paid_total: Decimal
+    paid_on: dt.date
+
+
+class InvoiceCancelledV1(_InvoiceEvent):
+    """The invoice was cancelled by a cancellation invoice issued in the same transaction."""
+
+    event_type: ClassVar[str] = "kontor.invoice.cancelled.v1"
+
+    number: str
+    currency: str
+    reason: str
+    cancellation: InvoiceV1
+    refund_due: Decimal = Decimal(0)
