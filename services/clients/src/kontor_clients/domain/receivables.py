@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from kontor.clock import BERLIN
+from kontor.money import round_money
 from kontor_clients.domain.model import Client, Standing
 
 GRACE_MONTHS = 2
@@ -106,15 +107,19 @@ def positions(receivables: Iterable[Receivable], as_of: dt.date) -> list[Currenc
         items = by_currency[currency]
         open_items = [r for r in items if r.open_amount > 0]
         overdue = sorted((r for r in open_items if r.is_overdue(as_of)), key=lambda r: (r.due_date, r.number))
+
+        def total(amounts: Iterable[Decimal], currency: str = currency) -> Decimal:
+            return round_money(sum(amounts, ZERO), currency)
+
         result.append(CurrencyPosition(
             currency=currency,
-            open_amount=sum((r.open_amount for r in open_items), ZERO),
-            overdue_amount=sum((r.open_amount for r in overdue), ZERO),
+            open_amount=total(r.open_amount for r in open_items),
+            overdue_amount=total(r.open_amount for r in overdue),
             open_invoices=len(open_items),
             overdue_invoices=len(overdue),
             oldest_overdue=overdue[0] if overdue else None,
-            overpaid_amount=sum((r.overpaid_amount for r in items), ZERO),
-            refund_due=sum((r.refund_due for r in items), ZERO),
+            overpaid_amount=total(r.overpaid_amount for r in items),
+            refund_due=total(r.refund_due for r in items),
         ))
     return result
 
