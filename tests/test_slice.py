@@ -101,3 +101,36 @@ async def test_requests_without_a_valid_token_are_refused(infra, topic_prefix):
         assert (await clients.http.post("/clients", json=ACME)).status_code == 401
         bad = {"Authorization": "Bearer not.a.token"}
         assert (await clients.http.post("/clients", json=ACME, headers=bad)).status_code == 401
+
+
+async def test_orders_read_model_follows_registration_update_and_standing(infra, topic_prefix):
+    import sqlalchemy as sa
+
+    from kontor.db import create_engine
+    from kontor_orders.adapters.orm import known_clients
+
+    async with running_service(CLIENTS, infra, topic_prefix=topic_prefix) as clients, \
+            running_service(ORDERS, infra, topic_prefix=topic_prefix) as orders:
+        client = (await clients.http.post("/clients", json=ACME, headers=MEMBER)).json()
+        await clients.http.patch(f"/clients/{client['id']}", json={"invoice_email": "ap@acme.example"}, headers=MEMBER)
+        blocked = await clients.http.put(f"/clients/{client['id']}/standing",
+                                         json={"status": "blocked", "reason": "unpaid since spring"},
+                                         headers=auth("advisor-1", "advisor"))
+        assert blocked.status_code == 200 and blocked.json()["version"] == 3
+
+        engine = create_engine(orders.settings.database_url)
+        try:
+            async def read_model():
+                async with engine.connect() as conn:
+                    row = (await conn.execute(sa.select(known_clients).where(
+                        known_clients.c.id == uuid.UUID(client["id"])))).first()
+                return row if row is not None and row.version == 3 else None
+
+            row = await eventually(read_model, what="orders' read model at version 3")
+        finally:
+            await engine.dispose()
+        assert row.standing == "blocked"
+        assert row.snapshot["standing"]["reason"] == "unpaid since spring"
+        assert row.snapshot["standing"]["source"] == "advisor"
+        assert row.snapshot["invoice_email"] == "ap@acme.example"
+        assert row.snapshot["vat_id"] == "DE136695976" and row.snapshot["address"]["city"] == "Berlin"

@@ -70,6 +70,14 @@ async def add(session: AsyncSession, client: Client) -> None:
     await _write_terms(session, client)
 
 
+async def add_many(session: AsyncSession, batch: Sequence[Client]) -> None:
+    """Bulk registration (imports, benchmarks): one multi-row statement per table."""
+    await session.execute(clients.insert(), [_to_row(c) for c in batch])
+    await session.execute(client_search_terms.insert(), [
+        {"client_id": c.id, "position": i, "term": term} for c in batch for i, term in enumerate(search_terms(c.name))
+    ])
+
+
 async def save(session: AsyncSession, client: Client, *, name_changed: bool = False) -> None:
     """Store a changed client; its version must be exactly one more than the stored one."""
     result = await session.execute(
