@@ -1,0 +1,161 @@
+"""Payment terms and the billing schedule an activated order publishes. Pure.
+
+Modes (DESIGN.md §2):
+- `after_completion`: one invoice on a date at or after the end of the service period;
+- `installments`: one to three invoices, each with a date and an amount or a percentage
+  that add up exactly to the order total; the last is the final invoice: it lists the
+  whole order and deducts what the earlier ones billed, so the total is billed once;
+- `recurring`: the order's amount every month, quarter or year from a first invoice date
+  to the end of the service period;
+- `advance`: the whole amount on activation, due before the service starts.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kontor.money import round_money
+
+MODES = ("after_completion", "installments", "recurring", "advance")
+INTERVALS = {"month": 1, "quarter": 3, "year": 12}
+MAX_INSTALLMENTS = 3
+HUNDRED = Decimal(100)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    years, month0 = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month0 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Installment:
+    date: dt.date
+    amount: Decimal | None = None
+    percentage: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PaymentTerms:
+    mode: str
+    due_in_days: int = 14
+    invoice_date: dt.date | None = None  # after_completion
+    installments: tuple[Installment, ...] = ()
+    interval: str | None = None  # recurring
+    first_invoice_date: dt.date | None = None  # recurring
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    net_amount: Decimal
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    seq: int
+    kind: str  # advance | after_completion | installment | final | recurring
+    invoice_date: dt.date
+    due_date: dt.date
+    lines: tuple[PlannedLine, ...]
+    net_amount: Decimal  # what this invoice bills (for a final invoice: after the deduction)
+    deducted: Decimal = Decimal(0)  # final invoice: the net of the earlier installments
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+
+
+def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, service_start: dt.date,
+                   service_end: dt.date) -> list[tuple[str, str]]:
+    """Problems of the payment terms of a complete order, each with its field."""
+    errors: list[tuple[str, str]] = []
+    if terms.mode not in MODES:
+        return [("payment.mode", f"must be one of {', '.join(MODES)}")]
+    if not 0 <= terms.due_in_days <= 120:
+        errors.append(("payment.due_in_days", "must be between 0 and 120 days"))
+    if terms.mode == "after_completion":
+        if terms.invoice_date is None:
+            errors.append(("payment.invoice_date", "is required for payment after completion"))
+        elif terms.invoice_date < service_end:
+            errors.append(("payment.invoice_date", "must be on or after the end of the service period"))
+    elif terms.mode == "installments":
+        items = terms.installments
+        if not 1 <= len(items) <= MAX_INSTALLMENTS:
+            errors.append(("payment.installments", f"1 to {MAX_INSTALLMENTS} installments"))
+            return errors
+        for i, item in enumerate(items):
+            if (item.amount is None) == (item.percentage is None):
+                errors.append((f"payment.installments.{i}", "give either an amount or a percentage"))
+            if item.amount is not None and (item.amount <= 0 or item.amount != round_money(item.amount, currency)):
+                errors.append((f"payment.installments.{i}.amount", f"a positive amount in {currency}"))
+            if item.percentage is not None and not 0 < item.percentage <= HUNDRED:
+                errors.append((f"payment.installments.{i}.percentage", "between 0 and 100"))
+            if i and item.date <= items[i - 1].date:
+                errors.append((f"payment.installments.{i}.date", "installment dates must increase"))
+        if errors:
+            return errors
+        if all(item.amount is not None for item in items):
+            given = sum((item.amount for item in items), Decimal(0))
+            if given != total:
+                errors.append(("payment.installments", f"the amounts add up to {given}, the order total is {total}"))
+        elif all(item.percentage is not None for item in items):
+            given = sum((item.percentage for item in items), Decimal(0))
+            if given != HUNDRED:
+                errors.append(("payment.installments", f"the percentages add up to {given}, not 100"))
+        else:
+            errors.append(("payment.installments", "use amounts for all installments or percentages for all"))
+    elif terms.mode == "recurring":
+        if terms.interval not in INTERVALS:
+            errors.append(("payment.interval", f"must be one of {', '.join(INTERVALS)}"))
+        if terms.first_invoice_date is None:
+            errors.append(("payment.first_invoice_date", "is required for recurring payment"))
+        elif not service_start <= terms.first_invoice_date <= service_end:
+            errors.append(("payment.first_invoice_date", "must lie within the service period"))
+    return errors
+
+
+def _due(day: dt.date, terms: PaymentTerms) -> dt.date:
+    return day + dt.timedelta(days=terms.due_in_days)
+
+
+def compute_schedule(terms: PaymentTerms, lines: tuple[PlannedLine, ...], *, currency: str, service_start: dt.date,
+                     service_end: dt.date, activated_on: dt.date, label: str = "Installment") -> tuple[PlannedInvoice, ...]:
+    """The planned invoices of an order activated on `activated_on`."""
+    total = sum((line.net_amount for line in lines), Decimal(0))
+    if terms.mode == "advance":
+        # due before the service starts (and never before the invoice itself)
+        due = max(activated_on, min(_due(activated_on, terms), service_start - dt.timedelta(days=1)))
+        return (PlannedInvoice(1, "advance", activated_on, due, lines, total, period_start=service_start,
+                               period_end=service_end),)
+    if terms.mode == "after_completion":
+        day = max(terms.invoice_date, activated_on)
+        return (PlannedInvoice(1, "after_completion", day, _due(day, terms), lines, total,
+                               period_start=service_start, period_end=service_end),)
+    if terms.mode == "recurring":
+        step = INTERVALS[terms.interval]
+        dates, k = [], 0
+        while (day := add_months(terms.first_invoice_date, step * k)) <= service_end:
+            dates.append(day)
+            k += 1
+        return tuple(
+            PlannedInvoice(i + 1, "recurring", day, _due(day, terms), lines, total, period_start=day,
+                           period_end=min(service_end, add_months(terms.first_invoice_date, step * (i + 1))
+                                          - dt.timedelta(days=1)))
+            for i, day in enumerate(dates))
+    # installments: the earlier ones are rounded, the final one takes the remainder
+    items = terms.installments
+    planned, billed = [], Decimal(0)
+    for i, item in enumerate(items[:-1]):
+        amount = item.amount if item.amount is not None else round_money(total * item.percentage / HUNDRED, currency)
+        billed += amount
+        line = PlannedLine(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount)
+        planned.append(PlannedInvoice(i + 1, "installment", item.date, _due(item.date, terms), (line,), amount,
+                                      period_start=service_start, period_end=service_end))
+    last = items[-1]
+    planned.append(PlannedInvoice(len(items), "final", last.date, _due(last.date, terms), lines, total - billed,
+                                  deducted=billed, period_start=service_start, period_end=service_end))
+    return tuple(planned)
