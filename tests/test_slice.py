@@ -46,15 +46,15 @@ async def test_client_registered_on_clients_is_accepted_by_orders(infra, topic_p
         response = await eventually(draft_accepted, what="orders accepting the new client")
         order = response.json()
         assert order["status"] == "draft"
-        assert order["client_name"] == "ACME Werkstatt GmbH"
+        assert order["client"]["name"] == "ACME Werkstatt GmbH"
         assert order["net_total"] == "1543.73"  # 2 × 640.00 + 3.5 × 75.35 = 1280.00 + 263.725 → 263.73
         assert [line["net_amount"] for line in order["lines"]] == ["1280.00", "263.73"]
 
-        mine = await orders.http.get(f"/orders/{order['id']}", headers=MEMBER)
-        assert mine.status_code == 200 and mine.json()["id"] == order["id"]
-        other = await orders.http.get(f"/orders/{order['id']}", headers=auth("member-2", "member"))
+        mine = await orders.http.get(f"/orders/{order['order_id']}", headers=MEMBER)
+        assert mine.status_code == 200 and mine.json()["order_id"] == order["order_id"]
+        other = await orders.http.get(f"/orders/{order['order_id']}", headers=auth("member-2", "member"))
         assert other.status_code == 404
-        advisor = await orders.http.get(f"/orders/{order['id']}", headers=auth("advisor-1", "advisor"))
+        advisor = await orders.http.get(f"/orders/{order['order_id']}", headers=auth("advisor-1", "advisor"))
         assert advisor.status_code == 404, "drafts are invisible to advisors"
 
         unknown = await orders.http.post("/orders", json=draft_for(uuid.uuid4()), headers=MEMBER)
@@ -77,7 +77,7 @@ async def test_updates_of_one_client_reach_orders_in_order(infra, topic_prefix):
 
         async def name_in_orders():
             r = await orders.http.post("/orders", json=draft_for(client["id"]), headers=MEMBER)
-            return r.json()["client_name"] == "ACME 5" if r.status_code == 201 else False
+            return r.json()["client"]["name"] == "ACME 5" if r.status_code == 201 else False
 
         await eventually(name_in_orders, what="orders' read model at the last version")
         assert dict(orders.worker.dispatchers[0].outcomes) == {"applied": 6}

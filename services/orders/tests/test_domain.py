@@ -233,7 +233,7 @@ def test_submission_requires_every_field_and_a_future_offer():
     with pytest.raises(InvalidInput) as e:
         submitted(bare)
     assert {f for f, _ in e.value.errors} == {"sector", "place_of_service", "project_name", "description",
-                                              "service_start", "service_end", "confirmation", "payment"}
+                                              "service_period", "confirmation", "payment"}
     stale = draft(confirmation=model.Confirmation("send", offer_valid_until=dt.date(2026, 11, 21)))
     with pytest.raises(InvalidInput) as e:
         submitted(stale)
@@ -249,7 +249,7 @@ def test_submission_requires_every_field_and_a_future_offer():
     ({"currency": "XYZ"}, "currency"),
     ({"sector": "astrology"}, "sector"),
     ({"place_of_service": "MARS"}, "place_of_service"),
-    ({"service_start": dt.date(2027, 2, 1)}, "service_end"),
+    ({"service_start": dt.date(2027, 2, 1)}, "service_period.end"),
     ({"confirmation": model.Confirmation("skip")}, "confirmation.skip_reason"),
     ({"confirmation": model.Confirmation("send")}, "confirmation.offer_valid_until"),
     ({"contact_person": {"name": "E", "email": "nope"}}, "contact_person.email"),

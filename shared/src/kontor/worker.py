@@ -60,8 +60,9 @@ class Worker:
                 max_attempts=settings.consumer_max_attempts, retry_backoff_s=settings.consumer_retry_backoff_s,
             )
             self.dispatchers.append(dispatcher)
-            for logical in router.topics:
-                self._subscribe(dispatcher, self.topics.name(logical), router.group)
+            if router.topics:
+                # one consumer per group for all its topics: no rebalancing between siblings
+                self._subscribe(dispatcher, [self.topics.name(t) for t in router.topics], router.group)
         self.relay = OutboxRelay(
             engine, outbox_table, self.producer,
             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
@@ -73,14 +74,14 @@ class Worker:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
-    def _subscribe(self, dispatcher: Dispatcher, topic: str, group: str) -> None:
+    def _subscribe(self, dispatcher: Dispatcher, topics: list[str], group: str) -> None:
         subscriber = self.broker.subscriber(
-            topic,
+            *topics,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_decoder,
-            title=f"{group}:{topic}",
+            title=f"{group}:{','.join(topics)}",
         )
 
         @subscriber

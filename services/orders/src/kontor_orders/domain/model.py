@@ -245,7 +245,7 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
         errors.append(("place_of_service", f"must be one of {', '.join(PLACES)}"))
     start, end = fields.get("service_start"), fields.get("service_end")
     if start and end and start > end:
-        errors.append(("service_end", "the service period ends before it starts"))
+        errors.append(("service_period.end", "the service period ends before it starts"))
     confirmation = fields.get("confirmation")
     if confirmation is not None:
         if confirmation.mode not in ("send", "skip"):
@@ -275,10 +275,11 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
 
 def missing_for_submission(order: Order, *, today: dt.date) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
-    for name in ("sector", "place_of_service", "project_name", "description", "service_start", "service_end",
-                 "confirmation", "payment"):
+    for name in ("sector", "place_of_service", "project_name", "description", "confirmation", "payment"):
         if getattr(order, name) is None:
             errors.append((name, "is required to submit the order"))
+    if order.service_start is None or order.service_end is None:
+        errors.append(("service_period", "is required to submit the order"))
     c = order.confirmation
     if c is not None and c.mode == "send" and c.offer_valid_until is not None and c.offer_valid_until < today:
         errors.append(("confirmation.offer_valid_until", "must not be in the past"))

@@ -1,20 +1,26 @@
-"""HTTP API of the orders service."""
+"""HTTP API of the orders service: members' orders, advisors' review, order runs, and the
+client's confirmation page (`confirmation.py`)."""
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, status
+from fastapi import APIRouter, FastAPI, File, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontor.api import Ctx, create_service_api
-from kontor.auth import CurrentPrincipal
-from kontor.clock import Clock
+from kontor.api import Ctx, ServiceContext, create_service_api
+from kontor.auth import Advisor, CurrentPrincipal
+from kontor.clock import Clock, business_today
+from kontor.contracts.orders import OrderV1
 from kontor.money import CURRENCIES
+from kontor_orders.adapters import repository
 from kontor_orders.adapters.orm import outbox
 from kontor_orders.domain import model
+from kontor_orders.domain.catalogue import SECTORS
+from kontor_orders.domain.schedule import Installment, PaymentTerms
+from kontor_orders.entrypoints.confirmation import router as confirmation_router
 from kontor_orders.service_layer import services
 from kontor_orders.settings import OrdersSettings
 
@@ -22,78 +28,353 @@ Currency = Literal[CURRENCIES]  # type: ignore[valid-type]
 Unit = Literal[model.UNITS]  # type: ignore[valid-type]
 
 
-class ContactPersonIn(BaseModel):
+class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ContactPersonIn(_In):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254)
 
 
-class LineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LineIn(_In):
     description: str = Field(min_length=1, max_length=1000)
     quantity: Decimal = Field(gt=0, description="decimal string, e.g. \"2.5\"")
     unit: Unit
     unit_price: Decimal = Field(gt=0, description="decimal string in the order's currency")
 
 
-class DraftIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ServicePeriodIn(_In):
+    start: dt.date
+    end: dt.date
+
+
+class ConfirmationIn(_In):
+    mode: Literal["send", "skip"]
+    offer_valid_until: dt.date | None = Field(default=None, description="required when sent; the link works until "
+                                                                        "the end of that day (Europe/Berlin)")
+    skip_reason: str | None = Field(default=None, max_length=500)
+    separate_agreement: bool = Field(default=False, description="skipped, but a signed agreement is attached")
+
+
+class InstallmentIn(_In):
+    date: dt.date
+    amount: Decimal | None = Field(default=None, gt=0)
+    percentage: Decimal | None = Field(default=None, gt=0, le=100)
+
+
+class PaymentIn(_In):
+    mode: Literal["after_completion", "installments", "recurring", "advance"]
+    due_in_days: int = Field(default=14, ge=0, le=120)
+    invoice_date: dt.date | None = None
+    installments: list[InstallmentIn] = Field(default_factory=list, max_length=3)
+    interval: Literal["month", "quarter", "year"] | None = None
+    first_invoice_date: dt.date | None = None
+
+
+class OrderIn(_In):
     client_id: uuid.UUID
     contact_person: ContactPersonIn
     currency: Currency = "EUR"
-    project_name: str | None = Field(default=None, max_length=80)
-    description: str | None = Field(default=None, max_length=5000)
     lines: list[LineIn] = Field(min_length=1)
+    sector: str | None = Field(default=None, description="a code of GET /sectors")
+    place_of_service: Literal["DE", "EU", "OTHER"] | None = None
+    project_name: str | None = Field(default=None, max_length=80)
+    special_agreement: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=5000)
+    service_period: ServicePeriodIn | None = None
+    confirmation: ConfirmationIn | None = None
+    payment: PaymentIn | None = None
+    comment_for_advisors: str | None = Field(default=None, max_length=2000)
 
 
-class LineOut(BaseModel):
-    description: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal
-    net_amount: Decimal
+def fields_of(body: OrderIn) -> dict:
+    data = body.model_dump(exclude={"service_period", "confirmation", "payment"})
+    data["lines"] = [line.model_dump() for line in body.lines]
+    data["service_start"] = body.service_period.start if body.service_period else None
+    data["service_end"] = body.service_period.end if body.service_period else None
+    c = body.confirmation
+    data["confirmation"] = model.Confirmation(c.mode, c.offer_valid_until, c.skip_reason, c.separate_agreement) \
+        if c else None
+    p = body.payment
+    data["payment"] = PaymentTerms(
+        mode=p.mode, due_in_days=p.due_in_days, invoice_date=p.invoice_date, interval=p.interval,
+        first_invoice_date=p.first_invoice_date,
+        installments=tuple(Installment(i.date, i.amount, i.percentage) for i in p.installments)) if p else None
+    return data
 
 
-class OrderOut(BaseModel):
-    id: uuid.UUID
-    status: str
-    member_id: str
-    client_id: uuid.UUID
-    client_name: str
-    contact_person: ContactPersonIn
-    currency: str
-    project_name: str | None
-    description: str | None
-    lines: list[LineOut]
-    net_total: Decimal
+class FlagOut(BaseModel):
+    code: str
+    message: str
+    figures: dict
+
+
+class RejectionOut(BaseModel):
+    by: str
+    reason: str
+
+
+class IssuedInvoiceOut(BaseModel):
+    invoice_id: uuid.UUID
+    number: str
+
+
+class OrderOut(OrderV1):
+    """The published order plus what only the member and the advisors see."""
+
+    client_standing: str
     created_at: dt.datetime
+    comment_for_advisors: str | None = None
+    flags: tuple[FlagOut, ...] = ()
+    rejection: RejectionOut | None = None
+    changes_requested: str | None = None
+    cancellation_reason: str | None = None
+    issued_invoices: tuple[IssuedInvoiceOut, ...] = ()
+    duplicated_from: uuid.UUID | None = None
 
 
-def order_out(o: model.Order) -> OrderOut:
+async def order_out(ctx: ServiceContext, session, o: model.Order) -> OrderOut:
+    published = services.snapshot(o, await repository.attachments_of(session, o.id), "")
     return OrderOut(
-        id=o.id, status=o.status, member_id=o.member_id, client_id=o.client_id, client_name=o.client_name,
-        contact_person=ContactPersonIn(name=o.contact_person.name, email=o.contact_person.email),
-        currency=o.currency, project_name=o.project_name, description=o.description,
-        lines=[LineOut(**vars(line)) for line in o.lines], net_total=o.net_total, created_at=o.created_at,
+        **published.model_dump(), client_standing=o.client.standing, created_at=o.created_at,
+        comment_for_advisors=o.comment_for_advisors,
+        flags=tuple(FlagOut(code=f.code, message=f.message, figures=f.figures) for f in o.flags),
+        rejection=RejectionOut(by=o.rejection.by, reason=o.rejection.reason) if o.rejection else None,
+        changes_requested=o.changes_requested, cancellation_reason=o.cancellation_reason,
+        issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number) for i in o.issued_invoices),
+        duplicated_from=o.duplicated_from,
     )
 
 
+def deps(ctx: ServiceContext) -> services.Deps:
+    return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+
+
+class ReasonIn(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AdjustIn(_In):
+    project_name: str | None = Field(default=None, max_length=80)
+    description: str | None = Field(default=None, max_length=5000)
+    special_agreement: str | None = Field(default=None, max_length=2000)
+    line_descriptions: dict[int, str] | None = Field(default=None, description="line index → new description")
+    note: str | None = Field(default=None, max_length=2000, description="why (kept in the history)")
+
+
+class CancellationDecisionIn(_In):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=2000)
+    cancel_invoice_ids: list[uuid.UUID] = Field(default_factory=list,
+                                                description="issued invoices of this order to cancel as well")
+
+
+class CommentIn(_In):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class CommentOut(BaseModel):
+    id: int
+    author_id: str
+    author_role: str
+    text: str
+    at: dt.datetime
+
+
+class HistoryOut(BaseModel):
+    at: dt.datetime
+    actor_kind: str
+    actor_id: str | None
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    details: dict | list | None
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
+class RunIn(_In):
+    as_of: dt.date | None = Field(default=None, description="default today (Europe/Berlin)")
+
+
+class RunOut(BaseModel):
+    as_of: dt.date
+    warned: int
+    expired: int
+    completed: int
+
+
+class SectorOut(BaseModel):
+    code: str
+    name_en: str
+    name_de: str
+    vat_rule: str
+    processable: bool
+
+
 router = APIRouter(prefix="/orders", tags=["orders"])
+Status = Literal[model.STATUSES]  # type: ignore[valid-type]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderOut,
-             summary="Create a draft order for a registered client",
-             responses={422: {"description": "invalid field, e.g. an unknown client_id"}})
-async def create_draft(body: DraftIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
+             summary="Create a draft order (members); a draft may be incomplete")
+async def create_draft(body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.begin() as session:
-        order = await services.create_draft(session, ctx.clock, principal, body.model_dump())
-    return order_out(order)
+        order = await services.create_draft(session, deps(ctx), principal, fields_of(body))
+        return await order_out(ctx, session, order)
 
 
-@router.get("/{order_id}", response_model=OrderOut, summary="One order (members: their own only)")
+@router.get("", response_model=list[OrderOut],
+            summary="Orders: a member's own; for advisors every order except drafts")
+async def list_orders(ctx: Ctx, principal: CurrentPrincipal,
+                      status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                      offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderOut]:
+    async with ctx.session_factory() as session:
+        found = await repository.list_orders(
+            session, member_id=None if principal.is_advisor else principal.sub, statuses=status_,
+            exclude_drafts=principal.is_advisor, limit=limit, offset=offset)
+        return [await order_out(ctx, session, o) for o in found]
+
+
+@router.get("/{order_id}", response_model=OrderOut, summary="One order")
 async def get_order(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.session_factory() as session:
-        return order_out(await services.get_order(session, principal, order_id))
+        return await order_out(ctx, session, await services._visible(session, principal, order_id))
+
+
+@router.put("/{order_id}", response_model=OrderOut, summary="Edit a draft (the whole order)")
+async def update_draft(order_id: uuid.UUID, body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
+    async with ctx.begin() as session:
+        order = await services.update_draft(session, deps(ctx), principal, order_id, fields_of(body))
+        return await order_out(ctx, session, order)
+
+
+@router.delete("/{order_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a draft")
+async def delete_draft(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+    async with ctx.begin() as session:
+        await services.delete_draft(session, principal, order_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _action(path: str, summary: str, call, body_model=None, status_code: int = 200):
+    """Register POST /orders/{id}/<path> running one use case."""
+    if body_model is None:
+        async def endpoint(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
+            async with ctx.begin() as session:
+                return await order_out(ctx, session, await call(session, deps(ctx), principal, order_id, None))
+    else:
+        async def endpoint(order_id: uuid.UUID, body: body_model, ctx: Ctx,  # type: ignore[valid-type]
+                           principal: CurrentPrincipal) -> OrderOut:
+            async with ctx.begin() as session:
+                return await order_out(ctx, session, await call(session, deps(ctx), principal, order_id, body))
+        # annotations are strings (PEP 563) resolved in module globals; the body model is local
+        endpoint.__annotations__["body"] = body_model
+    endpoint.__name__ = path.replace("-", "_")
+    router.post(f"/{{order_id}}/{path}", response_model=OrderOut, summary=summary, status_code=status_code,
+                responses={409: {"description": "not allowed in the order's current status (named in the answer)"}}
+                )(endpoint)
+
+
+_action("submit", "Submit for review (member); automatic checks run",
+        lambda s, d, p, i, _: services.submit(s, d, p, i))
+_action("approve", "Approve (advisor): to the client's confirmation, or active when it was skipped",
+        lambda s, d, p, i, _: services.approve(s, d, p, i))
+_action("reject", "Reject with a reason (advisor)", lambda s, d, p, i, b: services.reject(s, d, p, i, b.reason),
+        ReasonIn)
+_action("adjust", "Minor adjustment of texts (advisor), recorded; never scope or amounts",
+        lambda s, d, p, i, b: services.adjust(s, d, p, i, b.model_dump(exclude_unset=True, exclude={"note"}), b.note),
+        AdjustIn)
+_action("cancellation-request", "Ask the cooperative to cancel an active order (member)",
+        lambda s, d, p, i, b: services.request_cancellation(s, d, p, i, b.reason), ReasonIn)
+_action("cancellation-decision", "Approve or decline a cancellation request (advisor)",
+        lambda s, d, p, i, b: services.decide_cancellation(s, d, p, i, approve=b.approve, reason=b.reason,
+                                                           cancel_invoice_ids=tuple(b.cancel_invoice_ids)),
+        CancellationDecisionIn)
+_action("complete", "Complete a finished order by hand (member)", lambda s, d, p, i, _: services.complete(s, d, p, i))
+_action("duplicate", "Duplicate any order into a new draft (member)",
+        lambda s, d, p, i, _: services.duplicate(s, d, p, i), status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/{order_id}/history", response_model=list[HistoryOut], summary="Every transition: who, when, why")
+async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[HistoryOut]:
+    async with ctx.session_factory() as session:
+        await services._visible(session, principal, order_id)
+        return [HistoryOut.model_validate(r, from_attributes=True) for r in await repository.history(session, order_id)]
+
+
+@router.get("/{order_id}/comments", response_model=list[CommentOut],
+            summary="Comments between member and advisors (never shown to the client)")
+async def comments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[CommentOut]:
+    async with ctx.session_factory() as session:
+        await services._visible(session, principal, order_id)
+        return [CommentOut.model_validate(r, from_attributes=True) for r in await repository.comments(session, order_id)]
+
+
+@router.post("/{order_id}/comments", response_model=CommentOut, status_code=status.HTTP_201_CREATED,
+             summary="Add a comment")
+async def add_comment(order_id: uuid.UUID, body: CommentIn, ctx: Ctx, principal: CurrentPrincipal) -> CommentOut:
+    async with ctx.begin() as session:
+        row = await services.add_comment(session, deps(ctx), principal, order_id, body.text)
+    return CommentOut.model_validate(row, from_attributes=True)
+
+
+@router.post("/{order_id}/attachments", response_model=AttachmentOut, status_code=status.HTTP_201_CREATED,
+             summary="Attach a document (PDF, image, office document; size limit in settings)")
+async def add_attachment(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal,
+                         file: Annotated[UploadFile, File()]) -> AttachmentOut:
+    content = await file.read(ctx.settings.attachment_max_bytes + 1)
+    async with ctx.begin() as session:
+        values = await services.add_attachment(session, deps(ctx), principal, order_id, filename=file.filename or "",
+                                               media_type=file.content_type or "", content=content)
+    return AttachmentOut(**{k: values[k] for k in ("id", "filename", "media_type", "size", "sha256")},
+                         uploaded_at=values["uploaded_at"])
+
+
+@router.get("/{order_id}/attachments", response_model=list[AttachmentOut], summary="The order's documents")
+async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[AttachmentOut]:
+    async with ctx.session_factory() as session:
+        await services._visible(session, principal, order_id)
+        return [AttachmentOut.model_validate(r, from_attributes=True)
+                for r in await repository.attachments_of(session, order_id)]
+
+
+@router.get("/{order_id}/attachments/{attachment_id}", summary="Download a document",
+            response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
+async def get_attachment(order_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
+                         principal: CurrentPrincipal) -> Response:
+    async with ctx.session_factory() as session:
+        await services._visible(session, principal, order_id)
+        row = await repository.get_attachment(session, order_id, attachment_id)
+    return attachment_response(row)
+
+
+def attachment_response(row) -> Response:
+    return Response(row.content, media_type=row.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{row.filename}"', "Digest": f"sha-256={row.sha256}"})
+
+
+meta = APIRouter(tags=["orders"])
+
+
+@meta.get("/sectors", response_model=list[SectorOut], summary="The sector catalogue")
+async def sectors() -> list[SectorOut]:
+    return [SectorOut(**vars(s)) for s in SECTORS.values()]
+
+
+@meta.post("/order-runs", response_model=RunOut, summary="Run the time-driven rules as of a date (advisors)")
+async def order_run(body: RunIn, ctx: Ctx, _: Advisor, request: Request) -> RunOut:
+    report = await services.run_rules(ctx.session_factory, deps(ctx), as_of=body.as_of or business_today(ctx.clock))
+    return RunOut(**vars(report))
 
 
 def create_api_app(settings: OrdersSettings, *, clock: Clock | None = None) -> FastAPI:
@@ -102,7 +383,7 @@ def create_api_app(settings: OrdersSettings, *, clock: Clock | None = None) -> F
         description="Orders of the cooperative's members: drafts, review, client confirmation, billing schedule.",
         settings=settings,
         outbox_table=outbox,
-        routers=[router],
+        routers=[router, meta, confirmation_router],
         clock=clock,
     )
 

@@ -1,35 +1,483 @@
-"""Use cases of the orders service."""
+"""Use cases of the orders service: each runs in one transaction that stores the order,
+appends its history and puts its events in the outbox.
+
+Who may do what: members act on their own orders only (anything else answers 404, so
+other members' orders are not revealed); advisors see every order except drafts and
+take the review and cancellation decisions; the client acts through the confirmation
+link only.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
+import time
 import uuid
+from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.auth import Principal
-from kontor.clock import Clock
-from kontor.errors import Forbidden, NotFound
+from kontor.clock import Clock, business_today, end_of_business_day
+from kontor.contracts import Contract
+from kontor.contracts.common import Actor
+from kontor.contracts.orders import (
+    AttachmentV1,
+    ContactPersonV1,
+    InstallmentV1,
+    OrderActivatedV1,
+    OrderApprovedV1,
+    OrderCancellationRequestedV1,
+    OrderCancelledV1,
+    OrderChangesRequestedV1,
+    OrderClientV1,
+    OrderCompletedV1,
+    OrderConfirmedV1,
+    OrderLineV1,
+    OrderOfferExpiringV1,
+    OrderRejectedV1,
+    OrderSentForConfirmationV1,
+    OrderSubmittedV1,
+    OrderUpdatedV1,
+    OrderV1,
+    PaymentTermsV1,
+    PlannedInvoiceV1,
+    VatV1,
+)
+from kontor.envelope import Envelope
+from kontor.errors import Forbidden, InvalidInput, NotFound
+from kontor.logging import get_logger
+from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
-from kontor_orders.domain import model
+from kontor_orders.domain import checks, model
+from kontor_orders.settings import OrdersSettings
+
+log = get_logger(__name__)
+SYSTEM = Actor(kind="system", id="orders", name="order rules")
+
+ALLOWED_MEDIA_TYPES = {
+    "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv",
+    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+}
 
 
-async def create_draft(session: AsyncSession, clock: Clock, principal: Principal, body: dict) -> model.Order:
-    if not principal.is_member:
-        raise Forbidden("only members create orders")
-    client = await repository.get_known_client(session, body["client_id"])
-    order = model.create_draft(
-        order_id=uuid.uuid4(), member_id=principal.sub, client=client, client_id=body["client_id"],
-        contact_person=model.ContactPerson(**body["contact_person"]), currency=body["currency"],
-        lines=body["lines"], project_name=body.get("project_name"), description=body.get("description"),
-        now=clock.now(),
+def actor_of(principal: Principal) -> Actor:
+    return Actor(kind="advisor" if principal.is_advisor else "member", id=principal.sub, name=principal.name)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# -- the published form ----------------------------------------------------------------------
+
+def _line(line) -> OrderLineV1:
+    return OrderLineV1(description=line.description, quantity=line.quantity, unit=line.unit,
+                       unit_price=line.unit_price, net_amount=line.net_amount)
+
+
+def snapshot(order: model.Order, attachments=(), base_url: str | None = None) -> OrderV1:
+    vat = order.vat
+    p = order.payment
+    c = order.confirmation
+    return OrderV1(
+        order_id=order.id, member_id=order.member_id, status=order.status,
+        client=OrderClientV1(client_id=order.client.id, name=order.client.name, kind=order.client.kind,
+                             vat_id=order.client.vat_id, country=order.client.country, language=order.client.language),
+        contact_person=ContactPersonV1(name=order.contact_person.name, email=order.contact_person.email),
+        sector=order.sector, place_of_service=order.place_of_service, project_name=order.project_name,
+        special_agreement=order.special_agreement, description=order.description, currency=order.currency,
+        lines=tuple(_line(l) for l in order.lines), net_total=order.net_total,
+        vat=(VatV1(category=vat.category, rate=vat.rate, taxable_amount=order.net_total, tax_amount=order.vat_amount,
+                   note=vat.note(order.client.language)),) if vat else (),
+        gross_total=order.gross_total, exchange_rate_eur=order.exchange_rate_eur,
+        service_start=order.service_start, service_end=order.service_end,
+        confirmation_mode=c.mode if c else None, offer_valid_until=c.offer_valid_until if c else None,
+        payment=PaymentTermsV1(
+            mode=p.mode, due_in_days=p.due_in_days, invoice_date=p.invoice_date, interval=p.interval,
+            first_invoice_date=p.first_invoice_date,
+            installments=tuple(InstallmentV1(date=i.date, amount=i.amount, percentage=i.percentage)
+                               for i in p.installments)) if p else None,
+        payment_guarantee=order.payment_guarantee,
+        schedule=tuple(PlannedInvoiceV1(seq=s.seq, kind=s.kind, invoice_date=s.invoice_date, due_date=s.due_date,
+                                        lines=tuple(_line(l) for l in s.lines), net_amount=s.net_amount,
+                                        deducted=s.deducted, period_start=s.period_start, period_end=s.period_end)
+                       for s in order.schedule),
+        activated_on=order.activated_on,
+        attachments=tuple(AttachmentV1(attachment_id=a.id, filename=a.filename, media_type=a.media_type, size=a.size,
+                                       sha256=a.sha256,
+                                       url=f"{base_url}/orders/{order.id}/attachments/{a.id}" if base_url else None)
+                          for a in attachments),
+        version=order.version,
     )
-    await repository.add(session, order)
-    return order
 
 
-async def get_order(session: AsyncSession, principal: Principal, order_id: uuid.UUID) -> model.Order:
-    order = await repository.get(session, order_id)
+# -- the transaction of a transition -----------------------------------------------------------
+
+@dataclass
+class Deps:
+    """What every use case needs besides its session."""
+
+    outbox: Outbox
+    clock: Clock
+    settings: OrdersSettings
+
+    @property
+    def today(self) -> dt.date:
+        return business_today(self.clock)
+
+
+async def _record(session: AsyncSession, deps: Deps, before: model.Order | None, after: model.Order, actor: Actor,
+                  action: str, events: list[type[Contract] | tuple[type[Contract], dict]], *,
+                  reason: str | None = None, details=None, caused_by: Envelope | None = None) -> None:
+    """Store the order, append the history entry and put its events in the outbox."""
+    now = deps.clock.now()
+    if before is None:
+        await repository.add(session, after)
+    else:
+        await repository.save(session, after, expected_version=before.version)
+    await repository.add_history(session, after.id, at=now, actor=actor, action=action,
+                                 from_status=before.status if before else None, to_status=after.status,
+                                 reason=reason, details=details)
+    if events:
+        order_v1 = snapshot(after, await repository.attachments_of(session, after.id), deps.settings.public_base_url)
+        for item in events:
+            contract, extra = item if isinstance(item, tuple) else (item, {})
+            await deps.outbox.add(session, contract(order_id=after.id, order=order_v1, occurred_at=now, actor=actor,
+                                                    **extra), time=now, caused_by=caused_by)
+    log.info("order transition", order_id=str(after.id), action=action,
+             from_status=before.status if before else None, to_status=after.status, actor=actor.kind)
+
+
+async def _visible(session: AsyncSession, principal: Principal, order_id: uuid.UUID, *,
+                   for_update: bool = False) -> model.Order:
+    order = await repository.get(session, order_id, for_update=for_update)
     # A member sees only their own orders; advisors never see drafts. Both get 404, not 403,
     # so that the existence of somebody else's order is not revealed.
     if order.member_id != principal.sub and (not principal.is_advisor or order.status == "draft"):
         raise NotFound("order", order_id)
     return order
+
+
+async def _owned(session: AsyncSession, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    order = await repository.get(session, order_id, for_update=True)
+    if order.member_id != principal.sub:
+        raise NotFound("order", order_id)
+    return order
+
+
+def _advisor(principal: Principal, what: str) -> None:
+    if not principal.is_advisor:
+        raise Forbidden(f"only advisors {what}")
+
+
+# -- member: drafts ---------------------------------------------------------------------------
+
+async def _build(session: AsyncSession, deps: Deps, principal: Principal, fields: dict, *, order_id: uuid.UUID,
+                 **kw) -> model.Order:
+    client = await repository.get_known_client(session, fields["client_id"])
+    return model.build_draft(order_id=order_id, member_id=principal.sub, client=client, client_id=fields["client_id"],
+                             fields=fields, now=deps.clock.now(), **kw)
+
+
+async def create_draft(session: AsyncSession, deps: Deps, principal: Principal, fields: dict) -> model.Order:
+    if not principal.is_member:
+        raise Forbidden("only members create orders")
+    order = await _build(session, deps, principal, fields, order_id=uuid.uuid4())
+    await _record(session, deps, None, order, actor_of(principal), "create", [])
+    return order
+
+
+async def update_draft(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID,
+                       fields: dict) -> model.Order:
+    current = await _owned(session, principal, order_id)
+    model.require(current, "edit")
+    new = model.edit(current, await _build(session, deps, principal, fields, order_id=order_id))
+    await _record(session, deps, current, new, actor_of(principal), "edit", [])
+    return new
+
+
+async def delete_draft(session: AsyncSession, principal: Principal, order_id: uuid.UUID) -> None:
+    current = await _owned(session, principal, order_id)
+    model.require(current, "delete")
+    await repository.delete(session, order_id)
+
+
+async def duplicate(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    source = await _owned(session, principal, order_id)
+    client = await repository.get_known_client(session, source.client.id) or source.client
+    copy = model.duplicate(source, new_id=uuid.uuid4(), member_id=principal.sub, client=client, now=deps.clock.now())
+    await _record(session, deps, None, copy, actor_of(principal), "duplicate", [], details={"from": str(source.id)})
+    await repository.copy_attachments(session, source.id, copy.id, by=principal.sub, at=deps.clock.now())
+    return copy
+
+
+async def submit(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    current = await _owned(session, principal, order_id)
+    model.require(current, "submit")
+    if errors := model.missing_for_submission(current, today=deps.today):
+        raise InvalidInput(errors)
+    # judge the client as it stands now, not as it stood when the draft was written
+    client = await repository.get_known_client(session, current.client.id) or current.client
+    order = replace(current, client=client)
+    rate = deps.settings.eur_exchange_rates.get(order.currency)
+    if rate is None:
+        raise InvalidInput(field="currency", message=f"no exchange rate to EUR configured for {order.currency}")
+    rule = checks.MinimumFeeRule(deps.settings.minimum_wage_eur, deps.settings.employer_on_costs,
+                                 deps.settings.cooperative_fee)
+    rejection = checks.rejection_for(order)
+    flags = checks.minimum_fee_flags(order, exchange_rate_eur=rate, rule=rule)
+    submitted = model.submit(order, today=deps.today, exchange_rate_eur=rate, rejection=rejection, flags=flags)
+    flag_dicts = tuple({"code": f.code, "message": f.message, "figures": f.figures} for f in flags)
+    events: list = [(OrderSubmittedV1, {"flags": flag_dicts})]
+    if rejection:
+        events.append((OrderRejectedV1, {"rejected_by": "automatic_check", "reason": rejection.reason}))
+    await _record(session, deps, current, submitted, actor_of(principal), "submit", events,
+                  reason=rejection.reason if rejection else None, details={"flags": list(flag_dicts)} if flags else None)
+    return submitted
+
+
+# -- advisor: review ------------------------------------------------------------------------------
+
+async def approve(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    _advisor(principal, "approve orders")
+    current = await _visible(session, principal, order_id, for_update=True)
+    client = await repository.get_known_client(session, current.client.id) or current.client
+    approved = model.approve(replace(current, client=client), today=deps.today)
+    events: list = [OrderApprovedV1]
+    details = None
+    if approved.status == "client_confirmation":
+        token = secrets.token_urlsafe(32)
+        valid_until = end_of_business_day(approved.confirmation.offer_valid_until)
+        await repository.add_token(session, token_hash=token_hash(token), order_id=order_id, valid_until=valid_until,
+                                   now=deps.clock.now())
+        url = f"{deps.settings.public_base_url}/confirm/{token}"
+        events.append((OrderSentForConfirmationV1, {"confirmation_url": url, "valid_until": valid_until}))
+        details = {"confirmation_valid_until": valid_until.isoformat()}
+    else:
+        events.append(OrderActivatedV1)
+    await _record(session, deps, current, approved, actor_of(principal), "approve", events, details=details)
+    return approved
+
+
+async def reject(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID,
+                 reason: str) -> model.Order:
+    _advisor(principal, "reject orders")
+    current = await _visible(session, principal, order_id, for_update=True)
+    rejected = model.reject(current, by="advisor", reason=reason)
+    await _record(session, deps, current, rejected, actor_of(principal), "reject",
+                  [(OrderRejectedV1, {"rejected_by": "advisor", "reason": rejected.rejection.reason})],
+                  reason=rejected.rejection.reason)
+    return rejected
+
+
+async def adjust(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, changes: dict,
+                 note: str | None) -> model.Order:
+    _advisor(principal, "adjust orders")
+    current = await _visible(session, principal, order_id, for_update=True)
+    adjusted, diff = model.adjust(current, changes)
+    if not diff:
+        return current
+    await _record(session, deps, current, adjusted, actor_of(principal), "adjust",
+                  [(OrderUpdatedV1, {"changes": tuple(diff)})], reason=note, details=diff)
+    return adjusted
+
+
+# -- the client, through the confirmation link ---------------------------------------------------
+
+@dataclass(frozen=True)
+class LinkState:
+    state: str  # open | unknown | used | expired | closed
+    order: model.Order | None = None
+    outcome: str | None = None
+
+
+async def open_link(session: AsyncSession, deps: Deps, token: str, *, for_update: bool = False) -> LinkState:
+    row = await repository.get_token(session, token_hash(token), for_update=for_update)
+    if row is None:
+        return LinkState("unknown")
+    order = await repository.get(session, row.order_id, for_update=for_update)
+    if row.used_at is not None:
+        return LinkState("used", order, row.outcome)
+    if deps.clock.now() > row.valid_until:
+        return LinkState("expired", order)
+    if order.status != "client_confirmation":
+        return LinkState("closed", order)
+    return LinkState("open", order)
+
+
+async def answer_link(session: AsyncSession, deps: Deps, token: str, action: str, message: str | None) -> LinkState:
+    """The client confirms, rejects or requests changes; the link is used up either way."""
+    link = await open_link(session, deps, token, for_update=True)
+    if link.state != "open":
+        return link
+    current = link.order
+    client = Actor(kind="client", id=str(current.client.id), name=current.client.name)
+    if action == "confirm":
+        after = model.confirm(current, today=deps.today)
+        events: list = [OrderConfirmedV1, OrderActivatedV1]
+        reason = message
+    elif action == "reject":
+        after = model.reject(current, by="client", reason=message or "", action="client_reject")
+        events = [(OrderRejectedV1, {"rejected_by": "client", "reason": after.rejection.reason})]
+        reason = after.rejection.reason
+    elif action == "request_changes":
+        after = model.request_changes(current, message or "")
+        events = [(OrderChangesRequestedV1, {"message": after.changes_requested})]
+        reason = after.changes_requested
+    else:
+        raise InvalidInput(field="action", message="must be confirm, reject or request_changes")
+    await _record(session, deps, current, after, client, f"client_{action}" if action != "confirm" else "confirm",
+                  events, reason=reason)
+    await repository.use_token(session, token_hash(token), outcome=action, now=deps.clock.now())
+    return LinkState("answered", after, action)
+
+
+# -- cancellation and completion ------------------------------------------------------------------
+
+async def request_cancellation(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID,
+                               reason: str) -> model.Order:
+    current = await _owned(session, principal, order_id)
+    after = model.request_cancellation(current, reason)
+    await _record(session, deps, current, after, actor_of(principal), "request_cancellation",
+                  [(OrderCancellationRequestedV1, {"reason": after.cancellation_reason})], reason=after.cancellation_reason)
+    return after
+
+
+async def decide_cancellation(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *,
+                              approve: bool, reason: str, cancel_invoice_ids: tuple[uuid.UUID, ...]) -> model.Order:
+    _advisor(principal, "decide on cancellations")
+    if not (reason or "").strip():
+        raise InvalidInput(field="reason", message="say why")
+    current = await _visible(session, principal, order_id, for_update=True)
+    after = model.decide_cancellation(current, approve=approve, cancel_invoice_ids=cancel_invoice_ids)
+    if approve:
+        events: list = [(OrderCancelledV1, {"reason": reason.strip(), "cancel_invoice_ids": cancel_invoice_ids})]
+    else:
+        events = [(OrderUpdatedV1, {"changes": ({"field": "status", "before": current.status, "after": after.status,
+                                                 "reason": reason.strip()},)})]
+    await _record(session, deps, current, after, actor_of(principal),
+                  "approve_cancellation" if approve else "decline_cancellation", events, reason=reason.strip(),
+                  details={"cancel_invoice_ids": [str(i) for i in cancel_invoice_ids]} if approve else None)
+    return after
+
+
+async def complete(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    current = await _owned(session, principal, order_id)
+    after = model.complete(current, today=deps.today)
+    await _record(session, deps, current, after, actor_of(principal), "complete", [OrderCompletedV1])
+    return after
+
+
+# -- comments and attachments ---------------------------------------------------------------------
+
+async def add_comment(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, text: str):
+    await _visible(session, principal, order_id)
+    if not text.strip():
+        raise InvalidInput(field="text", message="is required")
+    return await repository.add_comment(session, order_id, author_id=principal.sub,
+                                        author_role="advisor" if principal.is_advisor else "member",
+                                        text=text.strip(), at=deps.clock.now())
+
+
+async def add_attachment(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *,
+                         filename: str, media_type: str, content: bytes):
+    order = await _owned(session, principal, order_id)
+    if order.status not in ("draft", "smart_review", "client_confirmation", "active"):
+        raise InvalidInput(field="file", message=f"no documents can be added to a {order.status} order")
+    errors = []
+    if media_type not in ALLOWED_MEDIA_TYPES:
+        errors.append(("file", f"{media_type!r} is not accepted: PDF, images, office documents or text"))
+    if not content:
+        errors.append(("file", "is empty"))
+    if len(content) > deps.settings.attachment_max_bytes:
+        errors.append(("file", f"is larger than {deps.settings.attachment_max_bytes // (1024 * 1024)} MiB"))
+    if not filename.strip() or "/" in filename or "\\" in filename:
+        errors.append(("file", "needs a plain file name"))
+    if errors:
+        raise InvalidInput(errors)
+    values = dict(id=uuid.uuid4(), order_id=order_id, filename=filename.strip(), media_type=media_type,
+                  size=len(content), sha256=hashlib.sha256(content).hexdigest(), content=content,
+                  uploaded_by=principal.sub, uploaded_at=deps.clock.now())
+    await repository.add_attachment(session, **values)
+    await repository.add_history(session, order_id, at=deps.clock.now(), actor=actor_of(principal),
+                                 action="attach", from_status=order.status, to_status=order.status,
+                                 details={"filename": values["filename"], "sha256": values["sha256"]})
+    return values
+
+
+# -- invoices issued (from kontor.invoices.v1) --------------------------------------------------
+
+async def record_issued_invoice(session: AsyncSession, deps: Deps, order_id: uuid.UUID, invoice_id: uuid.UUID,
+                                number: str, caused_by: Envelope) -> None:
+    try:
+        current = await repository.get(session, order_id, for_update=True)
+    except NotFound:
+        log.warning("invoice for an unknown order ignored", order_id=str(order_id), invoice_id=str(invoice_id))
+        return
+    after = model.record_issued_invoice(current, invoice_id, number)
+    if after is not None:
+        await repository.save(session, after, expected_version=current.version)
+        await repository.add_history(session, order_id, at=deps.clock.now(), actor=Actor(kind="system", id="invoicing"),
+                                     action="invoice_issued", from_status=current.status, to_status=after.status,
+                                     details={"invoice_id": str(invoice_id), "number": number})
+
+
+# -- time-driven rules ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunReport:
+    as_of: dt.date
+    warned: int
+    expired: int
+    completed: int
+
+
+async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
+                    progress_every: int = 200) -> RunReport:
+    """Warn of offers expiring within `offer_warning_days`, reject expired offers, complete
+    finished orders; one transaction per order, safe to run on several replicas at once
+    (each order is locked and re-checked)."""
+    warn_days = deps.settings.offer_warning_days
+    async with session_factory() as session:
+        ids = await repository.ids_for_runs(session, as_of=as_of, warn_days=warn_days)
+    counts = {"warned": 0, "expired": 0, "completed": 0}
+    started, total = time.monotonic(), len(ids["confirmation"]) + len(ids["active"])
+    done = 0
+    for order_id in ids["confirmation"]:
+        async with session_factory.begin() as session:
+            current = await repository.get(session, order_id, for_update=True)
+            if current.status != "client_confirmation":
+                continue
+            valid_until = current.confirmation.offer_valid_until
+            if valid_until < as_of:
+                after = model.expire(current)
+                await _record(session, deps, current, after, SYSTEM, "expire",
+                              [(OrderRejectedV1, {"rejected_by": "offer_expired", "reason": after.rejection.reason})],
+                              reason=after.rejection.reason)
+                await repository.retire_tokens(session, order_id, outcome="expired", now=deps.clock.now())
+                counts["expired"] += 1
+            elif not current.offer_warning_sent:
+                after = model.warn_expiry(current)
+                await _record(session, deps, current, after, SYSTEM, "warn_expiry",
+                              [(OrderOfferExpiringV1, {"offer_valid_until": valid_until})])
+                counts["warned"] += 1
+        done += 1
+        if done % progress_every == 0:
+            log.info("order run progress", done=done, total=total, **counts)
+    for order_id in ids["active"]:
+        async with session_factory.begin() as session:
+            current = await repository.get(session, order_id, for_update=True)
+            if current.status == "active" and current.all_invoices_issued and current.service_end < as_of:
+                after = model.complete(current, today=as_of)
+                await _record(session, deps, current, after, SYSTEM, "complete", [OrderCompletedV1])
+                counts["completed"] += 1
+        done += 1
+        if done % progress_every == 0:
+            log.info("order run progress", done=done, total=total, **counts)
+    log.info("order run finished", as_of=as_of.isoformat(), candidates=total, **counts,
+             elapsed_s=round(time.monotonic() - started, 2))
+    return RunReport(as_of, **counts)

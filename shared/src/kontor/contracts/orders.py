@@ -1,0 +1,195 @@
+"""Events of the orders service (topic kontor.orders.v1, key = order id).
+
+Every event carries the whole order as `OrderV1`: lines, amounts, VAT, service period,
+contact person, payment terms and, once active, the billing schedule, so that invoicing,
+notifications and outside subscribers act without calling back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from kontor import topics
+from kontor.contracts import Contract
+from kontor.contracts.common import Actor, Language
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ContactPersonV1(_Value):
+    name: str
+    email: str
+
+
+class OrderClientV1(_Value):
+    client_id: UUID
+    name: str
+    kind: str
+    vat_id: str | None = None
+    country: str
+    language: Language = "de"
+
+
+class OrderLineV1(_Value):
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    net_amount: Decimal
+
+
+class VatV1(_Value):
+    category: Literal["S", "AE", "E", "O", "Z"]
+    rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+    note: str | None = None  # in the client's language: reverse charge, exemption, not subject
+
+
+class PlannedInvoiceV1(_Value):
+    seq: int
+    kind: Literal["advance", "after_completion", "installment", "final", "recurring"]
+    invoice_date: dt.date
+    due_date: dt.date
+    lines: tuple[OrderLineV1, ...]
+    net_amount: Decimal
+    deducted: Decimal = Decimal(0)
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+
+
+class InstallmentV1(_Value):
+    date: dt.date
+    amount: Decimal | None = None
+    percentage: Decimal | None = None
+
+
+class PaymentTermsV1(_Value):
+    mode: Literal["after_completion", "installments", "recurring", "advance"]
+    due_in_days: int
+    invoice_date: dt.date | None = None
+    installments: tuple[InstallmentV1, ...] = ()
+    interval: Literal["month", "quarter", "year"] | None = None
+    first_invoice_date: dt.date | None = None
+
+
+class AttachmentV1(_Value):
+    attachment_id: UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    url: str | None = None
+
+
+class OrderV1(_Value):
+    order_id: UUID
+    member_id: str
+    status: str
+    client: OrderClientV1
+    contact_person: ContactPersonV1
+    sector: str | None = None
+    place_of_service: Literal["DE", "EU", "OTHER"] | None = None
+    project_name: str | None = None
+    special_agreement: str | None = None
+    description: str | None = None
+    currency: str
+    lines: tuple[OrderLineV1, ...]
+    net_total: Decimal
+    vat: tuple[VatV1, ...] = ()
+    gross_total: Decimal | None = None
+    exchange_rate_eur: Decimal | None = None
+    service_start: dt.date | None = None
+    service_end: dt.date | None = None
+    confirmation_mode: Literal["send", "skip"] | None = None
+    offer_valid_until: dt.date | None = None
+    payment: PaymentTermsV1 | None = None
+    payment_guarantee: bool = False
+    schedule: tuple[PlannedInvoiceV1, ...] = ()
+    activated_on: dt.date | None = None
+    attachments: tuple[AttachmentV1, ...] = ()
+    version: int
+
+
+class _OrderEvent(Contract):
+    topic: ClassVar[str] = topics.ORDERS
+    aggregate_field: ClassVar[str] = "order_id"
+    source: ClassVar[str] = "kontor/orders"
+
+    order_id: UUID
+    order: OrderV1
+    occurred_at: dt.datetime
+    actor: Actor
+
+
+class OrderSubmittedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.submitted.v1"
+
+    flags: tuple[dict, ...] = ()  # for the advisor, e.g. minimum fee, with their figures
+
+
+class OrderApprovedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.approved.v1"
+
+
+class OrderSentForConfirmationV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.sent-for-confirmation.v1"
+
+    confirmation_url: str
+    valid_until: dt.datetime
+
+
+class OrderOfferExpiringV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.offer-expiring.v1"
+
+    offer_valid_until: dt.date
+
+
+class OrderConfirmedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.confirmed.v1"
+
+
+class OrderChangesRequestedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.changes-requested.v1"
+
+    message: str
+
+
+class OrderRejectedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.rejected.v1"
+
+    rejected_by: Literal["advisor", "client", "offer_expired", "automatic_check"]
+    reason: str
+
+
+class OrderActivatedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.activated.v1"
+
+
+class OrderUpdatedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.updated.v1"
+
+    changes: tuple[dict, ...] = ()  # {field, before, after}
+
+
+class OrderCancellationRequestedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.cancellation-requested.v1"
+
+    reason: str
+
+
+class OrderCancelledV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.cancelled.v1"
+
+    reason: str
+    cancel_invoice_ids: tuple[UUID, ...] = ()  # issued invoices the advisor named for cancellation
+
+
+class OrderCompletedV1(_OrderEvent):
+    event_type: ClassVar[str] = "kontor.order.completed.v1"
