@@ -334,7 +334,12 @@ def approve(order: Order, *, today: dt.date) -> Order:
     return activate(_next(order, status="active"), today=today)
 
 
-def activate(order: Order, *, today: dt.date, installment_label: str = "Installment") -> Order:
+INSTALLMENT_LABEL = {"de": "Abschlag", "en": "Installment"}
+
+
+def activate(order: Order, *, today: dt.date) -> Order:
+    """Active, with the planned invoices computed as of the activation day."""
+    installment_label = INSTALLMENT_LABEL.get(order.client.language, "Installment")
     lines = tuple(PlannedLine(l.description, l.quantity, l.unit, l.unit_price, l.net_amount) for l in order.lines)
     schedule = compute_schedule(order.payment, lines, currency=order.currency, service_start=order.service_start,
                                 service_end=order.service_end, activated_on=today, label=installment_label)
