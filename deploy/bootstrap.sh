@@ -33,7 +33,12 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   die "running as root, but there is no 'postgres' user to run the server as: apt-get install postgresql"
 fi
 
-# 3. Python workspace
+# 3. Pango and fonts for WeasyPrint (invoice PDFs)
+if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0; then
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+fi
+
+# 4. Python workspace
 command -v python3 >/dev/null || apt_install python3 python3-venv
 if ! command -v uv >/dev/null; then
   if [ ! -x .local/tools/bin/uv ]; then
@@ -47,7 +52,7 @@ export UV_PYTHON_DOWNLOADS=never
 say "python workspace (.venv)"
 uv sync --all-packages --frozen --python python3 -q
 
-# 4. Kafka broker jars
+# 5. Kafka broker jars
 if ! ls deploy/kafka/libs/kafka_2.13-*.jar >/dev/null 2>&1; then
   say "fetching Kafka jars from Maven Central (deploy/kafka/pom.xml)"
   mvn -B -q -f deploy/kafka/pom.xml package
