@@ -1,12 +1,42 @@
 """Settings of the invoicing service (env prefix KONTOR_INVOICING_)."""
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from kontor.settings import ServiceSettings
 
 
+class Seller(BaseModel):
+    """The cooperative as it appears on every invoice (X-Rechnung seller, PDF letterhead)."""
+
+    name: str = "Kontor eG"
+    street: str = "Genossenschaftsweg 1"
+    postal_code: str = "10117"
+    city: str = "Berlin"
+    country: str = "DE"
+    vat_id: str = "DE136695976"
+    tax_number: str = "27/123/45678"
+    iban: str = "DE02120300000000202051"
+    bic: str = "BYLADEM1001"
+    bank: str = "Deutsche Kreditbank"
+    contact_name: str = "Mitgliederservice"
+    phone: str = "+49 30 1234567"
+    email: str = "rechnung@kontor.example"
+    electronic_address: str = "rechnung@kontor.example"
+    commercial_register: str = "Amtsgericht Berlin-Charlottenburg GnR 999"
+
+
 class InvoicingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="KONTOR_INVOICING_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="KONTOR_INVOICING_", extra="ignore", frozen=True,
+                                      env_nested_delimiter="__")
 
     service_name: str = "invoicing"
     database_url: str = "postgresql+asyncpg://kontor@127.0.0.1:15432/kontor_invoicing"
     http_port: int = 8103
+
+    seller: Seller = Field(default_factory=Seller)
+    public_base_url: str = Field(default="http://127.0.0.1:8103", description="base of document links in events")
+    draft_lead_days: int = Field(default=7, description="drafts are created this many days before the invoice date")
+    reminder_days: tuple[int, ...] = Field(default=(7, 21, 35), description="days after the due date")
+    billing_runs_enabled: bool = True
+    billing_run_interval_s: float = 600
+    billing_batch_size: int = 50

@@ -1,4 +1,14 @@
-"""Tables of the invoicing database (SQLAlchemy Core)."""
+"""Tables of the invoicing database (SQLAlchemy Core).
+
+Invoices are stored as documents (`data`, the domain object as JSON) with the columns
+queries filter on. Uniqueness does the heavy lifting under several replicas:
+`(order_id, seq)` of an invoice means a planned invoice is drafted once; `number` is
+unique; `invoice_counters` holds the last number of each year, and taking the next
+one locks that row until the issuing transaction ends, so numbers have no gaps.
+"""
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
 from kontor.db import new_metadata
 from kontor.inbox import define_inbox_table
 from kontor.outbox import define_outbox_table
@@ -6,3 +16,75 @@ from kontor.outbox import define_outbox_table
 metadata = new_metadata()
 outbox = define_outbox_table(metadata)
 inbox = define_inbox_table(metadata)
+
+known_clients = sa.Table(
+    "known_clients",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("snapshot", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+known_orders = sa.Table(
+    "known_orders",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("member_id", sa.Text, nullable=False),
+    sa.Column("client_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+planned_invoices = sa.Table(
+    "planned_invoices",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("invoice_date", sa.Date, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # planned | drafted | dropped
+    sa.Column("plan", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_planned_invoices_due", "invoice_date", postgresql_where=sa.text("status = 'planned'")),
+)
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("order_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("member_id", sa.Text, nullable=False, index=True),
+    sa.Column("client_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, index=True),
+    sa.Column("number", sa.Text, unique=True),
+    sa.Column("invoice_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("uq_invoices_planned", "order_id", "seq", unique=True, postgresql_where=sa.text("kind = 'invoice'")),
+)
+
+invoice_counters = sa.Table(
+    "invoice_counters",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)
+
+invoice_documents = sa.Table(
+    "invoice_documents",
+    metadata,
+    sa.Column("invoice_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # pdf | xrechnung
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("media_type", sa.Text, nullable=False),
+    sa.Column("sha256", sa.CHAR(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

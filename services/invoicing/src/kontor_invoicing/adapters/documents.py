@@ -1,0 +1,168 @@
+"""Rendering an invoice's documents: the PDF (Jinja2 + WeasyPrint) and the X-Rechnung
+(CII, built with drafthorse). The invoicing service only needs `DocumentRenderer`;
+this is the first rendering, issue 6 makes it complete and fast."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from kontor_invoicing.domain.model import Invoice
+from kontor_invoicing.settings import Seller
+
+UNIT_CODES = {"day": "DAY", "hour": "HUR", "week": "WEE", "month": "MON", "lump_sum": "LS", "other": "C62"}
+GUIDELINE = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
+PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+EXEMPTION_CODES = {"AE": "VATEX-EU-AE", "O": "VATEX-EU-O"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kind: str
+    filename: str
+    media_type: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+class DocumentRenderer(Protocol):
+    def render(self, invoice: Invoice) -> list[Rendered]: ...
+
+
+def _date(d: dt.date) -> dt.datetime:
+    return dt.datetime.combine(d, dt.time.min)
+
+
+def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
+    from drafthorse.models.accounting import ApplicableTradeTax
+    from drafthorse.models.document import Document
+    from drafthorse.models.note import IncludedNote
+    from drafthorse.models.party import TaxRegistration
+    from drafthorse.models.payment import PaymentMeans, PaymentTerms
+    from drafthorse.models.tradelines import LineItem
+
+    cur = invoice.currency
+    doc = Document()
+    doc.context.guideline_parameter.id = GUIDELINE
+    doc.context.business_parameter.id = PROCESS
+    doc.header.id = invoice.number
+    doc.header.type_code = "381" if invoice.kind == "cancellation" else "380"
+    doc.header.issue_date_time = _date(invoice.issue_date)
+    if invoice.description:
+        doc.header.notes.add(IncludedNote(content=invoice.description))
+
+    s = doc.trade.agreement.seller
+    s.name = seller.name
+    s.address.line_one = seller.street
+    s.address.postcode = seller.postal_code
+    s.address.city_name = seller.city
+    s.address.country_id = seller.country
+    s.tax_registrations.add(TaxRegistration(id=("VA", seller.vat_id)))
+    s.tax_registrations.add(TaxRegistration(id=("FC", seller.tax_number)))
+    s.contact.person_name = seller.contact_name
+    s.contact.telephone.number = seller.phone
+    s.contact.email.address = seller.email
+    s.electronic_address.uri_ID = ("EM", seller.electronic_address)
+
+    buyer = invoice.buyer
+    b = doc.trade.agreement.buyer
+    b.name = buyer.get("name") or "?"
+    address = buyer.get("address") or {}
+    b.address.line_one = address.get("street")
+    b.address.postcode = address.get("postal_code")
+    b.address.city_name = address.get("city")
+    b.address.country_id = address.get("country")
+    if buyer.get("vat_id"):
+        b.tax_registrations.add(TaxRegistration(id=("VA", buyer["vat_id"])))
+    b.electronic_address.uri_ID = ("EM", buyer.get("invoice_email") or invoice.contact_email)
+    doc.trade.agreement.buyer_reference = buyer.get("leitweg_id") or invoice.project_name or str(invoice.order_id)
+
+    if invoice.service_period_start and invoice.service_period_end:
+        doc.trade.settlement.period.start = _date(invoice.service_period_start)
+        doc.trade.settlement.period.end = _date(invoice.service_period_end)
+    if invoice.kind == "cancellation":
+        doc.trade.settlement.invoice_referenced_document.issuer_assigned_id = invoice.cancels_number
+        doc.trade.settlement.invoice_referenced_document.issue_date_time = _date(invoice.cancels_issue_date)
+
+    for i, line in enumerate(invoice.lines, start=1):
+        li = LineItem()
+        li.document.line_id = str(i)
+        li.product.name = line.description
+        li.agreement.net.amount = line.unit_price
+        li.delivery.billed_quantity = (line.quantity, UNIT_CODES.get(line.unit, "C62"))
+        li.settlement.trade_tax.type_code = "VAT"
+        li.settlement.trade_tax.category_code = line.vat_category
+        li.settlement.trade_tax.rate_applicable_percent = line.vat_rate
+        li.settlement.monetary_summation.total_amount = line.net_amount
+        doc.trade.items.add(li)
+
+    settlement = doc.trade.settlement
+    settlement.currency_code = cur
+    for v in invoice.vat_breakdown:
+        tax = ApplicableTradeTax()
+        tax.calculated_amount = v.tax_amount
+        tax.basis_amount = v.taxable_amount
+        tax.type_code = "VAT"
+        tax.category_code = v.category
+        tax.rate_applicable_percent = v.rate
+        if v.category != "S":
+            tax.exemption_reason = v.note or invoice.vat_note or "exempt"
+            if v.category in EXEMPTION_CODES:
+                tax.exemption_reason_code = EXEMPTION_CODES[v.category]
+        settlement.trade_tax.add(tax)
+    means = PaymentMeans()
+    means.type_code = "58"
+    means.payee_account.iban = seller.iban
+    settlement.payment_means.add(means)
+    terms = PaymentTerms()
+    terms.description = f"Zahlbar bis {invoice.due_date.strftime('%d.%m.%Y')}"
+    terms.due = _date(invoice.due_date)
+    settlement.terms.add(terms)
+
+    ms = settlement.monetary_summation
+    ms.line_total = invoice.net_total
+    ms.tax_basis_total = (invoice.net_total, None)
+    ms.tax_total = (invoice.tax_total, cur)
+    ms.grand_total = (invoice.gross_total, None)
+    if invoice.prepaid_amount:
+        ms.prepaid_total = invoice.prepaid_amount
+    ms.due_amount = invoice.amount_due
+    return doc.serialize(schema="FACTUR-X_EN16931")
+
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def money(amount: Decimal, currency: str, language: str) -> str:
+    text = f"{amount:,}"
+    if language == "de":
+        text = text.replace(",", "X").replace(".", ",").replace("X", ".")
+    return f"{text} {currency}"
+
+
+def pdf(invoice: Invoice, seller: Seller) -> bytes:
+    import weasyprint
+
+    language = invoice.buyer.get("language", "de")
+    html = TEMPLATES.get_template("invoice.html").render(
+        invoice=invoice, seller=seller, lang=language, money=lambda a: money(a, invoice.currency, language))
+    return weasyprint.HTML(string=html).write_pdf()
+
+
+class DefaultRenderer:
+    def __init__(self, seller: Seller) -> None:
+        self.seller = seller
+
+    def render(self, invoice: Invoice) -> list[Rendered]:
+        stem = f"{'Stornorechnung' if invoice.kind == 'cancellation' else 'Rechnung'}-{invoice.number}"
+        return [Rendered("pdf", f"{stem}.pdf", "application/pdf", pdf(invoice, self.seller)),
+                Rendered("xrechnung", f"{stem}.xml", "application/xml", xrechnung(invoice, self.seller))]

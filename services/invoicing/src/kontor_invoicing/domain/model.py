@@ -1,0 +1,287 @@
+"""The invoice: lines, VAT breakdown and totals, status machine, numbering, payments,
+reminders and cancellation. No I/O.
+
+Totals follow EN 16931 (BR-CO-10..16): line nets are rounded to the currency's minor
+unit, VAT is computed per category on the sum of its line nets, the gross is net + VAT.
+A final installment invoice lists the whole order and deducts what the earlier
+installments billed as a prepaid amount (BT-113), so the order total is billed once.
+Issued invoices never change their content: only payments, reminders, disputes and
+cancellation are recorded on them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from kontor.errors import Conflict, InvalidInput
+from kontor.money import round_money
+
+STATUSES = ("draft", "waiting_for_adjustment", "invoiced", "disputed", "paid", "cancelled", "discarded")
+OPEN = ("invoiced", "disputed")
+ZERO = Decimal(0)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "request_change": frozenset({"draft"}),
+    "adjust": frozenset({"draft", "waiting_for_adjustment"}),
+    "issue": frozenset({"draft", "waiting_for_adjustment"}),
+    "discard": frozenset({"draft", "waiting_for_adjustment"}),
+    "dispute": frozenset({"invoiced"}),
+    "resolve_dispute": frozenset({"disputed"}),
+    "record_payment": frozenset({"invoiced", "disputed", "paid"}),
+    "remind": frozenset({"invoiced"}),
+    "cancel": frozenset({"invoiced", "disputed", "paid"}),
+}
+
+
+def format_number(year: int, sequence: int) -> str:
+    """Invoice numbers are gapless per calendar year: 2026-000123."""
+    if not 1 <= sequence <= 999_999:
+        raise ValueError(f"invoice sequence {sequence} out of range for one year")
+    return f"{year}-{sequence:06d}"
+
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    net_amount: Decimal
+    vat_category: str
+    vat_rate: Decimal
+
+
+@dataclass(frozen=True)
+class VatBreakdown:
+    category: str
+    rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: uuid.UUID
+    amount: Decimal
+    received_on: dt.date
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str  # pdf | xrechnung
+    filename: str
+    media_type: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: uuid.UUID
+    order_id: uuid.UUID
+    member_id: str
+    client_id: uuid.UUID
+    seq: int  # the planned invoice of the order's schedule (0 for a cancellation invoice)
+    kind: str  # invoice | cancellation
+    schedule_kind: str  # advance | after_completion | installment | final | recurring | cancellation
+    status: str
+    currency: str
+    lines: tuple[Line, ...]
+    invoice_date: dt.date
+    due_in_days: int
+    created_at: dt.datetime
+    project_name: str | None = None
+    description: str | None = None
+    vat_note: str | None = None
+    service_period_start: dt.date | None = None
+    service_period_end: dt.date | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    buyer: dict = field(default_factory=dict)  # the client's billing data at drafting/issue time
+    exchange_rate_eur: Decimal | None = None
+    prepaid_amount: Decimal = ZERO  # final invoice: gross of the earlier installments
+    number: str | None = None
+    issue_date: dt.date | None = None
+    due_date: dt.date | None = None
+    payments: tuple[Payment, ...] = ()
+    reminders_sent: int = 0
+    last_reminder_on: dt.date | None = None
+    change_request: str | None = None
+    dispute: str | None = None
+    cancels_invoice_id: uuid.UUID | None = None
+    cancels_number: str | None = None
+    cancels_issue_date: dt.date | None = None
+    cancelled_by: uuid.UUID | None = None  # the cancellation invoice
+    refund_due: Decimal = ZERO
+    documents: tuple[Document, ...] = ()
+    adjustments: tuple[dict, ...] = ()
+    validation_errors: tuple[str, ...] = ()
+    version: int = 1
+
+    # -- totals -------------------------------------------------------------------------
+    @property
+    def vat_breakdown(self) -> tuple[VatBreakdown, ...]:
+        groups: dict[tuple[str, Decimal], Decimal] = {}
+        for line in self.lines:
+            key = (line.vat_category, line.vat_rate)
+            groups[key] = groups.get(key, ZERO) + line.net_amount
+        return tuple(VatBreakdown(category, rate, base, round_money(base * rate / 100, self.currency),
+                                  self.vat_note if category != "S" else None)
+                     for (category, rate), base in sorted(groups.items()))
+
+    @property
+    def net_total(self) -> Decimal:
+        return sum((line.net_amount for line in self.lines), ZERO)
+
+    @property
+    def tax_total(self) -> Decimal:
+        return sum((v.tax_amount for v in self.vat_breakdown), ZERO)
+
+    @property
+    def gross_total(self) -> Decimal:
+        return self.net_total + self.tax_total
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.gross_total - self.prepaid_amount
+
+    @property
+    def paid_total(self) -> Decimal:
+        return sum((p.amount for p in self.payments), ZERO)
+
+    @property
+    def open_amount(self) -> Decimal:
+        return max(self.amount_due - self.paid_total, ZERO)
+
+    @property
+    def overpaid_amount(self) -> Decimal:
+        return max(self.paid_total - self.amount_due, ZERO)
+
+    @property
+    def year(self) -> int | None:
+        return self.issue_date.year if self.issue_date else None
+
+
+def require(invoice: Invoice, action: str) -> None:
+    allowed = TRANSITIONS[action]
+    if invoice.status not in allowed:
+        raise Conflict(f"cannot {action.replace('_', ' ')} an invoice in status {invoice.status} "
+                       f"(allowed from: {', '.join(sorted(allowed))})", current_status=invoice.status)
+
+
+def _next(invoice: Invoice, **changes) -> Invoice:
+    return replace(invoice, version=invoice.version + 1, **changes)
+
+
+def request_change(invoice: Invoice, message: str) -> Invoice:
+    require(invoice, "request_change")
+    if not (message or "").strip():
+        raise InvalidInput(field="message", message="say what should change")
+    return _next(invoice, status="waiting_for_adjustment", change_request=message.strip())
+
+
+ADJUSTABLE = ("lines", "project_name", "description", "invoice_date", "due_in_days")
+
+
+def adjust(invoice: Invoice, changes: dict, *, by: str, at: dt.datetime, today: dt.date) -> Invoice:
+    """An advisor adjusts a draft or a waiting invoice (lines, texts, dates); recorded."""
+    require(invoice, "adjust")
+    unknown = set(changes) - set(ADJUSTABLE)
+    if unknown:
+        raise InvalidInput([(f, "cannot be adjusted") for f in sorted(unknown)])
+    if "invoice_date" in changes and changes["invoice_date"] < today:
+        raise InvalidInput(field="invoice_date", message="must not be in the past")
+    if "lines" in changes and not changes["lines"]:
+        raise InvalidInput(field="lines", message="at least one line")
+    diff = {k: {"before": _plain(getattr(invoice, k)), "after": _plain(v)} for k, v in changes.items()
+            if getattr(invoice, k) != v}
+    if not diff:
+        return invoice
+    record = {"by": by, "at": at.isoformat(), "changes": diff}
+    return _next(invoice, **changes, adjustments=invoice.adjustments + (record,))
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Line):
+        return {k: str(v) for k, v in vars(value).items()}
+    if isinstance(value, (dt.date, Decimal)):
+        return str(value)
+    return value
+
+
+def issue(invoice: Invoice, *, number: str, issue_date: dt.date) -> Invoice:
+    require(invoice, "issue")
+    return _next(invoice, status="invoiced", number=number, issue_date=issue_date,
+                 due_date=issue_date + dt.timedelta(days=invoice.due_in_days), validation_errors=())
+
+
+def hold_for_adjustment(invoice: Invoice, errors: tuple[str, ...]) -> Invoice:
+    """The documents failed validation: not sent; an advisor must adjust it."""
+    return _next(invoice, status="waiting_for_adjustment", validation_errors=errors)
+
+
+def discard(invoice: Invoice) -> Invoice:
+    require(invoice, "discard")
+    return _next(invoice, status="discarded")
+
+
+def dispute(invoice: Invoice, objection: str) -> Invoice:
+    require(invoice, "dispute")
+    if not (objection or "").strip():
+        raise InvalidInput(field="objection", message="record the client's objection")
+    return _next(invoice, status="disputed", dispute=objection.strip())
+
+
+def resolve_dispute(invoice: Invoice) -> Invoice:
+    """Back to `invoiced` (to cancel instead, cancel it)."""
+    require(invoice, "resolve_dispute")
+    return _next(invoice, status="paid" if invoice.open_amount == 0 else "invoiced")
+
+
+def record_payment(invoice: Invoice, *, payment_id: uuid.UUID, amount: Decimal, received_on: dt.date,
+                   by: str) -> Invoice:
+    """A payment in the invoice's currency; partial ones keep it open, an overpayment is kept."""
+    require(invoice, "record_payment")
+    if amount <= 0 or amount != round_money(amount, invoice.currency):
+        raise InvalidInput(field="amount", message=f"a positive amount in {invoice.currency}")
+    if any(p.payment_id == payment_id for p in invoice.payments):
+        return invoice
+    paid = _next(invoice, payments=invoice.payments + (Payment(payment_id, amount, received_on, by),))
+    if paid.status == "invoiced" and paid.open_amount == 0:
+        paid = replace(paid, status="paid")
+    return paid
+
+
+def reminders_due(invoice: Invoice, as_of: dt.date, schedule: tuple[int, ...]) -> int:
+    """How many reminders should have gone out by `as_of` (days after the due date)."""
+    if invoice.kind != "invoice" or invoice.status != "invoiced" or invoice.due_date is None \
+            or invoice.open_amount == 0:
+        return 0
+    return sum(1 for days in schedule if as_of >= invoice.due_date + dt.timedelta(days=days))
+
+
+def remind(invoice: Invoice, *, on: dt.date) -> Invoice:
+    require(invoice, "remind")
+    return _next(invoice, reminders_sent=invoice.reminders_sent + 1, last_reminder_on=on)
+
+
+def cancel(invoice: Invoice, *, cancellation_id: uuid.UUID, number: str, issue_date: dt.date,
+           now: dt.datetime) -> tuple[Invoice, Invoice]:
+    """The original, now `cancelled` with what is to be refunded, and its cancellation invoice
+    (type 381: the same lines with positive amounts, referring to the original)."""
+    require(invoice, "cancel")
+    refund = invoice.paid_total
+    original = _next(invoice, status="cancelled", cancelled_by=cancellation_id, refund_due=refund)
+    cancellation = replace(
+        invoice, id=cancellation_id, seq=0, kind="cancellation", schedule_kind="cancellation", status="invoiced",
+        number=number, issue_date=issue_date, invoice_date=issue_date, due_date=issue_date, due_in_days=0,
+        payments=(), reminders_sent=0, last_reminder_on=None, change_request=None, dispute=None,
+        cancels_invoice_id=invoice.id, cancels_number=invoice.number, cancels_issue_date=invoice.issue_date,
+        cancelled_by=None, refund_due=ZERO, documents=(), adjustments=(), created_at=now, version=1,
+    )
+    return original, cancellation
