@@ -57,15 +57,24 @@ class InvoiceV1(_Value):
     """An issued invoice or cancellation invoice as subscribers see it."""
 
     invoice_id: UUID
-    number: str
+    number: str | None  # None for a draft
     kind: Literal["invoice", "cancellation"] = "invoice"
     order_id: UUID
     member_id: str
     client_id: UUID
     client_name: str
     currency: str
-    issue_date: dt.date
-    due_date: dt.date
+    issue_date: dt.date | None  # None for a draft: see invoice_date
+    due_date: dt.date | None
+    invoice_date: dt.date | None = None
+    status: str | None = None
+    reminders_sent: int = 0
+    prepaid_amount: Decimal = Decimal(0)
+    project_name: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    invoice_email: str | None = None
+    language: str | None = None
     service_period_start: dt.date | None = None
     service_period_end: dt.date | None = None
     net_total: Decimal
@@ -136,3 +145,36 @@ class InvoiceCancelledV1(_InvoiceEvent):
     reason: str
     cancellation: InvoiceV1
     refund_due: Decimal = Decimal(0)
+
+
+class InvoiceDraftCreatedV1(_InvoiceEvent):
+    """A draft for a planned invoice; the member checks it before `invoice_date`."""
+
+    event_type: ClassVar[str] = "kontor.invoice.draft-created.v1"
+
+    invoice: InvoiceV1  # number empty, dates planned
+    check_until: dt.date
+
+
+class InvoiceChangeRequestedV1(_InvoiceEvent):
+    event_type: ClassVar[str] = "kontor.invoice.change-requested.v1"
+
+    message: str
+    validation_errors: tuple[str, ...] = ()  # when the documents failed the X-Rechnung rules
+
+
+class InvoiceReminderSentV1(_InvoiceEvent):
+    event_type: ClassVar[str] = "kontor.invoice.reminder-sent.v1"
+
+    number: str
+    reminder: int  # 1, 2, 3 ...
+    due_date: dt.date
+    open_amount: Decimal
+    currency: str
+
+
+class InvoiceDisputedV1(_InvoiceEvent):
+    event_type: ClassVar[str] = "kontor.invoice.disputed.v1"
+
+    number: str
+    objection: str
