@@ -34,7 +34,8 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
 fi
 
 # 3. Pango and fonts for WeasyPrint (invoice PDFs)
-if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0; then
+if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0 || ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset.so.0 \
+    || ! [ -d /usr/share/fonts/truetype/dejavu ]; then
   apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 fi
 

@@ -90,9 +90,9 @@ class InvoiceOut(InvoiceV1):
     cancelled_by: uuid.UUID | None = None
 
 
-def invoice_out(inv: model.Invoice) -> InvoiceOut:
+def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
     return InvoiceOut(
-        **services.published(inv).model_dump(), schedule_kind=inv.schedule_kind, paid_total=inv.paid_total,
+        **services.published(inv, base_url).model_dump(), schedule_kind=inv.schedule_kind, paid_total=inv.paid_total,
         open_amount=inv.open_amount, overpaid_amount=inv.overpaid_amount, refund_due=inv.refund_due,
         payments=tuple(PaymentOut(payment_id=p.payment_id, amount=p.amount, received_on=p.received_on)
                        for p in inv.payments),
@@ -117,13 +117,13 @@ async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
     async with ctx.session_factory() as session:
         found = await repository.list_invoices(session, member_id=None if principal.is_advisor else principal.sub,
                                                statuses=status_, order_id=order_id, limit=limit, offset=offset)
-    return [invoice_out(i) for i in found]
+    return [invoice_out(i, ctx.settings.public_base_url) for i in found]
 
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, summary="One invoice")
 async def get_invoice(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.session_factory() as session:
-        return invoice_out(await services.visible(session, principal, invoice_id))
+        return invoice_out(await services.visible(session, principal, invoice_id), ctx.settings.public_base_url)
 
 
 async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Response:
@@ -150,7 +150,7 @@ async def change_request(invoice_id: uuid.UUID, body: MessageIn, ctx: Ctx, princ
                          request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
         return invoice_out(await services.request_change(session, deps(ctx, request), principal, invoice_id,
-                                                         body.message))
+                                                         body.message), ctx.settings.public_base_url)
 
 
 @router.patch("/{invoice_id}", response_model=InvoiceOut, summary="Advisor: adjust a draft or waiting invoice")
@@ -158,14 +158,14 @@ async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: Cur
                  request: Request) -> InvoiceOut:
     changes = body.model_dump(exclude_unset=True)
     async with ctx.begin() as session:
-        return invoice_out(await services.adjust(session, deps(ctx, request), principal, invoice_id, changes))
+        return invoice_out(await services.adjust(session, deps(ctx, request), principal, invoice_id, changes), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/issue", response_model=InvoiceOut,
              summary="Issue now: the member's \"save and send\" on a draft, or an advisor after adjusting")
 async def issue(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.issue_now(session, deps(ctx, request), principal, invoice_id))
+        return invoice_out(await services.issue_now(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/payments", response_model=InvoiceOut, summary="Advisor: record a (partial) payment")
@@ -174,20 +174,20 @@ async def payment(invoice_id: uuid.UUID, body: PaymentIn, ctx: Ctx, principal: C
     async with ctx.begin() as session:
         return invoice_out(await services.record_payment(session, deps(ctx, request), principal, invoice_id,
                                                          amount=body.amount, received_on=body.received_on,
-                                                         payment_id=body.payment_id))
+                                                         payment_id=body.payment_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/dispute", response_model=InvoiceOut, summary="Advisor: the client objected")
 async def dispute(invoice_id: uuid.UUID, body: ObjectionIn, ctx: Ctx, principal: CurrentPrincipal,
                   request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.dispute(session, deps(ctx, request), principal, invoice_id, body.objection))
+        return invoice_out(await services.dispute(session, deps(ctx, request), principal, invoice_id, body.objection), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/resolve-dispute", response_model=InvoiceOut, summary="Advisor: back to invoiced")
 async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.resolve_dispute(session, deps(ctx, request), principal, invoice_id))
+        return invoice_out(await services.resolve_dispute(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/cancel", response_model=InvoiceOut,
@@ -195,7 +195,7 @@ async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, 
 async def cancel(invoice_id: uuid.UUID, body: ReasonIn, ctx: Ctx, principal: CurrentPrincipal,
                  request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.cancel(session, deps(ctx, request), principal, invoice_id, body.reason))
+        return invoice_out(await services.cancel(session, deps(ctx, request), principal, invoice_id, body.reason), ctx.settings.public_base_url)
 
 
 runs = APIRouter(tags=["billing runs"])

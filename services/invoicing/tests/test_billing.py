@@ -1,0 +1,252 @@
+"""Invoicing against real PostgreSQL and Kafka, driven by published order and client events
+and by billing runs "as of" dates."""
+import asyncio
+import datetime as dt
+import json
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kontor.clock import FixedClock
+from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
+from kontor.contracts.common import Actor, Address
+from kontor.contracts.orders import (
+    ContactPersonV1,
+    OrderActivatedV1,
+    OrderCancelledV1,
+    OrderClientV1,
+    OrderLineV1,
+    OrderV1,
+    PaymentTermsV1,
+    PlannedInvoiceV1,
+    VatV1,
+)
+from kontor.testing import eventually
+from kontor.testing.kafka import publish_event, read_topic
+from kontor.testing.services import auth, running_service
+from kontor_invoicing.spec import SPEC
+
+pytestmark = pytest.mark.integration
+D = Decimal
+NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+MEMBER = auth("member-1", "member")
+ADVISOR = auth("advisor-1", "advisor")
+RULES = Path(__file__).resolve().parents[4] / "shared" / "xrechnung"
+
+
+def official_validator():
+    if not (RULES / "validate.py").exists():
+        pytest.skip(f"official X-Rechnung rules not found at {RULES}")
+    sys.path.insert(0, str(RULES))
+    from validate import validate  # noqa: PLC0415
+
+    return validate
+
+
+async def register_client(infra, prefix) -> ClientSnapshotV1:
+    snapshot = ClientSnapshotV1(
+        client_id=uuid.uuid4(), kind="company", name="ACME Werkstatt GmbH", vat_id="DE811569869",
+        address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin", country="DE"),
+        invoice_email="rechnung@acme.example", language="de", standing=ClientStandingV1(status="ok"), version=1)
+    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
+        client_id=snapshot.client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member")), time=NOW)
+    return snapshot
+
+
+LINES = (OrderLineV1(description="Design workshop", quantity=D(2), unit="day", unit_price=D("640.00"),
+                     net_amount=D("1280.00")),
+         OrderLineV1(description="Implementation", quantity=D(40), unit="hour", unit_price=D("85.00"),
+                     net_amount=D("3400.00")))
+
+
+def activated(client: ClientSnapshotV1, schedule, mode="installments", lines=LINES) -> OrderActivatedV1:
+    net = sum(l.net_amount for l in lines)
+    order = OrderV1(
+        order_id=uuid.uuid4(), member_id="member-1", status="active",
+        client=OrderClientV1(client_id=client.client_id, name=client.name, kind="company", vat_id=client.vat_id,
+                             country="DE", language="de"),
+        contact_person=ContactPersonV1(name="Erika Muster", email="erika@acme.example"), sector="design",
+        place_of_service="DE", project_name="Relaunch 2027", description="Website relaunch", currency="EUR",
+        lines=lines, net_total=net, vat=(VatV1(category="S", rate=D(19), taxable_amount=net,
+                                               tax_amount=(net * D("0.19")).quantize(D("0.01"))),),
+        service_start=dt.date(2027, 1, 1), service_end=dt.date(2027, 12, 31), confirmation_mode="send",
+        payment=PaymentTermsV1(mode=mode, due_in_days=14), schedule=tuple(schedule), version=5)
+    return OrderActivatedV1(order_id=order.order_id, order=order, occurred_at=NOW, actor=Actor(kind="client"))
+
+
+def installments(lines=LINES):
+    one = (OrderLineV1(description="Abschlag 1/3", quantity=D(1), unit="lump_sum", unit_price=D("1404.00"),
+                       net_amount=D("1404.00")),)
+    two = (OrderLineV1(description="Abschlag 2/3", quantity=D(1), unit="lump_sum", unit_price=D("1404.00"),
+                       net_amount=D("1404.00")),)
+    return [PlannedInvoiceV1(seq=1, kind="installment", invoice_date=dt.date(2027, 1, 15),
+                             due_date=dt.date(2027, 1, 29), lines=one, net_amount=D("1404.00")),
+            PlannedInvoiceV1(seq=2, kind="installment", invoice_date=dt.date(2027, 2, 15),
+                             due_date=dt.date(2027, 3, 1), lines=two, net_amount=D("1404.00")),
+            PlannedInvoiceV1(seq=3, kind="final", invoice_date=dt.date(2027, 3, 31), due_date=dt.date(2027, 4, 14),
+                             lines=lines, net_amount=D("1872.00"), deducted=D("2808.00"))]
+
+
+async def run(svc, as_of: str) -> dict:
+    r = await svc.http.post("/billing-runs", json={"as_of": as_of}, headers=ADVISOR)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def invoices_of(svc, order_id, headers=ADVISOR) -> list[dict]:
+    r = await svc.http.get("/invoices", params={"order_id": str(order_id)}, headers=headers)
+    return sorted(r.json(), key=lambda i: (i["kind"], i["invoice_date"] or ""))
+
+
+async def test_three_installments_payments_cancellation_and_reminders(infra, topic_prefix):
+    validate = official_validator()
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False,
+                               public_base_url="https://invoicing.example") as svc:
+        client = await register_client(infra, topic_prefix)
+        event = activated(client, installments())
+        envelope = await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW, envelope=envelope)  # duplicate
+        order_id = event.order_id
+
+        async def planned():
+            return (await run(svc, "2027-01-08"))["drafted"] == 1
+        await eventually(planned, what="the first draft 7 days before 15 Jan")
+        assert (await run(svc, "2027-01-08"))["drafted"] == 0, "never drafted twice"
+        [draft] = await invoices_of(svc, order_id)
+        assert (draft["status"], draft["number"], draft["invoice_date"]) == ("draft", None, "2027-01-15")
+        assert (await invoices_of(svc, order_id, MEMBER))[0]["invoice_id"] == draft["invoice_id"]
+        assert await invoices_of(svc, order_id, auth("member-2", "member")) == []
+
+        report = await run(svc, "2027-01-15")
+        assert (report["drafted"], report["issued"]) == (0, 1)
+        first = (await invoices_of(svc, order_id))[0]
+        assert (first["status"], first["number"], first["due_date"]) == ("invoiced", "2027-000001", "2027-01-29")
+        assert (first["net_total"], first["tax_total"], first["gross_total"]) == ("1404.00", "266.76", "1670.76")
+
+        xml = await svc.http.get(f"/invoices/{first['invoice_id']}/xrechnung.xml", headers=MEMBER)
+        pdf = await svc.http.get(f"/invoices/{first['invoice_id']}/pdf", headers=MEMBER)
+        assert pdf.content.startswith(b"%PDF") and xml.headers["content-type"].startswith("application/xml")
+        assert validate(xml.content).valid, validate(xml.content)
+        docs = {d["kind"]: d for d in first["documents"]}
+        import hashlib
+        assert docs["pdf"]["sha256"] == hashlib.sha256(pdf.content).hexdigest()
+        assert docs["xrechnung"]["url"] == f"https://invoicing.example/invoices/{first['invoice_id']}/xrechnung.xml"
+
+        # second installment: the member asks for a change, an advisor adjusts and issues
+        await run(svc, "2027-02-08")
+        second = [i for i in await invoices_of(svc, order_id) if i["status"] == "draft"][0]
+        r = await svc.http.post(f"/invoices/{second['invoice_id']}/change-request",
+                                json={"message": "Please name the milestone"}, headers=MEMBER)
+        assert r.status_code == 200 and r.json()["status"] == "waiting_for_adjustment"
+        assert (await run(svc, "2027-02-15"))["issued"] == 0, "a waiting invoice is not issued by the run"
+        r = await svc.http.patch(f"/invoices/{second['invoice_id']}", headers=ADVISOR, json={
+            "lines": [{"description": "Abschlag 2/3: Design abgeschlossen", "quantity": "1", "unit": "lump_sum",
+                       "unit_price": "1404.00"}]})
+        assert r.status_code == 200 and r.json()["adjustments"][0]["by"] == "advisor-1"
+        assert (await svc.http.post(f"/invoices/{second['invoice_id']}/issue", headers=MEMBER)).status_code == 403
+        r = await svc.http.post(f"/invoices/{second['invoice_id']}/issue", headers=ADVISOR)
+        assert r.status_code == 200 and r.json()["number"] == "2026-000001", "issued on the clock's day (2026)"
+
+        # final invoice deducts the installments
+        await run(svc, "2027-03-31")
+        final = [i for i in await invoices_of(svc, order_id) if i["schedule_kind"] == "final"][0]
+        assert final["number"] == "2027-000002" and final["net_total"] == "4680.00"
+        assert (final["gross_total"], final["prepaid_amount"], final["amount_due"]) == \
+            ("5569.20", "3341.52", "2227.68")
+        final_xml = await svc.http.get(f"/invoices/{final['invoice_id']}/xrechnung.xml", headers=ADVISOR)
+        assert validate(final_xml.content).valid, validate(final_xml.content)
+
+        # payment in two parts
+        url = f"/invoices/{first['invoice_id']}/payments"
+        assert (await svc.http.post(url, json={"amount": "1000.00", "received_on": "2027-01-20"},
+                                    headers=MEMBER)).status_code == 403
+        part = (await svc.http.post(url, json={"amount": "1000.00", "received_on": "2027-01-20"},
+                                    headers=ADVISOR)).json()
+        assert (part["status"], part["open_amount"]) == ("invoiced", "670.76")
+        paid = (await svc.http.post(url, json={"amount": "670.76", "received_on": "2027-01-27"},
+                                    headers=ADVISOR)).json()
+        assert paid["status"] == "paid" and paid["paid_total"] == "1670.76"
+
+        r = await svc.http.post(f"/invoices/{second['invoice_id']}/payments", headers=ADVISOR,
+                                json={"amount": "1670.76", "received_on": "2027-01-02"})
+        assert r.json()["status"] == "paid"
+
+        # reminders for the unpaid final invoice: 7, 21 and 35 days after 14 Apr
+        assert [(await run(svc, d))["reminded"] for d in
+                ("2027-04-20", "2027-04-21", "2027-04-22", "2027-05-05", "2027-05-19", "2027-06-30")] == \
+            [0, 1, 0, 1, 1, 0]
+        final = (await svc.http.get(f"/invoices/{final['invoice_id']}", headers=ADVISOR)).json()
+        assert final["reminders_sent"] == 3
+
+        # cancellation of the final invoice with a cancellation invoice
+        r = await svc.http.post(f"/invoices/{final['invoice_id']}/cancel", json={"reason": "wrong scope"},
+                                headers=ADVISOR)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        [storno] = [i for i in await invoices_of(svc, order_id) if i["kind"] == "cancellation"]
+        assert (storno["number"], storno["cancels_number"]) == ("2026-000002", "2027-000002")
+        storno_xml = await svc.http.get(f"/invoices/{storno['invoice_id']}/xrechnung.xml", headers=ADVISOR)
+        assert validate(storno_xml.content).valid, validate(storno_xml.content)
+        again = await svc.http.post(f"/invoices/{final['invoice_id']}/cancel", json={"reason": "x"}, headers=ADVISOR)
+        assert again.status_code == 409 and again.json()["current_status"] == "cancelled"
+
+        records = await read_topic(infra.kafka_bootstrap, f"{topic_prefix}kontor.invoices.v1", min_count=15)
+        types = [r.type.removeprefix("kontor.invoice.").removesuffix(".v1") for r in records
+                 if json.loads(r.value)["order_id"] == str(order_id)]
+        counts = {t: types.count(t) for t in set(types)}
+        # reminders also went to the installments while they were unpaid during the runs above
+        assert counts.pop("reminder-sent") >= 3
+        assert counts == {"draft-created": 3, "issued": 3, "change-requested": 1, "payment-recorded": 3, "paid": 2,
+                          "cancelled": 1}
+
+
+async def test_recurring_monthly_for_a_year_under_concurrent_runs(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False) as svc:
+        client = await register_client(infra, topic_prefix)
+        line = (OrderLineV1(description="Monthly retainer", quantity=D(1), unit="month", unit_price=D("1500.00"),
+                            net_amount=D("1500.00")),)
+        schedule = [PlannedInvoiceV1(seq=m, kind="recurring", invoice_date=dt.date(2027, m, 1),
+                                     due_date=dt.date(2027, m, 15), lines=line, net_amount=D("1500.00"),
+                                     period_start=dt.date(2027, m, 1)) for m in range(1, 13)]
+        event = activated(client, schedule, mode="recurring", lines=line)
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def known():
+            return (await run(svc, "2026-12-26"))["drafted"] == 1
+        await eventually(known, what="the order's plans")
+        reports = await asyncio.gather(*(run(svc, "2027-12-31") for _ in range(3)))
+        assert sum(r["drafted"] for r in reports) == 11 and sum(r["issued"] for r in reports) == 12
+        found = await invoices_of(svc, event.order_id)
+        assert len(found) == 12 and {i["status"] for i in found} == {"invoiced"}
+        assert sorted(i["number"] for i in found) == [f"2027-{n:06d}" for n in range(1, 13)]
+        assert sorted(i["invoice_date"] for i in found) == [f"2027-{m:02d}-01" for m in range(1, 13)]
+
+
+async def test_order_cancellation_drops_plans_discards_drafts_cancels_named_invoices(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False) as svc:
+        client = await register_client(infra, topic_prefix)
+        event = activated(client, installments())
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def issued_first():
+            return (await run(svc, "2027-01-15"))["issued"] == 1
+        await eventually(issued_first, what="first installment issued")
+        await run(svc, "2027-02-08")  # second is a draft now
+        first, second = await invoices_of(svc, event.order_id)
+        cancelled_order = event.order.model_copy(update={"status": "cancelled", "version": 9})
+        await publish_event(infra.kafka_bootstrap, topic_prefix, OrderCancelledV1(
+            order_id=event.order_id, order=cancelled_order, occurred_at=NOW, actor=Actor(kind="advisor"),
+            reason="client insolvent", cancel_invoice_ids=(uuid.UUID(first["invoice_id"]),)), time=NOW)
+
+        async def settled():
+            found = await invoices_of(svc, event.order_id)
+            return found if {i["status"] for i in found} == {"cancelled", "discarded", "invoiced"} else None
+        found = await eventually(settled, what="order cancellation applied")
+        by_kind = {(i["kind"], i["status"]) for i in found}
+        assert by_kind == {("invoice", "cancelled"), ("invoice", "discarded"), ("cancellation", "invoiced")}
+        assert (await run(svc, "2027-12-31"))["drafted"] == 0, "the third installment was dropped"
