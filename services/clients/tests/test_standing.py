@@ -132,7 +132,10 @@ async def test_debt_rule_both_ways_through_invoice_events(infra, topic_prefix):
         standing = await until_standing(svc, client_id, "advance_payment_only")
         assert standing["source"] == "debt_rule" and "2026-000002" in standing["reason"]
 
-        position = (await svc.http.get(f"/clients/{client_id}/receivables", headers=ADVISOR)).json()
+        async def all_three_in_the_ledger():  # the events travel on different partitions
+            position = (await svc.http.get(f"/clients/{client_id}/receivables", headers=ADVISOR)).json()
+            return position if len(position["open_invoices"]) == 3 else None
+        position = await eventually(all_three_in_the_ledger, what="three invoices in the ledger")
         assert position["as_of"] == "2026-11-22"
         eur, jpy_position = position["currencies"]
         assert (eur["currency"], eur["open_amount"], eur["overdue_amount"], eur["overdue_invoices"]) == \
