@@ -4,6 +4,7 @@ Business dates are in Europe/Berlin; timestamps are stored in UTC.
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -46,3 +47,10 @@ def end_of_business_day(day: dt.date) -> dt.datetime:
     """The last instant of a Berlin calendar day, in UTC (e.g. for "valid until" dates)."""
     start_next = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=BERLIN)
     return (start_next - dt.timedelta(microseconds=1)).astimezone(dt.UTC)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, clamped to the end of a shorter month (31 Dec + 2 → 28/29 Feb)."""
+    years, month0 = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month0 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

@@ -27,6 +27,20 @@ log = get_logger(__name__)
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
 
 
+def every(interval_s: float, run: Callable[[], Awaitable[object]]) -> BackgroundTask:
+    """A background loop: `run` now, then every `interval_s` seconds until the worker stops."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await run()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+
+    return loop
+
+
 async def _raw_decoder(message) -> bytes:
     # Leave the body as bytes: the dispatcher reads it, so an unreadable body is
     # dead-lettered instead of failing inside the framework and looping forever.

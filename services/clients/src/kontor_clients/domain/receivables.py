@@ -13,14 +13,13 @@ an invoice crossing it later restricts the client again.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from kontor.clock import BERLIN
+from kontor.clock import BERLIN, add_months
 from kontor.money import round_money
 from kontor_clients.domain.model import Client, Standing
 
@@ -28,11 +27,6 @@ GRACE_MONTHS = 2
 ZERO = Decimal(0)
 
 
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clamped to the end of a shorter month (31 Dec + 2 → 28/29 Feb)."""
-    years, month0 = divmod(day.month - 1 + months, 12)
-    year, month = day.year + years, month0 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 one re-judges the client's standing), the daily standing run, and the outbox relay."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,7 +14,7 @@ from kontor.envelope import Envelope
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import Worker
+from kontor.worker import Worker, every
 from kontor_clients.adapters.orm import inbox, outbox
 from kontor_clients.service_layer import services
 from kontor_clients.settings import ClientsSettings
@@ -54,21 +53,15 @@ def daily_standing_run(settings: ClientsSettings, session_factory: async_session
     """Once a day, after `standing_run_hour` (Berlin), run the debt rule as of that day.
     Every replica checks; the unique scheduled run of the day makes exactly one of them run it."""
 
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            now = clock.now().astimezone(BERLIN)
-            if now.time() >= dt.time(settings.standing_run_hour):
-                report = await services.run_standing(session_factory, events, clock, as_of=business_today(clock),
-                                                     trigger="scheduled")
-                if report:
-                    log.info("daily standing run done", as_of=report.as_of.isoformat(), evaluated=report.evaluated,
-                             restricted=report.restricted, lifted=report.lifted)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.standing_run_check_interval_s)
-            except TimeoutError:
-                pass
+    async def check() -> None:
+        if clock.now().astimezone(BERLIN).time() >= dt.time(settings.standing_run_hour):
+            report = await services.run_standing(session_factory, events, clock, as_of=business_today(clock),
+                                                 trigger="scheduled")
+            if report:
+                log.info("daily standing run done", as_of=report.as_of.isoformat(), evaluated=report.evaluated,
+                         restricted=report.restricted, lifted=report.lifted)
 
-    return loop
+    return every(settings.standing_run_check_interval_s, check)
 
 
 def create_worker(settings: ClientsSettings, *, clock: Clock | None = None) -> Worker:

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from kontor.errors import Conflict, InvalidInput
+from kontor import lifecycle
+from kontor.errors import InvalidInput
 from kontor.money import round_money
 
 STATUSES = ("draft", "waiting_for_adjustment", "invoiced", "disputed", "paid", "cancelled", "discarded")
@@ -166,14 +167,10 @@ class Invoice:
 
 
 def require(invoice: Invoice, action: str) -> None:
-    allowed = TRANSITIONS[action]
-    if invoice.status not in allowed:
-        raise Conflict(f"cannot {action.replace('_', ' ')} an invoice in status {invoice.status} "
-                       f"(allowed from: {', '.join(sorted(allowed))})", current_status=invoice.status)
+    lifecycle.require(invoice, action, TRANSITIONS, "an invoice")
 
 
-def _next(invoice: Invoice, **changes) -> Invoice:
-    return replace(invoice, version=invoice.version + 1, **changes)
+_next = lifecycle.next_version
 
 
 def request_change(invoice: Invoice, message: str) -> Invoice:

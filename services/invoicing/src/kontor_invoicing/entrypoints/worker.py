@@ -2,8 +2,6 @@
 planned invoices, cancellations; the billing run loop; the outbox relay."""
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.clock import Clock, SystemClock, business_today
@@ -20,7 +18,7 @@ from kontor.envelope import Envelope
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import Worker
+from kontor.worker import Worker, every
 from kontor_invoicing.adapters.documents import DefaultRenderer
 from kontor_invoicing.adapters.orm import inbox, outbox
 from kontor_invoicing.service_layer import services
@@ -60,15 +58,7 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
 
 def billing_loop(session_factory: async_sessionmaker[AsyncSession], deps: services.Deps, interval_s: float):
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await services.billing_run(session_factory, deps, as_of=business_today(deps.clock))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
-
-    return loop
+    return every(interval_s, lambda: services.billing_run(session_factory, deps, as_of=business_today(deps.clock)))
 
 
 def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) -> Worker:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
+from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
 from kontor.money import CURRENCIES, MINOR_UNITS, round_money
 from kontor_orders.domain.catalogue import SECTORS, Sector
@@ -292,14 +293,10 @@ def missing_for_submission(order: Order, *, today: dt.date) -> list[tuple[str, s
 # -- transitions ----------------------------------------------------------------------------
 
 def require(order: Order, action: str) -> None:
-    allowed = TRANSITIONS[action]
-    if order.status not in allowed:
-        raise Conflict(f"cannot {action.replace('_', ' ')} an order in status {order.status} "
-                       f"(allowed from: {', '.join(sorted(allowed))})", current_status=order.status)
+    lifecycle.require(order, action, TRANSITIONS, "an order")
 
 
-def _next(order: Order, **changes) -> Order:
-    return replace(order, version=order.version + 1, **changes)
+_next = lifecycle.next_version
 
 
 def edit(order: Order, new: Order) -> Order:

@@ -11,11 +11,11 @@ Modes (DESIGN.md §2):
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from kontor.clock import add_months
 from kontor.money import round_money
 
 MODES = ("after_completion", "installments", "recurring", "advance")
@@ -24,10 +24,6 @@ MAX_INSTALLMENTS = 3
 HUNDRED = Decimal(100)
 
 
-def add_months(day: dt.date, months: int) -> dt.date:
-    years, month0 = divmod(day.month - 1 + months, 12)
-    year, month = day.year + years, month0 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@ invoices issued per order (kontor.invoices.v1, for completion), the time-driven 
 in a background loop, and the outbox relay."""
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.clock import Clock, SystemClock, business_today
@@ -16,7 +14,7 @@ from kontor.envelope import Envelope
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import Worker
+from kontor.worker import Worker, every
 from kontor_orders.adapters import repository
 from kontor_orders.adapters.orm import inbox, outbox
 from kontor_orders.service_layer import services
@@ -50,15 +48,7 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
 
 def order_rules_loop(session_factory: async_sessionmaker[AsyncSession], deps: services.Deps, interval_s: float):
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await services.run_rules(session_factory, deps, as_of=business_today(deps.clock))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
-
-    return loop
+    return every(interval_s, lambda: services.run_rules(session_factory, deps, as_of=business_today(deps.clock)))
 
 
 def create_worker(settings: OrdersSettings, *, clock: Clock | None = None) -> Worker:
