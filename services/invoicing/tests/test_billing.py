@@ -104,7 +104,7 @@ async def invoices_of(svc, order_id, headers=ADVISOR) -> list[dict]:
 async def test_three_installments_payments_cancellation_and_reminders(infra, topic_prefix):
     validate = official_validator()
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False,
+                               billing_runs_enabled=False, xrechnung_rules_dir=RULES,
                                public_base_url="https://invoicing.example") as svc:
         client = await register_client(infra, topic_prefix)
         event = activated(client, installments())
@@ -250,3 +250,42 @@ async def test_order_cancellation_drops_plans_discards_drafts_cancels_named_invo
         by_kind = {(i["kind"], i["status"]) for i in found}
         assert by_kind == {("invoice", "cancelled"), ("invoice", "discarded"), ("cancellation", "invoiced")}
         assert (await run(svc, "2027-12-31"))["drafted"] == 0, "the third installment was dropped"
+
+
+async def test_an_invoice_failing_the_official_rules_is_not_sent(infra, topic_prefix):
+    official_validator()
+    from kontor_invoicing.settings import Seller
+
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False, xrechnung_rules_dir=RULES,
+                               seller=Seller(phone="")) as svc:  # BR-DE-6: the seller's phone is required
+        client = await register_client(infra, topic_prefix)
+        event = activated(client, installments())
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def drafted():
+            return (await run(svc, "2027-01-08"))["drafted"] == 1
+        await eventually(drafted, what="the first draft")
+        assert (await run(svc, "2027-01-15"))["issued"] == 1
+        [held] = await invoices_of(svc, event.order_id)
+        assert (held["status"], held["number"], held["documents"]) == ("waiting_for_adjustment", None, [])
+        assert any(e.startswith("BR-DE-6") for e in held["validation_errors"]), held["validation_errors"]
+        assert (await svc.http.get(f"/invoices/{held['invoice_id']}/pdf", headers=ADVISOR)).status_code == 404
+        records = await read_topic(infra.kafka_bootstrap, f"{topic_prefix}kontor.invoices.v1", min_count=2)
+        types = [r.type for r in records]
+        assert "kontor.invoice.issued.v1" not in types
+        [change] = [json.loads(r.value) for r in records if r.type == "kontor.invoice.change-requested.v1"]
+        assert any(e.startswith("BR-DE-6") for e in change["validation_errors"])
+
+        # the attempt's number was rolled back with it: no number of 2027 has been used
+        import sqlalchemy as sa
+
+        from kontor.db import create_engine
+        from kontor_invoicing.adapters.orm import invoice_counters
+        engine = create_engine(svc.database)
+        try:
+            async with engine.connect() as conn:
+                assert (await conn.execute(sa.select(invoice_counters))).all() == []
+        finally:
+            await engine.dispose()
+

@@ -1,4 +1,6 @@
 """Settings of the invoicing service (env prefix KONTOR_INVOICING_)."""
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -23,6 +25,7 @@ class Seller(BaseModel):
     email: str = "rechnung@kontor.example"
     electronic_address: str = "rechnung@kontor.example"
     commercial_register: str = "Amtsgericht Berlin-Charlottenburg GnR 999"
+    register_id: str = "GnR 999 B"  # legal registration identifier (BT-30)
 
 
 class InvoicingSettings(ServiceSettings):
@@ -37,6 +40,9 @@ class InvoicingSettings(ServiceSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8103", description="base of document links in events")
     draft_lead_days: int = Field(default=7, description="drafts are created this many days before the invoice date")
     reminder_days: tuple[int, ...] = Field(default=(7, 21, 35), description="days after the due date")
+    xrechnung_rules_dir: Path | None = Field(
+        default=None, description="KoSIT's XRechnung rules (e.g. ../shared/xrechnung); when set, an invoice whose "
+                                  "X-Rechnung fails them is not sent but waits for adjustment")
     billing_runs_enabled: bool = True
     billing_run_interval_s: float = 600
     billing_batch_size: int = 50

@@ -65,8 +65,12 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     s.address.postcode = seller.postal_code
     s.address.city_name = seller.city
     s.address.country_id = seller.country
-    s.tax_registrations.add(TaxRegistration(id=("VA", seller.vat_id)))
+    # BR-O-02: an invoice "not subject to VAT" names no VAT identifiers (the tax number stays)
+    not_subject = any(line.vat_category == "O" for line in invoice.lines)
+    if not not_subject:
+        s.tax_registrations.add(TaxRegistration(id=("VA", seller.vat_id)))
     s.tax_registrations.add(TaxRegistration(id=("FC", seller.tax_number)))
+    s.legal_organization.id = seller.register_id  # BT-30 (BR-CO-26 when no VAT id is given)
     s.contact.person_name = seller.contact_name
     s.contact.telephone.number = seller.phone
     s.contact.email.address = seller.email
@@ -80,7 +84,7 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     b.address.postcode = address.get("postal_code")
     b.address.city_name = address.get("city")
     b.address.country_id = address.get("country")
-    if buyer.get("vat_id"):
+    if buyer.get("vat_id") and not not_subject:
         b.tax_registrations.add(TaxRegistration(id=("VA", buyer["vat_id"])))
     b.electronic_address.uri_ID = ("EM", buyer.get("invoice_email") or invoice.contact_email)
     doc.trade.agreement.buyer_reference = buyer.get("leitweg_id") or invoice.project_name or str(invoice.order_id)
@@ -100,7 +104,8 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
         li.delivery.billed_quantity = (line.quantity, UNIT_CODES.get(line.unit, "C62"))
         li.settlement.trade_tax.type_code = "VAT"
         li.settlement.trade_tax.category_code = line.vat_category
-        li.settlement.trade_tax.rate_applicable_percent = line.vat_rate
+        if line.vat_category != "O":  # BR-O-05: a line "not subject to VAT" carries no rate
+            li.settlement.trade_tax.rate_applicable_percent = line.vat_rate
         li.settlement.monetary_summation.total_amount = line.net_amount
         doc.trade.items.add(li)
 
@@ -112,7 +117,7 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
         tax.basis_amount = v.taxable_amount
         tax.type_code = "VAT"
         tax.category_code = v.category
-        tax.rate_applicable_percent = v.rate
+        tax.rate_applicable_percent = v.rate  # BR-DE-14 wants it, also 0 for O
         if v.category != "S":
             tax.exemption_reason = v.note or invoice.vat_note or "exempt"
             if v.category in EXEMPTION_CODES:
@@ -131,6 +136,11 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     ms.line_total = invoice.net_total
     ms.tax_basis_total = (invoice.net_total, None)
     ms.tax_total = (invoice.tax_total, cur)
+    if cur != "EUR" and invoice.exchange_rate_eur:
+        # BT-6 / BT-111: the VAT total also in EUR, at the rate stored on the order
+        settlement.tax_currency_code = "EUR"
+        ms.tax_total_other_currency.add(((invoice.tax_total * invoice.exchange_rate_eur).quantize(Decimal("0.01")),
+                                         "EUR"))
     ms.grand_total = (invoice.gross_total, None)
     if invoice.prepaid_amount:
         ms.prepaid_total = invoice.prepaid_amount

@@ -15,6 +15,7 @@ from kontor.clock import Clock, business_today
 from kontor.contracts.invoices import InvoiceV1
 from kontor_invoicing.adapters import repository
 from kontor_invoicing.adapters.documents import DefaultRenderer
+from kontor_invoicing.adapters.xrechnung_rules import create_validator
 from kontor_invoicing.adapters.orm import outbox
 from kontor_invoicing.domain import model
 from kontor_invoicing.service_layer import services
@@ -101,7 +102,8 @@ def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
 
 
 def deps(ctx: ServiceContext, request: Request) -> services.Deps:
-    return services.Deps(ctx.outbox, ctx.clock, ctx.settings, request.app.state.renderer)
+    return services.Deps(ctx.outbox, ctx.clock, ctx.settings, request.app.state.renderer,
+                         request.app.state.validator)
 
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -219,6 +221,7 @@ def create_api_app(settings: InvoicingSettings, *, clock: Clock | None = None) -
         clock=clock,
     )
     app.state.renderer = DefaultRenderer(settings.seller)
+    app.state.validator = create_validator(settings)
     return app
 
 

@@ -20,6 +20,7 @@ from kontor.outbox import Outbox
 from kontor.topics import Topics
 from kontor.worker import Worker, every
 from kontor_invoicing.adapters.documents import DefaultRenderer
+from kontor_invoicing.adapters.xrechnung_rules import create_validator
 from kontor_invoicing.adapters.orm import inbox, outbox
 from kontor_invoicing.service_layer import services
 from kontor_invoicing.settings import InvoicingSettings
@@ -65,7 +66,7 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     deps = services.Deps(Outbox(outbox, Topics(settings.topic_prefix)), clock or SystemClock(), settings,
-                         DefaultRenderer(settings.seller))
+                         DefaultRenderer(settings.seller), create_validator(settings))
     background = [("billing-runs", billing_loop(session_factory, deps, settings.billing_run_interval_s))] \
         if settings.billing_runs_enabled else []
     return Worker(

@@ -31,7 +31,7 @@ from kontor.contracts.invoices import (
 )
 from kontor.contracts.orders import OrderV1
 from kontor.envelope import Envelope
-from kontor.errors import Forbidden, NotFound
+from kontor.errors import Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_invoicing.adapters import repository
@@ -43,12 +43,21 @@ log = get_logger(__name__)
 SYSTEM = Actor(kind="system", id="invoicing", name="billing run")
 
 
+class DocumentsRejected(Exception):
+    """The rendered X-Rechnung failed the official rules: the invoice is not sent."""
+
+    def __init__(self, errors: tuple[str, ...]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
 @dataclass
 class Deps:
     outbox: Outbox
     clock: Clock
     settings: InvoicingSettings
     renderer: DocumentRenderer
+    validator: object | None = None  # XRechnungValidator when the rules directory is configured
 
     @property
     def today(self) -> dt.date:
@@ -197,7 +206,25 @@ async def _prepaid(session: AsyncSession, inv: model.Invoice) -> Decimal:
 
 async def _issue(session: AsyncSession, deps: Deps, current: model.Invoice, actor: Actor, *, on: dt.date,
                  caused_by: Envelope | None = None) -> model.Invoice:
-    """Number, documents and status in one transaction; `on` is the issue date (a run's as-of)."""
+    """Number, documents and status in one transaction; `on` is the issue date (a run's as-of).
+    When the X-Rechnung fails the official rules, everything of the attempt is rolled back
+    (the number too, so numbers stay gapless) and the invoice waits for an advisor."""
+    try:
+        async with session.begin_nested():
+            return await _number_render_store(session, deps, current, actor, on=on, caused_by=caused_by)
+    except DocumentsRejected as rejected:
+        held = model.hold_for_adjustment(current, rejected.errors)
+        await _save(session, current, held)
+        now = deps.clock.now()
+        await deps.outbox.add(session, InvoiceChangeRequestedV1(
+            **_common(held, SYSTEM, now), message="the X-Rechnung failed the official rules; an advisor must adjust it",
+            validation_errors=rejected.errors), time=now, caused_by=caused_by)
+        log.warning("invoice held: X-Rechnung invalid", invoice_id=str(held.id), errors=list(rejected.errors))
+        return held
+
+
+async def _number_render_store(session: AsyncSession, deps: Deps, current: model.Invoice, actor: Actor, *,
+                               on: dt.date, caused_by: Envelope | None) -> model.Invoice:
     now = deps.clock.now()
     today = on
     client = await repository.known_client(session, current.client_id)
@@ -205,6 +232,11 @@ async def _issue(session: AsyncSession, deps: Deps, current: model.Invoice, acto
     number = model.format_number(today.year, await repository.next_number(session, today.year))
     issued = model.issue(ready, number=number, issue_date=today)
     documents = deps.renderer.render(issued)
+    if deps.validator is not None:
+        xml = next(d.content for d in documents if d.kind == "xrechnung")
+        report = deps.validator.validate(xml)
+        if not report.valid:
+            raise DocumentsRejected(tuple(str(e) for e in report.errors))
     for d in documents:
         await repository.add_document(session, issued.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
                                       sha256=d.sha256, content=d.content, now=now)
@@ -381,6 +413,11 @@ async def _cancel(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *, r
     original, cancellation = model.cancel(current, cancellation_id=uuid.uuid4(), number=number, issue_date=today,
                                           now=now)
     documents = deps.renderer.render(cancellation)
+    if deps.validator is not None:
+        report = deps.validator.validate(next(d.content for d in documents if d.kind == "xrechnung"))
+        if not report.valid:  # nothing is cancelled; the advisor sees why
+            raise InvalidInput(field="cancellation", message="the cancellation invoice fails the X-Rechnung rules: "
+                               + "; ".join(str(e) for e in report.errors))
     for d in documents:
         await repository.add_document(session, cancellation.id, kind=d.kind, filename=d.filename,
                                       media_type=d.media_type, sha256=d.sha256, content=d.content, now=now)
