@@ -77,6 +77,10 @@ class Stack:
         for i, spec in enumerate(SERVICES):
             env = {**os.environ, f"{spec.env_prefix}LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console"),
                    f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1"}
+            rules = ROOT.parent / "shared" / "xrechnung"
+            if spec.name == "invoicing" and rules.is_dir():
+                # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
+                env.setdefault("KONTOR_INVOICING_XRECHNUNG_RULES_DIR", str(rules))
             for role in ("api", "worker"):
                 name = f"{spec.name}-{role}"
                 proc = await asyncio.create_subprocess_exec(
