@@ -10,7 +10,7 @@ from kontor.clock import FixedClock, business_today, end_of_business_day
 from kontor.contracts import all_contracts, contract_for
 from kontor.contracts.clients import ClientRegisteredV1
 from kontor.envelope import Envelope, EnvelopeError
-from kontor.money import round_money
+from kontor.money import format_money, round_money
 from kontor.settings import ServiceSettings
 from kontor.topics import Topics
 
@@ -101,3 +101,16 @@ async def test_tokens_verify_and_bad_ones_are_refused():
         await verifier.verify(mint_token("s" * 40, "m-1", ["member"], ttl=dt.timedelta(seconds=-5)))
     with pytest.raises(ValueError):
         mint_token("s" * 40, "m-1", ["admin"])
+
+
+def test_money_is_formatted_as_people_read_it():
+    assert format_money(Decimal("1280.00"), "EUR", "de") == "1.280,00 EUR"
+    assert format_money(Decimal("1234567.50"), "USD", "en") == "1,234,567.50 USD"
+    assert format_money(Decimal("100000"), "JPY", "de") == "100.000 JPY"
+
+
+def test_add_months_clamps_to_the_end_of_the_month():
+    from kontor.clock import add_months
+
+    assert add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert add_months(dt.date(2027, 11, 30), 3) == dt.date(2028, 2, 29)

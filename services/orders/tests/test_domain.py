@@ -10,7 +10,7 @@ from kontor.errors import Conflict, InvalidInput
 from kontor_orders.domain import model
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.checks import MinimumFeeRule, minimum_fee_flags, rejection_for
-from kontor_orders.domain.schedule import Installment, PaymentTerms, PlannedLine, compute_schedule, validate_terms
+from kontor_orders.domain.schedule import Installment, PaymentTerms, Line, compute_schedule, validate_terms
 from kontor_orders.domain.vat import determine_vat
 
 pytestmark = pytest.mark.unit
@@ -42,7 +42,7 @@ def test_vat_determination(sector, place, kind, vat_id, category, rate):
         assert vat.note("de") and vat.note("en")
 
 
-LINES = (PlannedLine("Work", D(1), "lump_sum", D("3000.00"), D("3000.00")),)
+LINES = (Line("Work", D(1), "lump_sum", D("3000.00"), D("3000.00")),)
 
 
 def schedule(terms, lines=LINES, currency="EUR", start=dt.date(2027, 1, 1), end=dt.date(2027, 6, 30)):
@@ -53,7 +53,7 @@ def test_three_installments_by_percentage_final_takes_the_remainder():
     terms = PaymentTerms("installments", 14, installments=(
         Installment(dt.date(2027, 1, 15), percentage=D("33.33")), Installment(dt.date(2027, 3, 15), percentage=D("33.33")),
         Installment(dt.date(2027, 6, 30), percentage=D("33.34"))))
-    lines = (PlannedLine("Work", D(1), "lump_sum", D("1000.00"), D("1000.00")),)
+    lines = (Line("Work", D(1), "lump_sum", D("1000.00"), D("1000.00")),)
     first, second, final = schedule(terms, lines)
     assert [p.net_amount for p in (first, second, final)] == [D("333.30"), D("333.30"), D("333.40")]
     assert (final.kind, final.deducted, final.lines) == ("final", D("666.60"), lines)
@@ -64,7 +64,7 @@ def test_three_installments_by_percentage_final_takes_the_remainder():
 def test_jpy_in_three_equal_thirds():
     terms = PaymentTerms("installments", installments=tuple(
         Installment(dt.date(2027, m, 1), percentage=p) for m, p in ((1, D("33.33")), (2, D("33.33")), (3, D("33.34")))))
-    lines = (PlannedLine("Work", D(1), "lump_sum", D("1000"), D("1000")),)
+    lines = (Line("Work", D(1), "lump_sum", D("1000"), D("1000")),)
     amounts = [p.net_amount for p in schedule(terms, lines, currency="JPY")]
     assert amounts == [D("333"), D("333"), D("334")]
 

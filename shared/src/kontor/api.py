@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kontor.auth import TokenVerifier
@@ -82,6 +82,13 @@ def create_service_api(
         app.include_router(router)
     install_error_handlers(app)
     return app
+
+
+def file_response(content: bytes, *, media_type: str, filename: str, sha256: str,
+                  disposition: str = "attachment") -> Response:
+    """A stored document with its name and its SHA-256 (RFC 3230 `Digest`) for the caller to check."""
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'{disposition}; filename="{filename}"', "Digest": f"sha-256={sha256}"})
 
 
 def health_router(settings: ServiceSettings) -> APIRouter:

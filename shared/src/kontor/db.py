@@ -81,3 +81,18 @@ def run_migrations_in_env(target_metadata: sa.MetaData) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
+
+
+async def upsert_newer(session: AsyncSession, table: sa.Table, values: dict) -> bool:
+    """Store a versioned snapshot in a read model (key `id`, column `version`): inserted, or
+    replacing an older one; a snapshot older than the stored one (a late or replayed event)
+    changes nothing. True when it was applied."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    stmt = insert(table).values(**values)
+    changes = {k: stmt.excluded[k] for k in values if k != "id"}
+    if "updated_at" in table.c:
+        changes["updated_at"] = sa.func.now()
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=changes,
+                                      where=table.c.version < stmt.excluded.version).returning(table.c.id)
+    return (await session.execute(stmt)).first() is not None

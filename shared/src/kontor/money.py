@@ -16,3 +16,11 @@ def quantum(currency: str) -> Decimal:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal, currency: str, language: str) -> str:
+    """As people read it: 1.280,00 EUR (de), 1,280.00 EUR (en); the amount keeps its scale."""
+    text = f"{amount:,}"
+    if language == "de":
+        text = text.translate(str.maketrans({",": ".", ".": ","}))
+    return f"{text} {currency}"

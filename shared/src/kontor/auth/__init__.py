@@ -15,6 +15,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kontor.contracts.common import Actor
+from kontor.errors import Forbidden
 from kontor.settings import ServiceSettings
 
 ROLES = ("member", "advisor")
@@ -34,6 +36,16 @@ class Principal:
     @property
     def is_member(self) -> bool:
         return "member" in self.roles
+
+    @property
+    def actor(self) -> Actor:
+        """The principal as it is named in events and histories."""
+        return Actor(kind="advisor" if self.is_advisor else "member", id=self.sub, name=self.name)
+
+    def require_advisor(self, what: str) -> None:
+        """For use cases only advisors may run (the route may also be reached by members)."""
+        if not self.is_advisor:
+            raise Forbidden(f"only advisors {what}")
 
 
 class InvalidToken(Exception):

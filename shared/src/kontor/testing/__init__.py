@@ -17,7 +17,6 @@ import inspect
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field

@@ -220,8 +220,7 @@ async def receivables(client_id: uuid.UUID, ctx: Ctx, _: Advisor,
                       ) -> ReceivablesOut:
     as_of = as_of or business_today(ctx.clock)
     async with ctx.session_factory() as session:
-        client = await repository.get(session, client_id)
-        positions, open_items = await services.receivables_position(session, client_id, as_of)
+        client, positions, open_items = await services.receivables_position(session, client_id, as_of)
     return ReceivablesOut(
         client_id=client_id, as_of=as_of, standing=client_out(client).standing,
         currencies=[CurrencyPositionOut(

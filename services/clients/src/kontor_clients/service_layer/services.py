@@ -32,7 +32,7 @@ from kontor.contracts.invoices import (
     InvoicePaymentRecordedV1,
 )
 from kontor.envelope import Envelope
-from kontor.errors import Conflict, Forbidden, InvalidInput
+from kontor.errors import Conflict, InvalidInput
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_clients.adapters import repository
@@ -59,9 +59,6 @@ def snapshot(c: model.Client) -> ClientSnapshotV1:
         standing=_standing(c.standing), version=c.version,
     )
 
-
-def actor_of(principal: Principal) -> Actor:
-    return Actor(kind="advisor" if principal.is_advisor else "member", id=principal.sub, name=principal.name)
 
 
 # -- the registry -------------------------------------------------------------------------
@@ -90,7 +87,7 @@ async def register_client(session: AsyncSession, outbox: Outbox, clock: Clock, p
             raise
         return Registration(existing, model.duplicate_reason(client, existing))
     await outbox.add(session, ClientRegisteredV1(client_id=client.id, client=snapshot(client), occurred_at=now,
-                                                 actor=actor_of(principal)), time=now)
+                                                 actor=principal.actor), time=now)
     log.info("client registered", client_id=str(client.id), kind=client.kind)
     return Registration(client)
 
@@ -109,7 +106,7 @@ async def update_client(session: AsyncSession, outbox: Outbox, clock: Clock, pri
         raise Conflict(f"client {other.id} is already registered with this {field.replace('_', ' ')}")
     await repository.save(session, updated, name_changed="name" in changed)
     await outbox.add(session, ClientUpdatedV1(client_id=updated.id, client=snapshot(updated), occurred_at=now,
-                                              actor=actor_of(principal), changed_fields=changed), time=now)
+                                              actor=principal.actor, changed_fields=changed), time=now)
     return updated
 
 
@@ -136,13 +133,12 @@ async def _change_standing(session: AsyncSession, outbox: Outbox, previous: mode
 
 async def set_standing(session: AsyncSession, outbox: Outbox, clock: Clock, principal: Principal,
                        client_id: uuid.UUID, *, status: str, reason: str | None) -> model.Client:
-    if not principal.is_advisor:
-        raise Forbidden("only advisors set or lift a client's standing")
+    principal.require_advisor("set or lift a client's standing")
     current = await repository.get(session, client_id, for_update=True)
     changed = model.set_standing(current, status=status, reason=reason, advisor_id=principal.sub, now=clock.now())
     if changed is None:
         return current
-    await _change_standing(session, outbox, current, changed, actor_of(principal))
+    await _change_standing(session, outbox, current, changed, principal.actor)
     return changed
 
 
@@ -214,9 +210,10 @@ async def record_cancelled(session: AsyncSession, outbox: Outbox, clock: Clock, 
 
 
 async def receivables_position(session: AsyncSession, client_id: uuid.UUID, as_of: dt.date):
-    await repository.get(session, client_id)  # 404 for an unknown client
+    """The client (404 if unknown), its positions per currency and its open invoices."""
+    client = await repository.get(session, client_id)
     items = await repository.receivables_of(session, client_id)
-    return ledger.positions(items, as_of), [r for r in items if r.open_amount > 0]
+    return client, ledger.positions(items, as_of), [r for r in items if r.open_amount > 0]
 
 
 # -- standing runs ------------------------------------------------------------------------

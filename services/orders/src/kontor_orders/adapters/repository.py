@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kontor.contracts.clients import ClientSnapshotV1
 from kontor.contracts.common import Actor
+from kontor.db import upsert_newer
 from kontor.errors import Conflict, NotFound
 from kontor_orders.adapters.orm import (
     attachments,
@@ -41,15 +41,9 @@ async def get_known_client(session: AsyncSession, client_id: uuid.UUID) -> Clien
 
 async def upsert_known_client(session: AsyncSession, snapshot: ClientSnapshotV1) -> bool:
     """Apply a client snapshot unless a newer version is already known; True when applied."""
-    values = dict(id=snapshot.client_id, name=snapshot.name, standing=snapshot.standing.status,
-                  version=snapshot.version, snapshot=snapshot.model_dump(mode="json"))
-    stmt = insert(known_clients).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[known_clients.c.id],
-        set_={**{k: stmt.excluded[k] for k in ("name", "standing", "version", "snapshot")}, "updated_at": sa.func.now()},
-        where=known_clients.c.version < stmt.excluded.version,
-    ).returning(known_clients.c.id)
-    return (await session.execute(stmt)).first() is not None
+    return await upsert_newer(session, known_clients, dict(
+        id=snapshot.client_id, name=snapshot.name, standing=snapshot.standing.status, version=snapshot.version,
+        snapshot=snapshot.model_dump(mode="json")))
 
 
 def _columns(order: Order) -> dict:
@@ -147,6 +141,16 @@ async def add_attachment(session: AsyncSession, **values) -> None:
 async def attachments_of(session: AsyncSession, order_id: uuid.UUID) -> Sequence:
     return (await session.execute(sa.select(*ATTACHMENT_META).where(attachments.c.order_id == order_id)
                                   .order_by(attachments.c.uploaded_at, attachments.c.filename))).all()
+
+
+async def attachments_of_orders(session: AsyncSession, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+    """The documents of several orders in one query (lists of orders)."""
+    rows = (await session.execute(sa.select(*ATTACHMENT_META).where(attachments.c.order_id.in_(order_ids))
+                                  .order_by(attachments.c.uploaded_at, attachments.c.filename))).all() if order_ids else []
+    found: dict[uuid.UUID, list] = {}
+    for row in rows:
+        found.setdefault(row.order_id, []).append(row)
+    return found
 
 
 async def get_attachment(session: AsyncSession, order_id: uuid.UUID, attachment_id: uuid.UUID):

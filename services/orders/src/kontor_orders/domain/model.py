@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
 from kontor.money import CURRENCIES, MINOR_UNITS, round_money
-from kontor_orders.domain.catalogue import SECTORS, Sector
-from kontor_orders.domain.schedule import PaymentTerms, PlannedInvoice, PlannedLine, compute_schedule, validate_terms
+from kontor_orders.domain.catalogue import SECTORS
+from kontor_orders.domain.schedule import Line, PaymentTerms, PlannedInvoice, compute_schedule, validate_terms
 from kontor_orders.domain.vat import PLACES, VatTreatment, determine_vat
 
 UNITS = ("day", "hour", "lump_sum", "week", "month", "other")
@@ -52,15 +52,6 @@ class ContactPerson:
 
 
 @dataclass(frozen=True)
-class Line:
-    description: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal
-    net_amount: Decimal
-
-
-@dataclass(frozen=True)
 class ClientRef:
     """What orders knows of a client, from the clients service's events."""
 
@@ -73,9 +64,6 @@ class ClientRef:
     standing: str = "ok"
     standing_reason: str | None = None
 
-
-# kept for the read model's callers
-KnownClient = ClientRef
 
 
 @dataclass(frozen=True)
@@ -337,8 +325,7 @@ INSTALLMENT_LABEL = {"de": "Abschlag", "en": "Installment"}
 def activate(order: Order, *, today: dt.date) -> Order:
     """Active, with the planned invoices computed as of the activation day."""
     installment_label = INSTALLMENT_LABEL.get(order.client.language, "Installment")
-    lines = tuple(PlannedLine(l.description, l.quantity, l.unit, l.unit_price, l.net_amount) for l in order.lines)
-    schedule = compute_schedule(order.payment, lines, currency=order.currency, service_start=order.service_start,
+    schedule = compute_schedule(order.payment, order.lines, currency=order.currency, service_start=order.service_start,
                                 service_end=order.service_end, activated_on=today, label=installment_label)
     return replace(order, status="active", activated_on=today, schedule=schedule)
 
@@ -448,6 +435,3 @@ def duplicate(order: Order, *, new_id: uuid.UUID, member_id: str, client: Client
         payment=order.payment, comment_for_advisors=None, duplicated_from=order.id,
     )
 
-
-def sector_of(order: Order) -> Sector | None:
-    return SECTORS.get(order.sector) if order.sector else None

@@ -44,7 +44,9 @@ class PaymentTerms:
 
 
 @dataclass(frozen=True)
-class PlannedLine:
+class Line:
+    """A line item: of an order, and of each invoice planned from it."""
+
     description: str
     quantity: Decimal
     unit: str
@@ -58,7 +60,7 @@ class PlannedInvoice:
     kind: str  # advance | after_completion | installment | final | recurring
     invoice_date: dt.date
     due_date: dt.date
-    lines: tuple[PlannedLine, ...]
+    lines: tuple[Line, ...]
     net_amount: Decimal  # what this invoice bills (for a final invoice: after the deduction)
     deducted: Decimal = Decimal(0)  # final invoice: the net of the earlier installments
     period_start: dt.date | None = None
@@ -118,7 +120,7 @@ def _due(day: dt.date, terms: PaymentTerms) -> dt.date:
     return day + dt.timedelta(days=terms.due_in_days)
 
 
-def compute_schedule(terms: PaymentTerms, lines: tuple[PlannedLine, ...], *, currency: str, service_start: dt.date,
+def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: str, service_start: dt.date,
                      service_end: dt.date, activated_on: dt.date, label: str = "Installment") -> tuple[PlannedInvoice, ...]:
     """The planned invoices of an order activated on `activated_on`."""
     total = sum((line.net_amount for line in lines), Decimal(0))
@@ -148,7 +150,7 @@ def compute_schedule(terms: PaymentTerms, lines: tuple[PlannedLine, ...], *, cur
     for i, item in enumerate(items[:-1]):
         amount = item.amount if item.amount is not None else round_money(total * item.percentage / HUNDRED, currency)
         billed += amount
-        line = PlannedLine(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount)
+        line = Line(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount)
         planned.append(PlannedInvoice(i + 1, "installment", item.date, _due(item.date, terms), (line,), amount,
                                       period_start=service_start, period_end=service_end))
     last = items[-1]

@@ -7,10 +7,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontor.api import Ctx, ServiceContext, create_service_api
+from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal
 from kontor.clock import Clock, business_today
 from kontor.contracts.orders import OrderV1
@@ -134,8 +134,8 @@ class OrderOut(OrderV1):
     duplicated_from: uuid.UUID | None = None
 
 
-async def order_out(ctx: ServiceContext, session, o: model.Order) -> OrderOut:
-    published = services.snapshot(o, await repository.attachments_of(session, o.id), "")
+def order_out(o: model.Order, attachments) -> OrderOut:
+    published = services.snapshot(o, attachments, "")
     return OrderOut(
         **published.model_dump(), client_standing=o.client.standing, created_at=o.created_at,
         comment_for_advisors=o.comment_for_advisors,
@@ -145,6 +145,10 @@ async def order_out(ctx: ServiceContext, session, o: model.Order) -> OrderOut:
         issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number) for i in o.issued_invoices),
         duplicated_from=o.duplicated_from,
     )
+
+
+async def _out(session, o: model.Order) -> OrderOut:
+    return order_out(o, await repository.attachments_of(session, o.id))
 
 
 def deps(ctx: ServiceContext) -> services.Deps:
@@ -230,7 +234,7 @@ Status = Literal[model.STATUSES]  # type: ignore[valid-type]
 async def create_draft(body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.begin() as session:
         order = await services.create_draft(session, deps(ctx), principal, fields_of(body))
-        return await order_out(ctx, session, order)
+        return await _out(session, order)
 
 
 @router.get("", response_model=list[OrderOut],
@@ -243,20 +247,21 @@ async def list_orders(ctx: Ctx, principal: CurrentPrincipal,
         found = await repository.list_orders(
             session, member_id=None if principal.is_advisor else principal.sub, statuses=status_,
             exclude_drafts=principal.is_advisor, limit=limit, offset=offset)
-        return [await order_out(ctx, session, o) for o in found]
+        attachments = await repository.attachments_of_orders(session, [o.id for o in found])
+        return [order_out(o, attachments.get(o.id, [])) for o in found]
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order")
 async def get_order(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.session_factory() as session:
-        return await order_out(ctx, session, await services._visible(session, principal, order_id))
+        return await _out(session, await services.visible(session, principal, order_id))
 
 
 @router.put("/{order_id}", response_model=OrderOut, summary="Edit a draft (the whole order)")
 async def update_draft(order_id: uuid.UUID, body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.begin() as session:
         order = await services.update_draft(session, deps(ctx), principal, order_id, fields_of(body))
-        return await order_out(ctx, session, order)
+        return await _out(session, order)
 
 
 @router.delete("/{order_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a draft")
@@ -271,12 +276,12 @@ def _action(path: str, summary: str, call, body_model=None, status_code: int = 2
     if body_model is None:
         async def endpoint(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
-                return await order_out(ctx, session, await call(session, deps(ctx), principal, order_id, None))
+                return await _out(session, await call(session, deps(ctx), principal, order_id, None))
     else:
         async def endpoint(order_id: uuid.UUID, body: body_model, ctx: Ctx,  # type: ignore[valid-type]
                            principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
-                return await order_out(ctx, session, await call(session, deps(ctx), principal, order_id, body))
+                return await _out(session, await call(session, deps(ctx), principal, order_id, body))
         # annotations are strings (PEP 563) resolved in module globals; the body model is local
         endpoint.__annotations__["body"] = body_model
     endpoint.__name__ = path.replace("-", "_")
@@ -308,7 +313,7 @@ _action("duplicate", "Duplicate any order into a new draft (member)",
 @router.get("/{order_id}/history", response_model=list[HistoryOut], summary="Every transition: who, when, why")
 async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[HistoryOut]:
     async with ctx.session_factory() as session:
-        await services._visible(session, principal, order_id)
+        await services.visible(session, principal, order_id)
         return [HistoryOut.model_validate(r, from_attributes=True) for r in await repository.history(session, order_id)]
 
 
@@ -316,7 +321,7 @@ async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) ->
             summary="Comments between member and advisors (never shown to the client)")
 async def comments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[CommentOut]:
     async with ctx.session_factory() as session:
-        await services._visible(session, principal, order_id)
+        await services.visible(session, principal, order_id)
         return [CommentOut.model_validate(r, from_attributes=True) for r in await repository.comments(session, order_id)]
 
 
@@ -343,7 +348,7 @@ async def add_attachment(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrinci
 @router.get("/{order_id}/attachments", response_model=list[AttachmentOut], summary="The order's documents")
 async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[AttachmentOut]:
     async with ctx.session_factory() as session:
-        await services._visible(session, principal, order_id)
+        await services.visible(session, principal, order_id)
         return [AttachmentOut.model_validate(r, from_attributes=True)
                 for r in await repository.attachments_of(session, order_id)]
 
@@ -353,14 +358,9 @@ async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrin
 async def get_attachment(order_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
                          principal: CurrentPrincipal) -> Response:
     async with ctx.session_factory() as session:
-        await services._visible(session, principal, order_id)
+        await services.visible(session, principal, order_id)
         row = await repository.get_attachment(session, order_id, attachment_id)
-    return attachment_response(row)
-
-
-def attachment_response(row) -> Response:
-    return Response(row.content, media_type=row.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{row.filename}"', "Digest": f"sha-256={row.sha256}"})
+    return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
 
 
 meta = APIRouter(tags=["orders"])
@@ -372,7 +372,7 @@ async def sectors() -> list[SectorOut]:
 
 
 @meta.post("/order-runs", response_model=RunOut, summary="Run the time-driven rules as of a date (advisors)")
-async def order_run(body: RunIn, ctx: Ctx, _: Advisor, request: Request) -> RunOut:
+async def order_run(body: RunIn, ctx: Ctx, _: Advisor) -> RunOut:
     report = await services.run_rules(ctx.session_factory, deps(ctx), as_of=body.as_of or business_today(ctx.clock))
     return RunOut(**vars(report))
 

@@ -8,17 +8,19 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from kontor.api import Ctx
+from kontor.api import Ctx, file_response
+from kontor.money import format_money
 from kontor_orders.adapters import repository
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.service_layer import services
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+TEMPLATES.globals["format_money"] = format_money
 
 TEXT = {
     "de": {
@@ -126,6 +128,4 @@ async def document(token: str, attachment_id: uuid.UUID, ctx: Ctx) -> Response:
         if link.state != "open":
             return _notice(link, link.order.client.language if link.order else "de")
         row = await repository.get_attachment(session, link.order.id, attachment_id)
-    from kontor_orders.entrypoints.api import attachment_response
-
-    return attachment_response(row)
+    return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)

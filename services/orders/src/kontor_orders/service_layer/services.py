@@ -64,9 +64,6 @@ ALLOWED_MEDIA_TYPES = {
 }
 
 
-def actor_of(principal: Principal) -> Actor:
-    return Actor(kind="advisor" if principal.is_advisor else "member", id=principal.sub, name=principal.name)
-
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -152,7 +149,7 @@ async def _record(session: AsyncSession, deps: Deps, before: model.Order | None,
              from_status=before.status if before else None, to_status=after.status, actor=actor.kind)
 
 
-async def _visible(session: AsyncSession, principal: Principal, order_id: uuid.UUID, *,
+async def visible(session: AsyncSession, principal: Principal, order_id: uuid.UUID, *,
                    for_update: bool = False) -> model.Order:
     order = await repository.get(session, order_id, for_update=for_update)
     # A member sees only their own orders; advisors never see drafts. Both get 404, not 403,
@@ -169,10 +166,6 @@ async def _owned(session: AsyncSession, principal: Principal, order_id: uuid.UUI
     return order
 
 
-def _advisor(principal: Principal, what: str) -> None:
-    if not principal.is_advisor:
-        raise Forbidden(f"only advisors {what}")
-
 
 # -- member: drafts ---------------------------------------------------------------------------
 
@@ -187,7 +180,7 @@ async def create_draft(session: AsyncSession, deps: Deps, principal: Principal, 
     if not principal.is_member:
         raise Forbidden("only members create orders")
     order = await _build(session, deps, principal, fields, order_id=uuid.uuid4())
-    await _record(session, deps, None, order, actor_of(principal), "create", [])
+    await _record(session, deps, None, order, principal.actor, "create", [])
     return order
 
 
@@ -196,7 +189,7 @@ async def update_draft(session: AsyncSession, deps: Deps, principal: Principal, 
     current = await _owned(session, principal, order_id)
     model.require(current, "edit")
     new = model.edit(current, await _build(session, deps, principal, fields, order_id=order_id))
-    await _record(session, deps, current, new, actor_of(principal), "edit", [])
+    await _record(session, deps, current, new, principal.actor, "edit", [])
     return new
 
 
@@ -210,7 +203,7 @@ async def duplicate(session: AsyncSession, deps: Deps, principal: Principal, ord
     source = await _owned(session, principal, order_id)
     client = await repository.get_known_client(session, source.client.id) or source.client
     copy = model.duplicate(source, new_id=uuid.uuid4(), member_id=principal.sub, client=client, now=deps.clock.now())
-    await _record(session, deps, None, copy, actor_of(principal), "duplicate", [], details={"from": str(source.id)})
+    await _record(session, deps, None, copy, principal.actor, "duplicate", [], details={"from": str(source.id)})
     await repository.copy_attachments(session, source.id, copy.id, by=principal.sub, at=deps.clock.now())
     return copy
 
@@ -235,7 +228,7 @@ async def submit(session: AsyncSession, deps: Deps, principal: Principal, order_
     events: list = [(OrderSubmittedV1, {"flags": flag_dicts})]
     if rejection:
         events.append((OrderRejectedV1, {"rejected_by": "automatic_check", "reason": rejection.reason}))
-    await _record(session, deps, current, submitted, actor_of(principal), "submit", events,
+    await _record(session, deps, current, submitted, principal.actor, "submit", events,
                   reason=rejection.reason if rejection else None, details={"flags": list(flag_dicts)} if flags else None)
     return submitted
 
@@ -243,8 +236,8 @@ async def submit(session: AsyncSession, deps: Deps, principal: Principal, order_
 # -- advisor: review ------------------------------------------------------------------------------
 
 async def approve(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
-    _advisor(principal, "approve orders")
-    current = await _visible(session, principal, order_id, for_update=True)
+    principal.require_advisor("approve orders")
+    current = await visible(session, principal, order_id, for_update=True)
     client = await repository.get_known_client(session, current.client.id) or current.client
     approved = model.approve(replace(current, client=client), today=deps.today)
     events: list = [OrderApprovedV1]
@@ -259,16 +252,16 @@ async def approve(session: AsyncSession, deps: Deps, principal: Principal, order
         details = {"confirmation_valid_until": valid_until.isoformat()}
     else:
         events.append(OrderActivatedV1)
-    await _record(session, deps, current, approved, actor_of(principal), "approve", events, details=details)
+    await _record(session, deps, current, approved, principal.actor, "approve", events, details=details)
     return approved
 
 
 async def reject(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID,
                  reason: str) -> model.Order:
-    _advisor(principal, "reject orders")
-    current = await _visible(session, principal, order_id, for_update=True)
+    principal.require_advisor("reject orders")
+    current = await visible(session, principal, order_id, for_update=True)
     rejected = model.reject(current, by="advisor", reason=reason)
-    await _record(session, deps, current, rejected, actor_of(principal), "reject",
+    await _record(session, deps, current, rejected, principal.actor, "reject",
                   [(OrderRejectedV1, {"rejected_by": "advisor", "reason": rejected.rejection.reason})],
                   reason=rejected.rejection.reason)
     return rejected
@@ -276,12 +269,12 @@ async def reject(session: AsyncSession, deps: Deps, principal: Principal, order_
 
 async def adjust(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, changes: dict,
                  note: str | None) -> model.Order:
-    _advisor(principal, "adjust orders")
-    current = await _visible(session, principal, order_id, for_update=True)
+    principal.require_advisor("adjust orders")
+    current = await visible(session, principal, order_id, for_update=True)
     adjusted, diff = model.adjust(current, changes)
     if not diff:
         return current
-    await _record(session, deps, current, adjusted, actor_of(principal), "adjust",
+    await _record(session, deps, current, adjusted, principal.actor, "adjust",
                   [(OrderUpdatedV1, {"changes": tuple(diff)})], reason=note, details=diff)
     return adjusted
 
@@ -342,24 +335,24 @@ async def request_cancellation(session: AsyncSession, deps: Deps, principal: Pri
                                reason: str) -> model.Order:
     current = await _owned(session, principal, order_id)
     after = model.request_cancellation(current, reason)
-    await _record(session, deps, current, after, actor_of(principal), "request_cancellation",
+    await _record(session, deps, current, after, principal.actor, "request_cancellation",
                   [(OrderCancellationRequestedV1, {"reason": after.cancellation_reason})], reason=after.cancellation_reason)
     return after
 
 
 async def decide_cancellation(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *,
                               approve: bool, reason: str, cancel_invoice_ids: tuple[uuid.UUID, ...]) -> model.Order:
-    _advisor(principal, "decide on cancellations")
+    principal.require_advisor("decide on cancellations")
     if not (reason or "").strip():
         raise InvalidInput(field="reason", message="say why")
-    current = await _visible(session, principal, order_id, for_update=True)
+    current = await visible(session, principal, order_id, for_update=True)
     after = model.decide_cancellation(current, approve=approve, cancel_invoice_ids=cancel_invoice_ids)
     if approve:
         events: list = [(OrderCancelledV1, {"reason": reason.strip(), "cancel_invoice_ids": cancel_invoice_ids})]
     else:
         events = [(OrderUpdatedV1, {"changes": ({"field": "status", "before": current.status, "after": after.status,
                                                  "reason": reason.strip()},)})]
-    await _record(session, deps, current, after, actor_of(principal),
+    await _record(session, deps, current, after, principal.actor,
                   "approve_cancellation" if approve else "decline_cancellation", events, reason=reason.strip(),
                   details={"cancel_invoice_ids": [str(i) for i in cancel_invoice_ids]} if approve else None)
     return after
@@ -368,14 +361,14 @@ async def decide_cancellation(session: AsyncSession, deps: Deps, principal: Prin
 async def complete(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
     current = await _owned(session, principal, order_id)
     after = model.complete(current, today=deps.today)
-    await _record(session, deps, current, after, actor_of(principal), "complete", [OrderCompletedV1])
+    await _record(session, deps, current, after, principal.actor, "complete", [OrderCompletedV1])
     return after
 
 
 # -- comments and attachments ---------------------------------------------------------------------
 
 async def add_comment(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, text: str):
-    await _visible(session, principal, order_id)
+    await visible(session, principal, order_id)
     if not text.strip():
         raise InvalidInput(field="text", message="is required")
     return await repository.add_comment(session, order_id, author_id=principal.sub,
@@ -403,7 +396,7 @@ async def add_attachment(session: AsyncSession, deps: Deps, principal: Principal
                   size=len(content), sha256=hashlib.sha256(content).hexdigest(), content=content,
                   uploaded_by=principal.sub, uploaded_at=deps.clock.now())
     await repository.add_attachment(session, **values)
-    await repository.add_history(session, order_id, at=deps.clock.now(), actor=actor_of(principal),
+    await repository.add_history(session, order_id, at=deps.clock.now(), actor=principal.actor,
                                  action="attach", from_status=order.status, to_status=order.status,
                                  details={"filename": values["filename"], "sha256": values["sha256"]})
     return values
