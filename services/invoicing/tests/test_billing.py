@@ -289,3 +289,42 @@ async def test_an_invoice_failing_the_official_rules_is_not_sent(infra, topic_pr
         finally:
             await engine.dispose()
 
+
+
+async def test_reminders_reach_every_due_invoice_however_many_had_all_theirs(infra):
+    """Invoices that already had all their reminders (still unpaid) come first by due date;
+    they must not crowd out an invoice whose first reminder is due."""
+    from dataclasses import replace
+
+    from kontor.db import create_engine, create_session_factory
+    from kontor.outbox import Outbox
+    from kontor.testing.services import fresh_database
+    from kontor.topics import Topics
+    from kontor_invoicing.adapters import repository
+    from kontor_invoicing.adapters.orm import outbox
+    from kontor_invoicing.domain import model
+    from kontor_invoicing.service_layer import services
+    from kontor_invoicing.settings import InvoicingSettings
+
+    def issued(due: dt.date, reminders: int, n: int) -> model.Invoice:
+        line = model.Line("Leistung", D(1), "lump_sum", D("100.00"), D("100.00"), "S", D(19))
+        draft = model.Invoice(id=uuid.uuid4(), order_id=uuid.uuid4(), member_id="m", client_id=uuid.uuid4(), seq=1,
+                              kind="invoice", schedule_kind="advance", status="draft", currency="EUR", lines=(line,),
+                              invoice_date=due, due_in_days=0, created_at=NOW)
+        return replace(model.issue(draft, number=model.format_number(2027, n), issue_date=due),
+                       reminders_sent=reminders)
+
+    async with fresh_database(infra, SPEC) as url:
+        engine = create_engine(url)
+        sessions = create_session_factory(engine)
+        async with sessions.begin() as session:
+            for n in range(1, 31):  # long overdue, all three reminders sent, still unpaid
+                await repository.add(session, issued(dt.date(2027, 1, 1), 3, n))
+            await repository.add(session, late := issued(dt.date(2027, 3, 1), 0, 31))
+        settings = InvoicingSettings(database_url=url, billing_batch_size=10)
+        deps = services.Deps(Outbox(outbox, Topics("")), FixedClock(NOW), settings, renderer=None)
+        assert await services.send_reminders(sessions, deps, as_of=dt.date(2027, 3, 8)) == 1
+        assert await services.send_reminders(sessions, deps, as_of=dt.date(2027, 3, 8)) == 0, "once per step"
+        async with sessions() as session:
+            assert (await repository.get(session, late.id)).reminders_sent == 1
+        await engine.dispose()

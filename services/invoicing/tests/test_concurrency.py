@@ -1,7 +1,6 @@
 """Three invoicing workers as separate processes (one consumer group), their billing runs
 competing over 1,000 due drafts, one worker killed in the middle: exactly 1,000 invoices
 are issued, with 1,000 consecutive numbers, each with its documents and one event."""
-import asyncio
 import datetime as dt
 import os
 import signal

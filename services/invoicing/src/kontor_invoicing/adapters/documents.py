@@ -12,6 +12,8 @@ from typing import Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from kontor.money import format_money
+
 from kontor_invoicing.domain.model import Invoice
 from kontor_invoicing.settings import Seller
 
@@ -152,19 +154,12 @@ TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents
                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def money(amount: Decimal, currency: str, language: str) -> str:
-    text = f"{amount:,}"
-    if language == "de":
-        text = text.replace(",", "X").replace(".", ",").replace("X", ".")
-    return f"{text} {currency}"
-
-
 def pdf(invoice: Invoice, seller: Seller) -> bytes:
     import weasyprint
 
     language = invoice.buyer.get("language", "de")
     html = TEMPLATES.get_template("invoice.html").render(
-        invoice=invoice, seller=seller, lang=language, money=lambda a: money(a, invoice.currency, language))
+        invoice=invoice, seller=seller, lang=language, money=lambda a: format_money(a, invoice.currency, language))
     return weasyprint.HTML(string=html).write_pdf()
 
 

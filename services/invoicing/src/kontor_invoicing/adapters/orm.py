@@ -63,11 +63,13 @@ invoices = sa.Table(
     sa.Column("number", sa.Text, unique=True),
     sa.Column("invoice_date", sa.Date, nullable=False),
     sa.Column("due_date", sa.Date),
+    sa.Column("reminders_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("data", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("uq_invoices_planned", "order_id", "seq", unique=True, postgresql_where=sa.text("kind = 'invoice'")),
+    sa.Index("ix_invoices_unpaid_due", "due_date", postgresql_where=sa.text("status = 'invoiced'")),
 )
 
 invoice_counters = sa.Table(

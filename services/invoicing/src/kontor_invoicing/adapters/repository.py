@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kontor.db import upsert_newer
 from kontor.errors import Conflict, NotFound
 from kontor_invoicing.adapters.orm import (
     invoice_counters,
@@ -27,15 +28,12 @@ _INVOICE = TypeAdapter(Invoice)
 
 # -- read models ---------------------------------------------------------------------------
 
-async def upsert_versioned(session: AsyncSession, table: sa.Table, values: dict) -> bool:
-    """Insert or replace a snapshot unless a newer version is stored; True when applied."""
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={**{k: stmt.excluded[k] for k in values if k != "id"}, "updated_at": sa.func.now()},
-        where=table.c.version < stmt.excluded.version,
-    ).returning(table.c.id)
-    return (await session.execute(stmt)).first() is not None
+async def upsert_known_client(session: AsyncSession, values: dict) -> bool:
+    return await upsert_newer(session, known_clients, values)
+
+
+async def upsert_known_order(session: AsyncSession, values: dict) -> bool:
+    return await upsert_newer(session, known_orders, values)
 
 
 async def known_client(session: AsyncSession, client_id: uuid.UUID) -> dict | None:
@@ -88,7 +86,7 @@ async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID) -> int:
 def _columns(inv: Invoice) -> dict:
     return dict(order_id=inv.order_id, member_id=inv.member_id, client_id=inv.client_id, seq=inv.seq, kind=inv.kind,
                 status=inv.status, number=inv.number, invoice_date=inv.invoice_date, due_date=inv.due_date,
-                version=inv.version, data=_INVOICE.dump_python(inv, mode="json"))
+                reminders_sent=inv.reminders_sent, version=inv.version, data=_INVOICE.dump_python(inv, mode="json"))
 
 
 async def add(session: AsyncSession, inv: Invoice) -> bool:
@@ -118,15 +116,27 @@ async def get(session: AsyncSession, invoice_id: uuid.UUID, *, for_update: bool 
     return _INVOICE.validate_python(row.data)
 
 
-async def lock_due(session: AsyncSession, *, statuses: Sequence[str], date_column: str, until: dt.date,
-                   limit: int) -> list[Invoice]:
-    """Invoices in `statuses` with `date_column` ≤ until, locked, skipping those another replica holds."""
-    column = invoices.c[date_column]
+async def lock_drafts_due(session: AsyncSession, *, until: dt.date, limit: int) -> list[Invoice]:
+    """Drafts whose invoice date has come, locked, skipping those another replica holds."""
     rows = (await session.execute(
-        sa.select(invoices.c.data).where(invoices.c.status.in_(statuses), invoices.c.kind == "invoice",
-                                         column <= until)
-        .order_by(column, invoices.c.created_at, invoices.c.id).limit(limit)
+        sa.select(invoices.c.data).where(invoices.c.status == "draft", invoices.c.kind == "invoice",
+                                         invoices.c.invoice_date <= until)
+        .order_by(invoices.c.invoice_date, invoices.c.created_at, invoices.c.id).limit(limit)
         .with_for_update(skip_locked=True))).all()
+    return [_INVOICE.validate_python(r.data) for r in rows]
+
+
+async def lock_reminders_due(session: AsyncSession, *, as_of: dt.date, schedule: Sequence[int],
+                             limit: int) -> list[Invoice]:
+    """Issued, unpaid invoices whose next reminder (the k-th step of `schedule`, days after
+    the due date) is due as of `as_of`; locked, skipping rows another replica holds."""
+    steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= as_of - dt.timedelta(days=days))
+             for k, days in enumerate(schedule)]
+    if not steps:
+        return []
+    rows = (await session.execute(
+        sa.select(invoices.c.data).where(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps))
+        .order_by(invoices.c.due_date, invoices.c.id).limit(limit).with_for_update(skip_locked=True))).all()
     return [_INVOICE.validate_python(r.data) for r in rows]
 
 

@@ -20,7 +20,6 @@ from kontor.errors import InvalidInput
 from kontor.money import round_money
 
 STATUSES = ("draft", "waiting_for_adjustment", "invoiced", "disputed", "paid", "cancelled", "discarded")
-OPEN = ("invoiced", "disputed")
 ZERO = Decimal(0)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -161,9 +160,13 @@ class Invoice:
     def overpaid_amount(self) -> Decimal:
         return max(self.paid_total - self.amount_due, ZERO)
 
-    @property
-    def year(self) -> int | None:
-        return self.issue_date.year if self.issue_date else None
+
+def priced_line(invoice: Invoice, *, description: str, quantity: Decimal, unit: str, unit_price: Decimal) -> Line:
+    """A line for this invoice: net rounded to its currency, VAT as the order determined it
+    (an adjustment changes texts and figures, never the tax treatment)."""
+    first = invoice.lines[0]
+    return Line(description, quantity, unit, unit_price, round_money(quantity * unit_price, invoice.currency),
+                first.vat_category, first.vat_rate)
 
 
 def require(invoice: Invoice, action: str) -> None:

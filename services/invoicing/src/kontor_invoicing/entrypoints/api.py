@@ -6,10 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontor.api import Ctx, ServiceContext, create_service_api
+from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal
 from kontor.clock import Clock, business_today
 from kontor.contracts.invoices import InvoiceV1
@@ -132,8 +132,8 @@ async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Respons
     async with ctx.session_factory() as session:
         await services.visible(session, principal, invoice_id)
         row = await repository.get_document(session, invoice_id, kind)
-    return Response(row.content, media_type=row.media_type, headers={
-        "Content-Disposition": f'inline; filename="{row.filename}"', "Digest": f"sha-256={row.sha256}"})
+    return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256,
+                         disposition="inline")
 
 
 @router.get("/{invoice_id}/pdf", response_class=Response, summary="The issued invoice as PDF")

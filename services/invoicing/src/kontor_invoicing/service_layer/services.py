@@ -64,9 +64,6 @@ class Deps:
         return business_today(self.clock)
 
 
-def actor_of(principal: Principal) -> Actor:
-    return Actor(kind="advisor" if principal.is_advisor else "member", id=principal.sub, name=principal.name)
-
 
 def published(inv: model.Invoice, base_url: str = "") -> InvoiceV1:
     return InvoiceV1(
@@ -103,12 +100,12 @@ async def _save(session: AsyncSession, before: model.Invoice, after: model.Invoi
 # -- read models from events ----------------------------------------------------------------
 
 async def remember_client(session: AsyncSession, snapshot) -> None:
-    await repository.upsert_versioned(session, repository.known_clients, {
+    await repository.upsert_known_client(session, {
         "id": snapshot.client_id, "version": snapshot.version, "snapshot": snapshot.model_dump(mode="json")})
 
 
 async def remember_order(session: AsyncSession, order: OrderV1) -> None:
-    await repository.upsert_versioned(session, repository.known_orders, {
+    await repository.upsert_known_order(session, {
         "id": order.order_id, "member_id": order.member_id, "client_id": order.client.client_id,
         "status": order.status, "version": order.version, "data": order.model_dump(mode="json")})
 
@@ -223,25 +220,32 @@ async def _issue(session: AsyncSession, deps: Deps, current: model.Invoice, acto
         return held
 
 
+async def _take_number(session: AsyncSession, on: dt.date) -> str:
+    return model.format_number(on.year, await repository.next_number(session, on.year))
+
+
+async def _with_documents(session: AsyncSession, deps: Deps, inv: model.Invoice, now: dt.datetime) -> model.Invoice:
+    """Render the PDF and the X-Rechnung, check the XML by the official rules when they are
+    configured (`DocumentsRejected` if it fails), store both with their SHA-256."""
+    documents = deps.renderer.render(inv)
+    if deps.validator is not None:
+        report = deps.validator.validate(next(d.content for d in documents if d.kind == "xrechnung"))
+        if not report.valid:
+            raise DocumentsRejected(tuple(str(e) for e in report.errors))
+    for d in documents:
+        await repository.add_document(session, inv.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
+                                      sha256=d.sha256, content=d.content, now=now)
+    return replace(inv, documents=tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256) for d in documents))
+
+
 async def _number_render_store(session: AsyncSession, deps: Deps, current: model.Invoice, actor: Actor, *,
                                on: dt.date, caused_by: Envelope | None) -> model.Invoice:
     now = deps.clock.now()
     today = on
     client = await repository.known_client(session, current.client_id)
     ready = replace(current, prepaid_amount=await _prepaid(session, current), buyer=client or current.buyer)
-    number = model.format_number(today.year, await repository.next_number(session, today.year))
-    issued = model.issue(ready, number=number, issue_date=today)
-    documents = deps.renderer.render(issued)
-    if deps.validator is not None:
-        xml = next(d.content for d in documents if d.kind == "xrechnung")
-        report = deps.validator.validate(xml)
-        if not report.valid:
-            raise DocumentsRejected(tuple(str(e) for e in report.errors))
-    for d in documents:
-        await repository.add_document(session, issued.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
-                                      sha256=d.sha256, content=d.content, now=now)
-    issued = replace(issued, documents=tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
-                                             for d in documents))
+    number = await _take_number(session, today)
+    issued = await _with_documents(session, deps, model.issue(ready, number=number, issue_date=today), now)
     await _save(session, current, issued)
     await deps.outbox.add(session, InvoiceIssuedV1(**_common(issued, actor, now),
                                                    invoice=published(issued, deps.settings.public_base_url)),
@@ -255,8 +259,7 @@ async def issue_due(session_factory: async_sessionmaker[AsyncSession], deps: Dep
     issued = 0
     while True:
         async with session_factory.begin() as session:
-            due = await repository.lock_due(session, statuses=("draft",), date_column="invoice_date", until=as_of,
-                                            limit=1)
+            due = await repository.lock_drafts_due(session, until=as_of, limit=1)
             if not due:
                 return issued
             await _issue(session, deps, due[0], SYSTEM, on=as_of)
@@ -266,17 +269,15 @@ async def issue_due(session_factory: async_sessionmaker[AsyncSession], deps: Dep
 
 
 async def send_reminders(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date) -> int:
+    """One reminder per due step: the query selects exactly the invoices whose next reminder
+    is due, so invoices that already had all their reminders never crowd out the others."""
     schedule = tuple(sorted(deps.settings.reminder_days))
-    first = schedule[0] if schedule else None
-    if first is None:
-        return 0
-    sent, seen = 0, set()
+    sent = 0
     while True:
         async with session_factory.begin() as session:
-            due = await repository.lock_due(session, statuses=("invoiced",), date_column="due_date",
-                                            until=as_of - dt.timedelta(days=first), limit=200)
-            pending = [i for i in due if i.id not in seen and model.reminders_due(i, as_of, schedule) > i.reminders_sent]
-            seen.update(i.id for i in due)
+            due = await repository.lock_reminders_due(session, as_of=as_of, schedule=schedule,
+                                                      limit=deps.settings.billing_batch_size)
+            pending = [i for i in due if model.reminders_due(i, as_of, schedule) > i.reminders_sent]
             if not pending:
                 return sent
             now = deps.clock.now()
@@ -318,10 +319,6 @@ async def visible(session: AsyncSession, principal: Principal, invoice_id: uuid.
     return inv
 
 
-def _advisor(principal: Principal, what: str) -> None:
-    if not principal.is_advisor:
-        raise Forbidden(f"only advisors {what}")
-
 
 async def request_change(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
                          message: str) -> model.Invoice:
@@ -329,23 +326,17 @@ async def request_change(session: AsyncSession, deps: Deps, principal: Principal
     after = model.request_change(current, message)
     await _save(session, current, after)
     now = deps.clock.now()
-    await deps.outbox.add(session, InvoiceChangeRequestedV1(**_common(after, actor_of(principal), now),
+    await deps.outbox.add(session, InvoiceChangeRequestedV1(**_common(after, principal.actor, now),
                                                             message=after.change_request), time=now)
     return after
 
 
 async def adjust(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
                  changes: dict) -> model.Invoice:
-    _advisor(principal, "adjust invoices")
+    principal.require_advisor("adjust invoices")
     current = await visible(session, principal, invoice_id, for_update=True)
     if "lines" in changes:
-        vat = current.lines[0] if current.lines else None
-        changes["lines"] = tuple(model.Line(
-            description=l["description"], quantity=l["quantity"], unit=l["unit"], unit_price=l["unit_price"],
-            net_amount=(l["quantity"] * l["unit_price"]).quantize(Decimal(1).scaleb(-2 if current.currency != "JPY"
-                                                                                    else 0)),
-            vat_category=vat.vat_category if vat else "S", vat_rate=vat.vat_rate if vat else Decimal(19))
-            for l in changes["lines"])
+        changes["lines"] = tuple(model.priced_line(current, **line) for line in changes["lines"])
     after = model.adjust(current, changes, by=principal.sub, at=deps.clock.now(), today=deps.today)
     if after is not current:
         await _save(session, current, after)
@@ -358,12 +349,12 @@ async def issue_now(session: AsyncSession, deps: Deps, principal: Principal, inv
     if current.status == "waiting_for_adjustment" and not principal.is_advisor:
         raise Forbidden("an advisor issues an invoice waiting for adjustment")
     model.require(current, "issue")
-    return await _issue(session, deps, current, actor_of(principal), on=deps.today)
+    return await _issue(session, deps, current, principal.actor, on=deps.today)
 
 
 async def record_payment(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID, *,
                          amount: Decimal, received_on: dt.date, payment_id: uuid.UUID | None = None) -> model.Invoice:
-    _advisor(principal, "record payments")
+    principal.require_advisor("record payments")
     current = await visible(session, principal, invoice_id, for_update=True)
     payment_id = payment_id or uuid.uuid4()
     after = model.record_payment(current, payment_id=payment_id, amount=amount, received_on=received_on,
@@ -372,7 +363,7 @@ async def record_payment(session: AsyncSession, deps: Deps, principal: Principal
         return current
     await _save(session, current, after)
     now = deps.clock.now()
-    common = _common(after, actor_of(principal), now)
+    common = _common(after, principal.actor, now)
     await deps.outbox.add(session, InvoicePaymentRecordedV1(
         **common, payment_id=payment_id, number=after.number, currency=after.currency, amount=amount,
         received_on=received_on, paid_total=after.paid_total, open_amount=after.open_amount,
@@ -385,19 +376,19 @@ async def record_payment(session: AsyncSession, deps: Deps, principal: Principal
 
 async def dispute(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
                   objection: str) -> model.Invoice:
-    _advisor(principal, "record disputes")
+    principal.require_advisor("record disputes")
     current = await visible(session, principal, invoice_id, for_update=True)
     after = model.dispute(current, objection)
     await _save(session, current, after)
     now = deps.clock.now()
-    await deps.outbox.add(session, InvoiceDisputedV1(**_common(after, actor_of(principal), now), number=after.number,
+    await deps.outbox.add(session, InvoiceDisputedV1(**_common(after, principal.actor, now), number=after.number,
                                                      objection=after.dispute), time=now)
     return after
 
 
 async def resolve_dispute(session: AsyncSession, deps: Deps, principal: Principal,
                           invoice_id: uuid.UUID) -> model.Invoice:
-    _advisor(principal, "resolve disputes")
+    principal.require_advisor("resolve disputes")
     current = await visible(session, principal, invoice_id, for_update=True)
     after = model.resolve_dispute(current)
     await _save(session, current, after)
@@ -409,20 +400,14 @@ async def _cancel(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *, r
     current = await repository.get(session, invoice_id, for_update=True)
     model.require(current, "cancel")
     now, today = deps.clock.now(), deps.today
-    number = model.format_number(today.year, await repository.next_number(session, today.year))
+    number = await _take_number(session, today)
     original, cancellation = model.cancel(current, cancellation_id=uuid.uuid4(), number=number, issue_date=today,
                                           now=now)
-    documents = deps.renderer.render(cancellation)
-    if deps.validator is not None:
-        report = deps.validator.validate(next(d.content for d in documents if d.kind == "xrechnung"))
-        if not report.valid:  # nothing is cancelled; the advisor sees why
-            raise InvalidInput(field="cancellation", message="the cancellation invoice fails the X-Rechnung rules: "
-                               + "; ".join(str(e) for e in report.errors))
-    for d in documents:
-        await repository.add_document(session, cancellation.id, kind=d.kind, filename=d.filename,
-                                      media_type=d.media_type, sha256=d.sha256, content=d.content, now=now)
-    cancellation = replace(cancellation, documents=tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
-                                                         for d in documents))
+    try:
+        cancellation = await _with_documents(session, deps, cancellation, now)
+    except DocumentsRejected as rejected:  # nothing is cancelled; the advisor sees why
+        raise InvalidInput(field="cancellation", message="the cancellation invoice fails the X-Rechnung rules: "
+                           + "; ".join(rejected.errors)) from rejected
     await repository.add(session, cancellation)
     await _save(session, current, original)
     await deps.outbox.add(session, InvoiceCancelledV1(
@@ -435,6 +420,6 @@ async def _cancel(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *, r
 
 async def cancel(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
                  reason: str) -> model.Invoice:
-    _advisor(principal, "cancel invoices")
+    principal.require_advisor("cancel invoices")
     await visible(session, principal, invoice_id)
-    return await _cancel(session, deps, invoice_id, reason=reason, actor=actor_of(principal))
+    return await _cancel(session, deps, invoice_id, reason=reason, actor=principal.actor)
