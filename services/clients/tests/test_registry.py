@@ -80,6 +80,12 @@ async def test_validation_table(infra, topic_prefix):
         [acme] = (await svc.http.get("/clients", params={"q": "acme"}, headers=MEMBER)).json()
         bad_patch = await svc.http.patch(f"/clients/{acme['id']}", json={"vat_id": "DE000000001"}, headers=MEMBER)
         assert bad_patch.status_code == 422 and bad_patch.json()["detail"][0]["loc"] == ["body", "vat_id"]
+        assert acme["zugferd"] is False, "plain PDF invoices unless the client asks"
+        hybrid = await svc.http.patch(f"/clients/{acme['id']}", json={"zugferd": True}, headers=MEMBER)
+        assert hybrid.status_code == 200 and hybrid.json()["zugferd"] is True
+        assert hybrid.json()["version"] == acme["version"] + 1
+        not_a_flag = await svc.http.patch(f"/clients/{acme['id']}", json={"zugferd": "sometimes"}, headers=MEMBER)
+        assert not_a_flag.status_code == 422 and not_a_flag.json()["detail"][0]["loc"] == ["body", "zugferd"]
 
 
 async def test_duplicates_are_answered_with_the_existing_client(infra, topic_prefix):
@@ -155,4 +161,4 @@ async def test_search_by_prefix_case_and_accent_insensitive(infra, topic_prefix)
         found = (await svc.http.get("/clients", params={"q": "acme"}, headers=auth("member-9", "member"))).json()
         assert found and "member-1" not in json.dumps(found)
         assert set(found[0]) == {"id", "kind", "name", "address", "vat_id", "leitweg_id", "invoice_email",
-                                 "language", "standing", "version"}
+                                 "language", "zugferd", "standing", "version"}

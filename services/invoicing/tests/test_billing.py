@@ -46,11 +46,12 @@ def official_validator():
     return validate
 
 
-async def register_client(infra, prefix) -> ClientSnapshotV1:
+async def register_client(infra, prefix, **details) -> ClientSnapshotV1:
     snapshot = ClientSnapshotV1(
         client_id=uuid.uuid4(), kind="company", name="ACME Werkstatt GmbH", vat_id="DE811569869",
         address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin", country="DE"),
-        invoice_email="rechnung@acme.example", language="de", standing=ClientStandingV1(status="ok"), version=1)
+        invoice_email="rechnung@acme.example", language="de", standing=ClientStandingV1(status="ok"), version=1,
+        **details)
     await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
         client_id=snapshot.client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member")), time=NOW)
     return snapshot
@@ -328,3 +329,23 @@ async def test_reminders_reach_every_due_invoice_however_many_had_all_theirs(inf
         async with sessions() as session:
             assert (await repository.get(session, late.id)).reminders_sent == 1
         await engine.dispose()
+
+
+async def test_a_client_asking_for_zugferd_gets_the_x_rechnung_inside_its_pdf(infra, topic_prefix):
+    import io
+
+    from pypdf import PdfReader
+
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False) as svc:
+        client = await register_client(infra, topic_prefix, zugferd=True)
+        event = activated(client, installments())
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def issued_first():
+            return (await run(svc, "2027-01-15"))["issued"] == 1
+        await eventually(issued_first, what="first installment issued")
+        [invoice] = await invoices_of(svc, event.order_id)
+        pdf = (await svc.http.get(f"/invoices/{invoice['invoice_id']}/pdf", headers=ADVISOR)).content
+        xml = (await svc.http.get(f"/invoices/{invoice['invoice_id']}/xrechnung.xml", headers=ADVISOR)).content
+        assert PdfReader(io.BytesIO(pdf)).attachments["factur-x.xml"] == [xml]

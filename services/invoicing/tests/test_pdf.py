@@ -8,11 +8,12 @@ import pytest
 from pypdf import PdfReader
 
 from kontor.money import round_money
-from kontor_invoicing.adapters.documents import pdf
+from kontor_invoicing.adapters.pdf import InvoicePdf
 from kontor_invoicing.domain import model
 from kontor_invoicing.settings import Seller
 
 pytestmark = pytest.mark.unit
+RENDERER = InvoicePdf(Seller())
 NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.UTC)
 BUYER = {"name": "ACME Werkstatt GmbH", "language": "de",
          "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}}
@@ -37,7 +38,7 @@ def line(i=0, qty="2", price="640.00", cat="S", rate="19"):
 
 def test_one_page_invoice_in_german():
     inv = issued([line()])
-    text, pages = text_of(pdf(inv, Seller()))
+    text, pages = text_of(RENDERER.render(inv))
     assert pages == 1 and "1 / 1" in text
     assert "Rechnung 2027-000042" in text and "Relaunch 2027" in text
     assert "1.280,00 EUR" in text and "243,20 EUR" in text and "1.523,20 EUR" in text
@@ -47,7 +48,7 @@ def test_one_page_invoice_in_german():
 
 def test_sixty_lines_break_across_pages_with_page_numbers():
     inv = issued([line(i, "1.5", "85.35") for i in range(60)])
-    text, pages = text_of(pdf(inv, Seller()))
+    text, pages = text_of(RENDERER.render(inv))
     assert pages >= 2 and f"{pages} / {pages}" in text and f"1 / {pages}" in text
     assert "Leistung 0" in text and "Leistung 59" in text
     assert text.count("Einzelpreis") >= 2, "the table header repeats on the next page"
@@ -57,8 +58,33 @@ def test_sixty_lines_break_across_pages_with_page_numbers():
 def test_english_reverse_charge_and_cancellation_title():
     buyer = {**BUYER, "language": "en", "name": "Société Exemple SARL"}
     inv = issued([line(cat="AE", rate="0")], buyer=buyer, vat_note="Reverse charge: VAT is owed by the recipient")
-    text, _ = text_of(pdf(inv, Seller()))
+    text, _ = text_of(RENDERER.render(inv))
     assert "Invoice 2027-000042" in text and "Reverse charge" in text and "1,280.00 EUR" in text
     _, storno = model.cancel(inv, cancellation_id=uuid.uuid4(), number="2027-000043", issue_date=NOW.date(), now=NOW)
-    text, _ = text_of(pdf(storno, Seller()))
+    text, _ = text_of(RENDERER.render(storno))
     assert "Cancellation invoice 2027-000043" in text and "2027-000042" in text
+
+
+def test_zugferd_hybrid_is_pdf_a3_with_the_identical_xml():
+    from kontor_invoicing.adapters.documents import xrechnung
+
+    inv = issued([line(i) for i in range(3)])
+    xml = xrechnung(inv, Seller())
+    document = RENDERER.render(inv, embed_xml=xml)
+    reader = PdfReader(io.BytesIO(document))
+    assert reader.attachments["factur-x.xml"] == [xml], "the embedded X-Rechnung is byte for byte the one we send"
+    root = reader.trailer["/Root"]
+    spec = root["/AF"][0].get_object()
+    assert spec["/AFRelationship"] == "/Alternative" and spec["/F"] == "factur-x.xml"
+    assert root["/OutputIntents"][0].get_object()["/S"] == "/GTS_PDFA1", "PDF/A needs an output intent"
+    xmp = root["/Metadata"].get_object().get_data().decode()
+    assert "<pdfaid:part>3</pdfaid:part>" in xmp and "<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+    assert "<fx:DocumentFileName>factur-x.xml</fx:DocumentFileName>" in xmp
+    assert "<fx:ConformanceLevel>XRECHNUNG</fx:ConformanceLevel>" in xmp
+    text, pages = text_of(document)
+    assert pages == 1 and "Rechnung 2027-000042" in text, "still the same human-readable invoice"
+
+
+def test_a_plain_pdf_has_no_attachment():
+    reader = PdfReader(io.BytesIO(RENDERER.render(issued([line()]))))
+    assert not reader.attachments and "/AF" not in reader.trailer["/Root"]

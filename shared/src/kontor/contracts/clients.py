@@ -38,6 +38,7 @@ class ClientSnapshotV1(BaseModel):
     leitweg_id: str | None = None
     invoice_email: str | None = None
     language: Language = "de"
+    zugferd: bool = False  # added compatibly: invoices as ZUGFeRD hybrid PDFs
     standing: ClientStandingV1
     version: int
 

@@ -32,6 +32,7 @@ clients = sa.Table(
     sa.Column("leitweg_id", sa.Text),
     sa.Column("invoice_email", sa.Text),
     sa.Column("language", sa.Text, nullable=False),
+    sa.Column("zugferd", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("standing", sa.Text, nullable=False),
     sa.Column("standing_reason", sa.Text),
     sa.Column("standing_source", sa.Text, nullable=False),

@@ -65,6 +65,7 @@ class Client:
     leitweg_id: str | None
     invoice_email: str | None
     language: str
+    zugferd: bool = False  # invoices as ZUGFeRD hybrid PDFs (PDF/A-3 with the X-Rechnung inside)
     standing: Standing = field(default_factory=Standing)
     version: int = 1
     created_by: str | None = None
@@ -122,7 +123,7 @@ def validate_details(*, kind: str, name: str | None, address: Address, vat_id: s
 
 def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Address, vat_id: str | None = None,
              leitweg_id: str | None = None, invoice_email: str | None = None, language: str = "de",
-             created_by: str | None = None, now: dt.datetime) -> Client:
+             zugferd: bool = False, created_by: str | None = None, now: dt.datetime) -> Client:
     address = Address(street=_clean(address.street) or "", postal_code=(_clean(address.postal_code) or "").upper(),
                       city=_clean(address.city) or "", country=(address.country or "").strip().upper())
     name, vat_id, leitweg_id = _clean(name), _clean(vat_id), _clean(leitweg_id)
@@ -139,11 +140,11 @@ def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Addr
     if errors:
         raise InvalidInput(errors)
     return Client(id=client_id, kind=kind, name=name or "", address=address, vat_id=vat_id, leitweg_id=leitweg_id,
-                  invoice_email=invoice_email, language=language, standing=Standing(since=now),
+                  invoice_email=invoice_email, language=language, zugferd=bool(zugferd), standing=Standing(since=now),
                   created_by=created_by)
 
 
-UPDATABLE = ("kind", "name", "address", "vat_id", "leitweg_id", "invoice_email", "language")
+UPDATABLE = ("kind", "name", "address", "vat_id", "leitweg_id", "invoice_email", "language", "zugferd")
 
 
 def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, tuple[str, ...]]:

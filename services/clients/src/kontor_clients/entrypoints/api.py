@@ -36,6 +36,8 @@ class ClientIn(BaseModel):
     leitweg_id: str | None = Field(default=None, max_length=46)
     invoice_email: str | None = Field(default=None, max_length=254)
     language: Literal["de", "en"] = "de"
+    zugferd: bool = Field(default=False, description="send invoices as ZUGFeRD hybrid PDFs (PDF/A-3 with the "
+                                                     "X-Rechnung embedded) instead of a plain PDF")
 
 
 class ClientPatch(BaseModel):
@@ -47,6 +49,7 @@ class ClientPatch(BaseModel):
     leitweg_id: str | None = Field(default=None, max_length=46)
     invoice_email: str | None = Field(default=None, max_length=254)
     language: Literal["de", "en"] | None = None
+    zugferd: bool | None = None
 
 
 class StandingOut(BaseModel):
@@ -65,6 +68,7 @@ class ClientOut(BaseModel):
     leitweg_id: str | None
     invoice_email: str | None
     language: str
+    zugferd: bool
     standing: StandingOut
     version: int
 
@@ -73,7 +77,7 @@ def client_out(c: model.Client) -> ClientOut:
     # Deliberately without created_by: which member works with which client is nobody else's business.
     return ClientOut(
         id=c.id, kind=c.kind, name=c.name, address=AddressIn(**vars(c.address)), vat_id=c.vat_id,
-        leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language,
+        leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language, zugferd=c.zugferd,
         standing=StandingOut(status=c.standing.status, reason=c.standing.reason, source=c.standing.source,
                              since=c.standing.since),
         version=c.version,

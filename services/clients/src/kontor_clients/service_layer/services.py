@@ -56,7 +56,7 @@ def snapshot(c: model.Client) -> ClientSnapshotV1:
         address=AddressV1(street=c.address.street, postal_code=c.address.postal_code, city=c.address.city,
                           country=c.address.country),
         vat_id=c.vat_id, leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language,
-        standing=_standing(c.standing), version=c.version,
+        zugferd=c.zugferd, standing=_standing(c.standing), version=c.version,
     )
 
 

@@ -1,19 +1,14 @@
 """Rendering an invoice's documents: the PDF (Jinja2 + WeasyPrint) and the X-Rechnung
-(CII, built with drafthorse). The invoicing service only needs `DocumentRenderer`;
-this is the first rendering, issue 6 makes it complete and fast."""
+(CII, built with drafthorse). The invoicing service only needs `DocumentRenderer`."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Protocol
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from kontor.money import format_money
-
+from kontor_invoicing.adapters.pdf import InvoicePdf
 from kontor_invoicing.domain.model import Invoice
 from kontor_invoicing.settings import Seller
 
@@ -89,7 +84,7 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     if buyer.get("vat_id") and not not_subject:
         b.tax_registrations.add(TaxRegistration(id=("VA", buyer["vat_id"])))
     b.electronic_address.uri_ID = ("EM", buyer.get("invoice_email") or invoice.contact_email)
-    doc.trade.agreement.buyer_reference = buyer.get("leitweg_id") or invoice.project_name or str(invoice.order_id)
+    doc.trade.agreement.buyer_reference = invoice.buyer_reference
 
     if invoice.service_period_start and invoice.service_period_end:
         doc.trade.settlement.period.start = _date(invoice.service_period_start)
@@ -150,24 +145,16 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     return doc.serialize(schema="FACTUR-X_EN16931")
 
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-
-
-def pdf(invoice: Invoice, seller: Seller) -> bytes:
-    import weasyprint
-
-    language = invoice.buyer.get("language", "de")
-    html = TEMPLATES.get_template("invoice.html").render(
-        invoice=invoice, seller=seller, lang=language, money=lambda a: format_money(a, invoice.currency, language))
-    return weasyprint.HTML(string=html).write_pdf()
-
-
 class DefaultRenderer:
+    """The X-Rechnung first, then the PDF (a ZUGFeRD hybrid embedding that XML when the client asked for it)."""
+
     def __init__(self, seller: Seller) -> None:
         self.seller = seller
+        self.pdf = InvoicePdf(seller)
 
     def render(self, invoice: Invoice) -> list[Rendered]:
         stem = f"{'Stornorechnung' if invoice.kind == 'cancellation' else 'Rechnung'}-{invoice.number}"
-        return [Rendered("pdf", f"{stem}.pdf", "application/pdf", pdf(invoice, self.seller)),
-                Rendered("xrechnung", f"{stem}.xml", "application/xml", xrechnung(invoice, self.seller))]
+        xml = xrechnung(invoice, self.seller)
+        pdf = self.pdf.render(invoice, embed_xml=xml if invoice.buyer.get("zugferd") else None)
+        return [Rendered("pdf", f"{stem}.pdf", "application/pdf", pdf),
+                Rendered("xrechnung", f"{stem}.xml", "application/xml", xml)]

@@ -123,6 +123,11 @@ class Invoice:
 
     # -- totals -------------------------------------------------------------------------
     @property
+    def buyer_reference(self) -> str:
+        """BT-10: the public body's Leitweg-ID, else the project name, else the order number."""
+        return self.buyer.get("leitweg_id") or self.project_name or str(self.order_id)
+
+    @property
     def vat_breakdown(self) -> tuple[VatBreakdown, ...]:
         groups: dict[tuple[str, Decimal], Decimal] = {}
         for line in self.lines:
