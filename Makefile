@@ -28,7 +28,9 @@ test: setup
 test-unit: setup
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-bench: setup
+bench:
+	@KONTOR_BENCH=1 bash deploy/bootstrap.sh
+	@$(PY) bench/render_invoices.py
 	@$(PY) bench/search_clients.py
 
 generate: setup

@@ -39,6 +39,11 @@ if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0 || ! ldconfig -p 2>/
   apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 fi
 
+# 3b. wkhtmltopdf, only for the renderer benchmark (`make bench` sets KONTOR_BENCH=1)
+if [ "${KONTOR_BENCH:-0}" = 1 ] && ! command -v wkhtmltopdf >/dev/null; then
+  apt_install wkhtmltopdf
+fi
+
 # 4. Python workspace
 command -v python3 >/dev/null || apt_install python3 python3-venv
 if ! command -v uv >/dev/null; then

@@ -1,0 +1,115 @@
+"""Benchmark: rendering invoice PDFs with three engines on the same invoice HTML.
+
+For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in one run:
+
+- **kontor**: the invoicing service's renderer (`InvoicePdf`: shared font configuration and
+  style sheet, reduced user-agent sheet, XML-parsed template), as the billing run uses it;
+- **kontor+zugferd**: the same, as a ZUGFeRD hybrid (PDF/A-3b with the X-Rechnung embedded);
+- **weasyprint-default**: `weasyprint.HTML(string=html).write_pdf()` on the same document with
+  its style sheet inlined, i.e. what a naive integration does for every invoice;
+- **wkhtmltopdf**: the Debian package (the engine of other invoicing systems), one process per
+  invoice, reading the same HTML on stdin. It ignores CSS paged media (@page margin boxes: no
+  page numbers or footer), so it does less work for the same input.
+
+It prints median, p90, ratio to kontor, pages and size per case and engine, and what a monthly
+billing run of 5,000 invoices would spend rendering at the median.
+
+    .venv/bin/python bench/render_invoices.py [--runs 30] [--wkhtml-runs 10]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
+from decimal import Decimal as D
+
+import weasyprint
+from pypdf import PdfReader
+
+from kontor.money import round_money
+from kontor_invoicing.adapters.documents import xrechnung
+from kontor_invoicing.adapters.pdf import TEMPLATES, InvoicePdf, footer
+from kontor_invoicing.domain import model
+from kontor_invoicing.settings import Seller
+
+NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.UTC)
+BUYER = {"name": "ACME Werkstatt GmbH", "language": "de", "vat_id": "DE811569869", "kind": "company",
+         "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}}
+
+
+def invoice(lines: int) -> model.Invoice:
+    items = tuple(model.Line(f"Konzeption und Umsetzung, Arbeitspaket {i + 1}", D("1.5"), "day", D("640.00"),
+                             round_money(D("1.5") * D("640.00"), "EUR"), "S", D("19")) for i in range(lines))
+    draft = model.Invoice(id=uuid.uuid4(), order_id=uuid.uuid4(), member_id="m", client_id=uuid.uuid4(), seq=1,
+                          kind="invoice", schedule_kind="after_completion", status="draft", currency="EUR",
+                          lines=items, invoice_date=NOW.date(), due_in_days=14, created_at=NOW,
+                          project_name="Relaunch 2027", contact_name="Erika Muster",
+                          service_period_start=dt.date(2027, 1, 1), service_period_end=dt.date(2027, 1, 31),
+                          buyer=BUYER)
+    return model.issue(draft, number="2027-000042", issue_date=NOW.date())
+
+
+def standalone(renderer: InvoicePdf, inv: model.Invoice) -> str:
+    """The same XHTML Kontor renders, with its style sheet inlined: one self-contained document."""
+    css = TEMPLATES.get_template("invoice.css").render(footer=footer(renderer.seller))
+    return renderer.html(inv).replace("</head>", f"<meta charset=\"utf-8\"/><style>{css}</style></head>", 1)
+
+
+def timed(render, runs: int) -> tuple[list[float], bytes]:
+    render()  # warm-up: imports, font lookup, caches
+    times, out = [], b""
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = render()
+        times.append((time.perf_counter() - start) * 1000)
+    return times, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--wkhtml-runs", type=int, default=10)
+    args = parser.parse_args()
+
+    seller = Seller()
+    renderer = InvoicePdf(seller)
+    wkhtmltopdf = shutil.which("wkhtmltopdf")
+    print(f"WeasyPrint {weasyprint.__version__}; wkhtmltopdf: {wkhtmltopdf or 'not installed (make setup)'}")
+    print(f"{'case':<10} {'engine':<20} {'median ms':>10} {'p90 ms':>8} {'× kontor':>9} {'pages':>6} {'KiB':>6}")
+    for lines in (1, 50):
+        inv = invoice(lines)
+        html = standalone(renderer, inv)
+        xml = xrechnung(inv, seller)
+        engines = {
+            "kontor": (lambda: renderer.render(inv), args.runs),
+            "kontor+zugferd": (lambda: renderer.render(inv, embed_xml=xml), args.runs),
+            "weasyprint-default": (lambda: weasyprint.HTML(string=html).write_pdf(), args.runs),
+        }
+        if wkhtmltopdf:
+            engines["wkhtmltopdf"] = (lambda: subprocess.run(
+                [wkhtmltopdf, "--quiet", "--page-size", "A4", "--encoding", "utf-8", "-", "-"],
+                input=html.encode(), capture_output=True, check=True,
+                env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": "/tmp"}).stdout, args.wkhtml_runs)
+        base = None
+        for name, (render, runs) in engines.items():
+            print(f"  … {lines} line(s): {name}, {runs} runs", end="\r", flush=True)
+            times, pdf = timed(render, runs)
+            print(" " * 60, end="\r")
+            median = statistics.median(times)
+            p90 = statistics.quantiles(times, n=10)[-1] if len(times) >= 10 else max(times)
+            base = base or median
+            pages = len(PdfReader(io.BytesIO(pdf)).pages)
+            print(f"{lines:>3} lines  {name:<20} {median:>10.1f} {p90:>8.1f} {median / base:>9.2f} {pages:>6} "
+                  f"{len(pdf) / 1024:>6.1f}")
+            if name == "kontor":
+                print(f"{'':<10} {'':<20} a billing run of 5,000 such invoices: "
+                      f"{5000 * median / 1000 / 60:.1f} min of rendering")
+
+
+if __name__ == "__main__":
+    main()
