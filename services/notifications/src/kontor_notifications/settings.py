@@ -1,4 +1,5 @@
 """Settings of the notifications service (env prefix KONTOR_NOTIFICATIONS_)."""
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kontor.settings import ServiceSettings
@@ -10,3 +11,27 @@ class NotificationsSettings(ServiceSettings):
     service_name: str = "notifications"
     database_url: str = "postgresql+asyncpg://kontor@127.0.0.1:15432/kontor_notifications"
     http_port: int = 8104
+
+    smtp_host: str = Field(default="127.0.0.1", description="the local SMTP server of `make up` by default")
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
+    smtp_starttls: bool = Field(default=False, description="upgrade with STARTTLS (port 587)")
+    smtp_timeout_s: float = 30
+    mail_from: str = "Kontor eG <noreply@kontor.example>"
+    reply_to: str | None = "mitgliederservice@kontor.example"
+    message_id_domain: str = "kontor.example"
+
+    delivery_enabled: bool = True
+    delivery_interval_s: float = Field(default=1.0, description="how often the worker looks for due e-mails")
+    delivery_batch_size: int = 50
+    retry_base_s: float = Field(default=5.0, description="first retry after a transient failure; doubles each time")
+    retry_max_delay_s: float = 900
+    max_attempts: int = Field(default=30, ge=1, description="then the e-mail is failed for good (about 6 h of "
+                                                            "retries with the defaults)")
+
+    service_token: SecretStr | None = Field(
+        default=None, description="bearer token to fetch documents from orders and invoicing; when unset, one is "
+                                  "minted with the HS256 secret")
+    document_timeout_s: float = 30

@@ -48,7 +48,7 @@ def all_contracts() -> dict[str, type[Contract]]:
 
 def _load_all() -> None:
     # importing the modules registers their classes
-    from kontor.contracts import clients, invoices, orders  # noqa: F401
+    from kontor.contracts import clients, invoices, notifications, orders  # noqa: F401
 
 
 def json_schema(contract: type[Contract]) -> dict[str, Any]:

@@ -1,27 +1,72 @@
-"""Event worker of the notifications service: consumers and the outbox relay."""
+"""Event worker of the notifications service: turns order, invoice and client events into
+e-mails, delivers them over SMTP (retrying with backoff), and relays `email.*` events."""
 from __future__ import annotations
 
-from kontor.clock import Clock
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kontor.clock import Clock, SystemClock
 from kontor.consumer import EventRouter
+from kontor.contracts import orders as order_events
+from kontor.contracts.clients import ClientStandingChangedV1
+from kontor.contracts.invoices import (InvoiceCancelledV1, InvoiceDraftCreatedV1, InvoiceIssuedV1,
+                                       InvoiceReminderSentV1)
 from kontor.db import create_engine, create_session_factory
-from kontor.worker import Worker
+from kontor.envelope import Envelope
+from kontor.outbox import Outbox
+from kontor.topics import Topics
+from kontor.worker import Worker, every
+from kontor_notifications.adapters.documents import DocumentFetcher
 from kontor_notifications.adapters.orm import inbox, outbox
+from kontor_notifications.adapters.smtp import Mailer
+from kontor_notifications.service_layer import services
 from kontor_notifications.settings import NotificationsSettings
 
 GROUP = "kontor-notifications"
+# every order event keeps the read model current (open orders per client); some also send e-mails
+ORDER_EVENTS = (order_events.OrderSubmittedV1, order_events.OrderApprovedV1, order_events.OrderSentForConfirmationV1,
+                order_events.OrderOfferExpiringV1, order_events.OrderConfirmedV1,
+                order_events.OrderChangesRequestedV1, order_events.OrderRejectedV1, order_events.OrderActivatedV1,
+                order_events.OrderUpdatedV1, order_events.OrderCancellationRequestedV1,
+                order_events.OrderCancelledV1, order_events.OrderCompletedV1)
+INVOICE_EVENTS = (InvoiceDraftCreatedV1, InvoiceIssuedV1, InvoiceReminderSentV1, InvoiceCancelledV1)
 
 
-def create_router() -> EventRouter:
-    return EventRouter(GROUP)
+def create_router(deps: services.Deps) -> EventRouter:
+    router = EventRouter(GROUP)
+
+    async def on_order_event(event, envelope: Envelope, session: AsyncSession) -> None:
+        await services.on_order_event(session, deps, event.model_dump(mode="json"), envelope)
+
+    async def on_invoice_event(event, envelope: Envelope, session: AsyncSession) -> None:
+        await services.on_invoice_event(session, deps, event.model_dump(mode="json"), envelope)
+
+    @router.on(ClientStandingChangedV1)
+    async def on_client_standing_changed(event: ClientStandingChangedV1, envelope: Envelope,
+                                         session: AsyncSession) -> None:
+        await services.on_standing_changed(session, deps, event.model_dump(mode="json"), envelope)
+
+    for contract in ORDER_EVENTS:
+        router.on(contract)(on_order_event)
+    for contract in INVOICE_EVENTS:
+        router.on(contract)(on_invoice_event)
+    return router
 
 
 def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None) -> Worker:
     engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+    deps = services.Deps(settings=settings, clock=clock or SystemClock(),
+                         outbox=Outbox(outbox, Topics(settings.topic_prefix)), mailer=Mailer(settings),
+                         documents=DocumentFetcher(settings))
+    background = [("email-delivery", every(settings.delivery_interval_s,
+                                           lambda: services.deliver_due(session_factory, deps)))] \
+        if settings.delivery_enabled else []
     return Worker(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
         outbox_table=outbox,
         inbox_table=inbox,
-        routers=[create_router()],
+        routers=[create_router(deps)],
+        background=background,
     )

@@ -1,0 +1,182 @@
+"""Use cases of the notifications service: planning e-mails from events, delivering them,
+and the members' addresses.
+
+Planning happens in the transaction that consumes the event (inbox row, read models and
+e-mail rows commit together). An e-mail is rendered when it is planned and stored as
+rendered, so the delivery log shows exactly what was sent. Delivery takes one due e-mail
+at a time, locked, sends it and records the outcome with its `email.sent`/`email.failed`
+event in the same transaction.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kontor.clock import Clock
+from kontor.contracts.notifications import EmailAttachmentV1, EmailFailedV1, EmailSentV1, EmailV1
+from kontor.envelope import Envelope
+from kontor.logging import get_logger
+from kontor.outbox import Outbox
+from kontor_notifications.adapters import repository
+from kontor_notifications.adapters.documents import DocumentFetcher
+from kontor_notifications.adapters.smtp import Mailer, SendFailed, build_message
+from kontor_notifications.adapters.templates import render
+from kontor_notifications.domain import model
+from kontor_notifications.settings import NotificationsSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Deps:
+    settings: NotificationsSettings
+    clock: Clock
+    outbox: Outbox
+    mailer: Mailer | None = None
+    documents: DocumentFetcher | None = None
+
+
+def contract(row) -> EmailV1:
+    return EmailV1(
+        email_id=row.id, template=row.template, language=row.language, to=tuple(row.to), cc=tuple(row.cc),
+        subject=row.subject, caused_by_event_id=row.event_id, caused_by_event_type=row.event_type,
+        order_id=row.order_id, invoice_id=row.invoice_id, client_id=row.client_id, member_id=row.member_id,
+        attachments=tuple(EmailAttachmentV1(filename=a["filename"], media_type=a["media_type"], sha256=a["sha256"])
+                          for a in row.attachments))
+
+
+async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned: list[model.Planned],
+                 member_names: dict[str, str]) -> int:
+    """Render and queue the planned e-mails; those already queued for this event are skipped."""
+    now = deps.clock.now()
+    stored = 0
+    for p in planned:
+        email_id = uuid.uuid4()
+        rendered = render(p.template, p.language, {
+            **p.context, "attachments": [a.filename for a in p.attachments],
+            "member_name": member_names.get(p.member_id or "", p.member_id)})
+        values = dict(
+            id=email_id, event_id=str(envelope.id), event_type=envelope.type, template=p.template,
+            recipients_key=p.recipients_key, language=p.language, to=[a.lower() for a in p.to],
+            cc=[a.lower() for a in p.cc], subject=rendered.subject, text_body=rendered.text, html_body=rendered.html,
+            attachments=[{"filename": a.filename, "media_type": a.media_type, "sha256": a.sha256, "url": a.url}
+                         for a in p.attachments],
+            order_id=p.order_id, invoice_id=p.invoice_id, client_id=p.client_id, member_id=p.member_id,
+            status=model.FAILED if p.problem else model.PENDING, attempts=0,
+            next_attempt_at=None if p.problem else now, last_error=p.problem,
+            message_id=f"<{email_id}@{deps.settings.message_id_domain}>", created_at=now)
+        if not await repository.insert_email(session, values):
+            log.info("e-mail already planned for this event", template=p.template, event_id=envelope.id)
+            continue
+        stored += 1
+        if p.problem:
+            row = await repository.get_email(session, email_id)
+            await deps.outbox.add(session, EmailFailedV1(email_id=email_id, email=contract(row), attempts=0,
+                                                         occurred_at=now, reason=p.problem),
+                                  time=now, caused_by=envelope)
+            log.warning("e-mail cannot be sent", template=p.template, reason=p.problem, event_id=envelope.id)
+        else:
+            log.info("e-mail queued", template=p.template, language=p.language, to=p.to, cc=p.cc,
+                     event_id=envelope.id, email_id=str(email_id))
+    return stored
+
+
+async def _members(session: AsyncSession, member_ids) -> dict[str, model.Member | None]:
+    return {m: await repository.member(session, m) for m in dict.fromkeys(member_ids)}
+
+
+def _names(found: dict[str, model.Member | None]) -> dict[str, str]:
+    return {k: (m.name or k) for k, m in found.items() if m}
+
+
+async def on_order_event(session: AsyncSession, deps: Deps, event: dict, envelope: Envelope) -> int:
+    order = event["order"]
+    await repository.upsert_known_order(session, order)
+    members = await _members(session, [order["member_id"]])
+    planned = model.plan_order_event(envelope.type, event, members[order["member_id"]])
+    return await _store(session, deps, envelope, planned, _names(members))
+
+
+async def on_invoice_event(session: AsyncSession, deps: Deps, event: dict, envelope: Envelope) -> int:
+    invoice_id = uuid.UUID(str(event["invoice_id"]))
+    if envelope.type == "kontor.invoice.issued.v1":
+        await repository.put_known_invoice(session, event["invoice"])
+    members = await _members(session, [event["member_id"]])
+    order = await repository.known_order(session, uuid.UUID(str(event["order_id"])))
+    planned = model.plan_invoice_event(envelope.type, event, await repository.known_invoice(session, invoice_id),
+                                       members[event["member_id"]], order)
+    return await _store(session, deps, envelope, planned, _names(members))
+
+
+async def on_standing_changed(session: AsyncSession, deps: Deps, event: dict, envelope: Envelope) -> int:
+    orders = await repository.open_orders_of_client(session, uuid.UUID(str(event["client_id"])))
+    by_member: dict[str, list[dict]] = {}
+    for order in orders:
+        by_member.setdefault(order["member_id"], []).append(order)
+    members = await _members(session, by_member)
+    planned = model.plan_standing_changed(event, [(m, members[m], o) for m, o in by_member.items()])
+    return await _store(session, deps, envelope, planned, _names(members))
+
+
+async def put_member(session: AsyncSession, member: model.Member) -> None:
+    await repository.put_member(session, member)
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: Deps) -> bool:
+    """Send the next due e-mail, if any. One transaction holds the row from claim to outcome, so
+    no other replica sends it meanwhile; a crash before the commit leaves it due again."""
+    s = deps.settings
+    async with session_factory() as session, session.begin():
+        now = deps.clock.now()
+        row = await repository.claim_due_email(session, now)
+        if row is None:
+            return False
+        error: SendFailed | None = None
+        try:
+            attachments = [(a["filename"], a["media_type"],
+                            await deps.documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
+                                                                         a.get("url"))))
+                           for a in row.attachments]
+            message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
+                                    subject=row.subject, text=row.text_body, html=row.html_body,
+                                    message_id=row.message_id, attachments=attachments)
+            await deps.mailer.send(message)
+        except SendFailed as e:
+            error = e
+        outcome = model.after_attempt(
+            model.Delivery(row.status, row.attempts, row.next_attempt_at, row.last_error), now=now,
+            error=str(error) if error else None, permanent=bool(error and error.permanent),
+            max_attempts=s.max_attempts, base_s=s.retry_base_s, max_s=s.retry_max_delay_s)
+        await repository.update_email(session, row.id, status=outcome.status, attempts=outcome.attempts,
+                                      next_attempt_at=outcome.next_attempt_at, last_error=outcome.last_error,
+                                      sent_at=now if outcome.status == model.SENT else None)
+        email = contract(row)
+        if outcome.status == model.SENT:
+            await deps.outbox.add(session, EmailSentV1(email_id=row.id, email=email, attempts=outcome.attempts,
+                                                       occurred_at=now, message_id=row.message_id), time=now)
+            log.info("e-mail sent", email_id=str(row.id), template=row.template, to=list(row.to), cc=list(row.cc),
+                     attempts=outcome.attempts)
+        elif outcome.status == model.FAILED:
+            await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=email, attempts=outcome.attempts,
+                                                         occurred_at=now, reason=outcome.last_error), time=now)
+            log.error("e-mail failed for good", email_id=str(row.id), template=row.template, reason=outcome.last_error,
+                      attempts=outcome.attempts)
+        else:
+            log.warning("e-mail not sent, will retry", email_id=str(row.id), template=row.template,
+                        error=outcome.last_error, attempts=outcome.attempts,
+                        next_attempt_at=outcome.next_attempt_at.isoformat())
+    return True
+
+
+async def deliver_due(session_factory: async_sessionmaker[AsyncSession], deps: Deps) -> int:
+    """Work through the due e-mails (at most one batch), one transaction each."""
+    handled = 0
+    while handled < deps.settings.delivery_batch_size and await deliver_one(session_factory, deps):
+        handled += 1
+    if handled:
+        log.info("delivery pass done", handled=handled)
+    return handled
