@@ -108,3 +108,86 @@ def standing_changed(language="de", client_id=CLIENT_ID) -> ClientStandingChange
                                   source="debt_rule", since=NOW), version=3)
     return ClientStandingChangedV1(client_id=client_id, client=client, occurred_at=NOW, actor=Actor(kind="system"),
                                    previous=ClientStandingV1(status="ok", source="initial"))
+
+
+class DocumentServer:
+    """A real HTTP server standing in for the document endpoints of orders and invoicing:
+    serves fixed bytes by path to a bearer token, and counts the requests."""
+
+    def __init__(self, documents: dict[str, bytes]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        served = self.requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                served.append((self.path, self.headers.get("Authorization", "")))
+                body = documents.get(self.path)
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    self.send_response(401)
+                    body = b""
+                elif body is None:
+                    self.send_response(404)
+                    body = b""
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def __enter__(self) -> "DocumentServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) this test can stop and start, storing into a Maildir;
+    addresses in `refuse` are answered 550 (a permanent failure)."""
+
+    def __init__(self, maildir, refuse: frozenset[str] = frozenset()) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.maildir, self.refuse, self.controller = maildir, refuse, None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from kontor.devinfra.smtp import MaildirHandler
+
+        refuse = self.refuse
+
+        class Handler(MaildirHandler):
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+                if address.lower() in refuse:
+                    return "550 5.1.1 no such user here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+        self.controller = Controller(Handler(self.maildir), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.controller = None
+
+    def messages(self):
+        from kontor.devinfra.smtp import read_messages
+        return read_messages(self.maildir)

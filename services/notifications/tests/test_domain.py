@@ -1,5 +1,4 @@
 """Who is told what (pure planning), every template in both languages, and the retry rule."""
-import datetime as dt
 import uuid
 
 import pytest

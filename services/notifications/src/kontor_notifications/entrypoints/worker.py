@@ -31,8 +31,10 @@ ORDER_EVENTS = (order_events.OrderSubmittedV1, order_events.OrderApprovedV1, ord
 INVOICE_EVENTS = (InvoiceDraftCreatedV1, InvoiceIssuedV1, InvoiceReminderSentV1, InvoiceCancelledV1)
 
 
-def create_router(deps: services.Deps) -> EventRouter:
+def create_router(deps: services.Deps | None = None) -> EventRouter:
     router = EventRouter(GROUP)
+    if deps is None:  # to describe the subscriptions (AsyncAPI), not to handle events
+        deps = services.Deps(NotificationsSettings(), SystemClock(), Outbox(outbox, Topics("")))
 
     async def on_order_event(event, envelope: Envelope, session: AsyncSession) -> None:
         await services.on_order_event(session, deps, event.model_dump(mode="json"), envelope)
