@@ -2,13 +2,14 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup up infra test test-unit bench generate clean-data
+.PHONY: help setup up infra test test-unit bench demo generate clean-data
 
 help:
 	@echo "make up        set up, then run Kafka, PostgreSQL, SMTP and all four services (Ctrl-C stops)"
 	@echo "make test      set up, then run the whole test suite against real Kafka/PostgreSQL/SMTP"
 	@echo "make infra     set up, then run only Kafka, PostgreSQL and SMTP"
 	@echo "make test-unit only the fast tests without I/O"
+	@echo "make demo      the whole journey, live, against the platform of make up (run it in a second terminal)"
 	@echo "make bench     run the benchmarks under bench/ (they print their figures)"
 	@echo "make generate  regenerate contract schema snapshots and AsyncAPI documents"
 	@echo "make clean-data  delete local Kafka/PostgreSQL/mail data (.local/)"
@@ -27,6 +28,9 @@ test: setup
 
 test-unit: setup
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+demo: setup
+	@$(PY) deploy/demo.py
 
 bench:
 	@KONTOR_BENCH=1 bash deploy/bootstrap.sh

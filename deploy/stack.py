@@ -81,6 +81,8 @@ class Stack:
             if spec.name == "invoicing" and rules.is_dir():
                 # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
                 env.setdefault("KONTOR_INVOICING_XRECHNUNG_RULES_DIR", str(rules))
+            if spec.name == "notifications":
+                env.setdefault("KONTOR_NOTIFICATIONS_SMTP_PORT", str(SMTP_PORT))
             for role in ("api", "worker"):
                 name = f"{spec.name}-{role}"
                 proc = await asyncio.create_subprocess_exec(
@@ -144,7 +146,7 @@ def banner() -> None:
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.default_port}"
         lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz)")
-    lines += [f"  kafka          127.0.0.1:19092", f"  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
+    lines += ["  kafka          127.0.0.1:19092", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
               f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
               "  token          .venv/bin/kontor-token --sub member-1 --role member",
               "Ctrl-C stops everything.", ""]

@@ -160,11 +160,9 @@ class SmtpServer:
     addresses in `refuse` are answered 550 (a permanent failure)."""
 
     def __init__(self, maildir, refuse: frozenset[str] = frozenset()) -> None:
-        import socket
+        from kontor.testing import free_port
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.maildir, self.refuse, self.controller = maildir, refuse, None
 
     def start(self) -> None:

@@ -89,7 +89,7 @@ def _from_testcontainers() -> TestInfra:
     kafka.start()
     postgres.start()
     url = postgres.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
-    infra = TestInfra(kafka.get_bootstrap_server(), url, "127.0.0.1", _free_port(), None, "testcontainers")
+    infra = TestInfra(kafka.get_bootstrap_server(), url, "127.0.0.1", free_port(), None, "testcontainers")
     infra._stoppers += [kafka.stop, postgres.stop]
     _start_smtp(infra)
     return infra
@@ -100,7 +100,7 @@ def _from_local_processes() -> TestInfra:
     from kontor.devinfra.postgres import LocalPostgres
 
     kafka, postgres = LocalKafka(), LocalPostgres()
-    infra = TestInfra(kafka.bootstrap, postgres.admin_url, "127.0.0.1", _free_port(), None, "local")
+    infra = TestInfra(kafka.bootstrap, postgres.admin_url, "127.0.0.1", free_port(), None, "local")
     for name, server in (("postgres", postgres), ("kafka", kafka)):
         seconds = server.start()
         if seconds is not None:  # we started it, so we stop it; a reused server is left alone
@@ -128,7 +128,7 @@ def _start_smtp(infra: TestInfra) -> None:
     infra._stoppers.append(stop)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:

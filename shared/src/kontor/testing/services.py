@@ -1,7 +1,8 @@
 """Running a service in-process for tests: its migrations on a fresh database, its API
-over ASGI and its worker against the real broker."""
+over ASGI (and, with `serve_http`, on a real port too) and its worker against the real broker."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from kontor.db import upgrade
 from kontor.devinfra.postgres import drop_database, ensure_database
 from kontor.service import ServiceSpec
 from kontor.settings import DEV_JWT_SECRET, ServiceSettings
-from kontor.testing import TestInfra, unique
+from kontor.testing import TestInfra, free_port, unique
 from kontor.worker import Worker
 
 
@@ -35,6 +36,25 @@ class RunningService:
     http: httpx.AsyncClient
     worker: Worker | None
     database: str
+    base_url: str | None = None  # the real HTTP address, with serve_http
+
+
+@contextlib.asynccontextmanager
+async def _served(app, port: int) -> AsyncIterator[None]:
+    """The app on 127.0.0.1:port with uvicorn; its lifespan is already running."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 @contextlib.asynccontextmanager
@@ -58,9 +78,19 @@ async def running_service(
     topic_prefix: str,
     clock: Clock | None = None,
     start_worker: bool = True,
+    serve_http: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[RunningService]:
+    """With `serve_http`, the API also listens on a free port of 127.0.0.1 and the service's
+    `public_base_url` (links in events and e-mails) points there, so other services and the
+    test reach it as they would in production."""
     from importlib import import_module
+
+    base_url = None
+    if serve_http:
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        overrides.setdefault("public_base_url", base_url)
 
     async with fresh_database(infra, spec) as url:
         settings = spec.settings_cls(database_url=url, kafka_bootstrap=infra.kafka_bootstrap,
@@ -73,10 +103,12 @@ async def running_service(
         if worker:
             await worker.start()
         try:
-            async with LifespanManager(app) as manager:
+            async with LifespanManager(app) as manager, contextlib.AsyncExitStack() as stack:
+                if serve_http:
+                    await stack.enter_async_context(_served(manager.app, port))
                 async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
                                              base_url=f"http://{spec.name}.test") as http:
-                    yield RunningService(spec, settings, http, worker, url)
+                    yield RunningService(spec, settings, http, worker, url, base_url)
         finally:
             if worker:
                 await worker.stop()
