@@ -39,13 +39,26 @@ async def register_member(svc, member_id="member-1", email="anna@member.example"
     assert r.status_code == 200, r.text
 
 
-async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefix):
+SUBJECTS = {
+    "de": {"confirm": "Bitte bestätigen Sie den Auftrag „Relaunch 2027“", "issued": "Rechnung 2027-000001 – Relaunch 2027",
+           "storno": "Stornorechnung 2027-000002 zu Rechnung 2027-000001",
+           "reminder": "1. Zahlungserinnerung: Rechnung 2027-000001", "standing": "nur gegen Vorkasse"},
+    "en": {"confirm": "Please confirm the order “Relaunch 2027”", "issued": "Invoice 2027-000001 – Relaunch 2027",
+           "storno": "Cancellation invoice 2027-000002 for invoice 2027-000001",
+           "reminder": "Payment reminder 1: invoice 2027-000001", "standing": "advance payment only"},
+}
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefix, language):
+    """The client and the member both read `language`: every template of that language goes out."""
+    subjects = SUBJECTS[language]
     offer, pdf, xml, storno_pdf = b"%PDF offer", b"%PDF-1.7 invoice", b"<Invoice/>", b"%PDF-1.7 storno"
     smtp = smtp_server()
     smtp.start()
     with DocumentServer({"/orders/a/1": offer, "/invoices/1/pdf": pdf, "/invoices/1/xml": xml,
                          "/invoices/2/pdf": storno_pdf}) as docs:
-        o = order(attachments=[attachment(docs.url("/orders/a/1"), offer)])
+        o = order(language=language, attachments=[attachment(docs.url("/orders/a/1"), offer)])
         inv = invoice(o, documents=[document("pdf", docs.url("/invoices/1/pdf"), pdf, "Rechnung-2027-000001.pdf"),
                                     document("xrechnung", docs.url("/invoices/1/xml"), xml,
                                              "Rechnung-2027-000001.xml")])
@@ -55,8 +68,9 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
                                              "Stornorechnung-2027-000002.pdf")])
         async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                    smtp_host="127.0.0.1", smtp_port=smtp.port, **FAST) as svc:
-            await register_member(svc)
-            events = {**order_events(o), **invoice_events(inv, storno), "client_standing_changed": standing_changed()}
+            await register_member(svc, language=language)
+            events = {**order_events(o), **invoice_events(inv, storno),
+                      "client_standing_changed": standing_changed(language)}
             # the order first: invoice e-mails carry its documents, and the standing change goes to
             # members with open orders, both from the order's read model
             for event in order_events(o).values():
@@ -77,12 +91,12 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
             assert len(messages) == len(events), [m["Subject"] for m in messages]
             by_subject = {m["Subject"]: m for m in messages}
 
-            confirm = by_subject["Bitte bestätigen Sie den Auftrag „Relaunch 2027“"]
+            confirm = by_subject[subjects["confirm"]]
             assert confirm["To"] == "erika@acme.example" and confirm["Cc"] is None
             assert "http://127.0.0.1:8101/confirm/tok-123" in confirm.get_body(("plain",)).get_content()
             assert attachments_of(confirm) == {"Angebot.pdf": hashlib.sha256(offer).hexdigest()}
 
-            issued = by_subject["Rechnung 2027-000001 – Relaunch 2027"]
+            issued = by_subject[subjects["issued"]]
             assert issued["To"] == "erika@acme.example, rechnung@acme.example"
             assert issued["Cc"] == "anna@member.example"
             assert issued["X-Kontor-Envelope-To"].strip() == "erika@acme.example, rechnung@acme.example, anna@member.example"
@@ -91,13 +105,15 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
                                               "Angebot.pdf": hashlib.sha256(offer).hexdigest()}
             assert issued.get_body(("html",)) is not None, "an HTML part with the plain-text part"
 
-            storno_mail = by_subject["Stornorechnung 2027-000002 zu Rechnung 2027-000001"]
+            storno_mail = by_subject[subjects["storno"]]
             assert attachments_of(storno_mail) == {"Stornorechnung-2027-000002.pdf":
                                                    hashlib.sha256(storno_pdf).hexdigest()}
-            reminder = by_subject["1. Zahlungserinnerung: Rechnung 2027-000001"]
+            reminder = by_subject[subjects["reminder"]]
             assert attachments_of(reminder) == {"Rechnung-2027-000001.pdf": hashlib.sha256(pdf).hexdigest()}
             to_member = [m for m in messages if m["To"] == "anna@member.example"]
             assert len(to_member) == 7, [m["Subject"] for m in to_member]  # 5 order e-mails, draft, standing
+            assert any(subjects["standing"] in m["Subject"] for m in to_member)
+            assert {m["Content-Language"] for m in messages} == {language}
             assert all(auth_header.startswith("Bearer ") for _, auth_header in docs.requests)
 
             # the delivery log: by recipient, order, invoice; one message with bodies; the preview page
@@ -119,7 +135,7 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
             assert "2027-000001" in detail["text_body"] and detail["message_id"] == issued["Message-ID"]
             preview = await svc.http.get(f"/emails/{entry['email_id']}/preview", headers=ADVISOR)
             assert preview.status_code == 200 and preview.headers["content-type"].startswith("text/html")
-            assert "Rechnung-2027-000001.xml" in preview.text and "<h1>Rechnung 2027-000001" in preview.text
+            assert "Rechnung-2027-000001.xml" in preview.text and f"<h1>{subjects['issued']}" in preview.text
             assert (await svc.http.get(f"/emails/{entry['email_id']}",
                                        headers=auth("member-2", "member"))).status_code == 404
 

@@ -18,7 +18,8 @@ class SendFailed(Exception):
 
 
 def build_message(*, sender: str, reply_to: str | None, to: list[str], cc: list[str], subject: str, text: str,
-                  html: str, message_id: str, attachments: list[tuple[str, str, bytes]]) -> EmailMessage:
+                  html: str, message_id: str, language: str,
+                  attachments: list[tuple[str, str, bytes]]) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(to)
@@ -30,6 +31,7 @@ def build_message(*, sender: str, reply_to: str | None, to: list[str], cc: list[
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     # the same on every attempt: a receiver can tell a retried e-mail from a new one
     msg["Message-ID"] = message_id
+    msg["Content-Language"] = language
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     for filename, media_type, content in attachments:

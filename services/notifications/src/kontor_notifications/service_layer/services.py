@@ -143,7 +143,7 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
                            for a in row.attachments]
             message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
                                     subject=row.subject, text=row.text_body, html=row.html_body,
-                                    message_id=row.message_id, attachments=attachments)
+                                    message_id=row.message_id, language=row.language, attachments=attachments)
             await deps.mailer.send(message)
         except SendFailed as e:
             error = e
