@@ -31,12 +31,12 @@ def build_message(*, sender: str, reply_to: str | None, to: list[str], cc: list[
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     # the same on every attempt: a receiver can tell a retried e-mail from a new one
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = language
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     for filename, media_type, content in attachments:
         maintype, _, subtype = media_type.partition("/")
         msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
+    msg["Content-Language"] = language  # after the body: setting content drops Content-* headers
     return msg
 
 
