@@ -136,8 +136,8 @@ async def journey(p: Platform, run: str) -> dict:
         return await ok(p.invoicing.get("/invoices", params={"order_id": oid}, headers=ADVISOR))
 
     async def planned():
-        return len((await ok(p.invoicing.post("/billing-runs", json={"as_of": "2027-01-08"},
-                                               headers=ADVISOR)))) and len(await invoices()) == 1
+        await ok(p.invoicing.post("/billing-runs", json={"as_of": "2027-01-08"}, headers=ADVISOR))
+        return len(await invoices()) == 1
     await eventually(planned, what="invoicing knowing the order and drafting the first installment")
     numbers = []
     for as_of in ("2027-01-15", "2027-02-15", "2027-03-31"):

@@ -23,8 +23,15 @@ async def put_member(session: AsyncSession, member: Member) -> None:
 
 
 async def member(session: AsyncSession, member_id: str) -> Member | None:
-    row = (await session.execute(sa.select(members).where(members.c.id == member_id))).first()
-    return Member(row.id, row.email, row.name, row.language) if row else None
+    return (await members_by_id(session, [member_id]))[member_id]
+
+
+async def members_by_id(session: AsyncSession, member_ids) -> dict[str, Member | None]:
+    """Each of `member_ids` with its address on file, or None."""
+    ids = list(dict.fromkeys(member_ids))
+    rows = await session.execute(sa.select(members).where(members.c.id.in_(ids))) if ids else []
+    found = {r.id: Member(r.id, r.email, r.name, r.language) for r in rows}
+    return {m: found.get(m) for m in ids}
 
 
 async def upsert_known_order(session: AsyncSession, order: dict) -> bool:

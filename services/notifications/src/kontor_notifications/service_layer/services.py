@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -72,8 +73,8 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
             continue
         stored += 1
         if p.problem:
-            row = await repository.get_email(session, email_id)
-            await deps.outbox.add(session, EmailFailedV1(email_id=email_id, email=contract(row), attempts=0,
+            await deps.outbox.add(session, EmailFailedV1(email_id=email_id, email=contract(SimpleNamespace(**values)),
+                                                         attempts=0,
                                                          occurred_at=now, reason=p.problem),
                                   time=now, caused_by=envelope)
             log.warning("e-mail cannot be sent", template=p.template, reason=p.problem, event_id=envelope.id)
@@ -83,10 +84,6 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
     return stored
 
 
-async def _members(session: AsyncSession, member_ids) -> dict[str, model.Member | None]:
-    return {m: await repository.member(session, m) for m in dict.fromkeys(member_ids)}
-
-
 def _names(found: dict[str, model.Member | None]) -> dict[str, str]:
     return {k: (m.name or k) for k, m in found.items() if m}
 
@@ -94,7 +91,7 @@ def _names(found: dict[str, model.Member | None]) -> dict[str, str]:
 async def on_order_event(session: AsyncSession, deps: Deps, event: dict, envelope: Envelope) -> int:
     order = event["order"]
     await repository.upsert_known_order(session, order)
-    members = await _members(session, [order["member_id"]])
+    members = await repository.members_by_id(session, [order["member_id"]])
     planned = model.plan_order_event(envelope.type, event, members[order["member_id"]])
     return await _store(session, deps, envelope, planned, _names(members))
 
@@ -103,7 +100,7 @@ async def on_invoice_event(session: AsyncSession, deps: Deps, event: dict, envel
     invoice_id = uuid.UUID(str(event["invoice_id"]))
     if envelope.type == "kontor.invoice.issued.v1":
         await repository.put_known_invoice(session, event["invoice"])
-    members = await _members(session, [event["member_id"]])
+    members = await repository.members_by_id(session, [event["member_id"]])
     order = await repository.known_order(session, uuid.UUID(str(event["order_id"])))
     planned = model.plan_invoice_event(envelope.type, event, await repository.known_invoice(session, invoice_id),
                                        members[event["member_id"]], order)
@@ -115,7 +112,7 @@ async def on_standing_changed(session: AsyncSession, deps: Deps, event: dict, en
     by_member: dict[str, list[dict]] = {}
     for order in orders:
         by_member.setdefault(order["member_id"], []).append(order)
-    members = await _members(session, by_member)
+    members = await repository.members_by_id(session, by_member)
     planned = model.plan_standing_changed(event, [(m, members[m], o) for m, o in by_member.items()])
     return await _store(session, deps, envelope, planned, _names(members))
 
