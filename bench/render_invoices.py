@@ -11,8 +11,9 @@ For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in o
   invoice, reading the same HTML on stdin. It ignores CSS paged media (@page margin boxes: no
   page numbers or footer), so it does less work for the same input.
 
-It prints median, p90, ratio to kontor, pages and size per case and engine, and what a monthly
-billing run of 5,000 invoices would spend rendering at the median.
+The engines take turns (round robin), so the machine's noise hits them alike. It prints
+median, p90, ratio to kontor, pages and size per case and engine, and what a monthly billing
+run of 5,000 invoices would spend rendering at the median.
 
     .venv/bin/python bench/render_invoices.py [--runs 30] [--wkhtml-runs 10]
 """
@@ -24,6 +25,7 @@ import io
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from decimal import Decimal as D
@@ -60,16 +62,6 @@ def standalone(renderer: InvoicePdf, inv: model.Invoice) -> str:
     return renderer.html(inv).replace("</head>", f"<meta charset=\"utf-8\"/><style>{css}</style></head>", 1)
 
 
-def timed(render, runs: int) -> tuple[list[float], bytes]:
-    render()  # warm-up: imports, font lookup, caches
-    times, out = [], b""
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = render()
-        times.append((time.perf_counter() - start) * 1000)
-    return times, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -95,20 +87,27 @@ def main() -> None:
                 [wkhtmltopdf, "--quiet", "--page-size", "A4", "--encoding", "utf-8", "-", "-"],
                 input=html.encode(), capture_output=True, check=True,
                 env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": "/tmp"}).stdout, args.wkhtml_runs)
-        base = None
-        for name, (render, runs) in engines.items():
-            print(f"  … {lines} line(s): {name}, {runs} runs", end="\r", flush=True)
-            times, pdf = timed(render, runs)
-            print(" " * 60, end="\r")
-            median = statistics.median(times)
-            p90 = statistics.quantiles(times, n=10)[-1] if len(times) >= 10 else max(times)
-            base = base or median
-            pages = len(PdfReader(io.BytesIO(pdf)).pages)
+        # round robin, so that the machine's noise hits every engine alike
+        times: dict[str, list[float]] = {name: [] for name in engines}
+        pdfs: dict[str, bytes] = {}
+        for name, (render, _) in engines.items():
+            pdfs[name] = render()  # warm-up: imports, font lookup, caches
+        for round_ in range(args.runs):
+            print(f"  {lines} line(s): round {round_ + 1}/{args.runs}", end="\r", file=sys.stderr, flush=True)
+            for name, (render, runs) in engines.items():
+                if round_ < runs:
+                    start = time.perf_counter()
+                    render()
+                    times[name].append((time.perf_counter() - start) * 1000)
+        print(" " * 40, end="\r", file=sys.stderr)
+        base = statistics.median(times["kontor"])
+        for name, measured in times.items():
+            median = statistics.median(measured)
+            p90 = statistics.quantiles(measured, n=10)[-1] if len(measured) >= 10 else max(measured)
+            pages = len(PdfReader(io.BytesIO(pdfs[name])).pages)
             print(f"{lines:>3} lines  {name:<20} {median:>10.1f} {p90:>8.1f} {median / base:>9.2f} {pages:>6} "
-                  f"{len(pdf) / 1024:>6.1f}")
-            if name == "kontor":
-                print(f"{'':<10} {'':<20} a billing run of 5,000 such invoices: "
-                      f"{5000 * median / 1000 / 60:.1f} min of rendering")
+                  f"{len(pdfs[name]) / 1024:>6.1f}")
+        print(f"{'':<10} a billing run of 5,000 such invoices: {5000 * base / 1000 / 60:.1f} min of rendering (kontor)")
 
 
 if __name__ == "__main__":
