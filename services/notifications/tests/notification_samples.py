@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from decimal import Decimal as D
 
@@ -36,7 +37,6 @@ def order(language="de", member_id="member-1", status="client_confirmation", att
 
 
 def attachment(url: str, content: bytes, filename="Angebot.pdf") -> AttachmentV1:
-    import hashlib
     return AttachmentV1(attachment_id=uuid.uuid4(), filename=filename, media_type="application/pdf",
                         size=len(content), sha256=hashlib.sha256(content).hexdigest(), url=url)
 
@@ -76,7 +76,6 @@ def invoice(o: OrderV1, number="2027-000001", invoice_email="rechnung@acme.examp
 
 
 def document(kind: str, url: str, content: bytes, filename: str) -> InvoiceDocumentV1:
-    import hashlib
     return InvoiceDocumentV1(kind=kind, filename=filename, media_type="application/pdf" if kind == "pdf"
                              else "application/xml", sha256=hashlib.sha256(content).hexdigest(), url=url)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import Protocol
 
@@ -150,7 +151,11 @@ class DefaultRenderer:
 
     def __init__(self, seller: Seller) -> None:
         self.seller = seller
-        self.pdf = InvoicePdf(seller)
+
+    @cached_property
+    def pdf(self) -> InvoicePdf:
+        # built on the first invoice: a process that only describes its subscriptions skips the font setup
+        return InvoicePdf(self.seller)
 
     def render(self, invoice: Invoice) -> list[Rendered]:
         stem = f"{'Stornorechnung' if invoice.kind == 'cancellation' else 'Rechnung'}-{invoice.number}"

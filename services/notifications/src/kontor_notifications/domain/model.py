@@ -25,7 +25,6 @@ LANGUAGES = ("de", "en")
 OPEN_ORDER_STATUSES = frozenset({"smart_review", "client_confirmation", "active", "cancellation_requested"})
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-STATUSES = (PENDING, SENT, FAILED)
 
 
 @dataclass(frozen=True)

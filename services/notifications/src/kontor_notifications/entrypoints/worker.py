@@ -2,6 +2,8 @@
 e-mails, delivers them over SMTP (retrying with backoff), and relays `email.*` events."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kontor.clock import Clock, SystemClock
@@ -14,7 +16,7 @@ from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import Worker, every
+from kontor.worker import BackgroundTask, Worker, every
 from kontor_notifications.adapters.documents import DocumentFetcher
 from kontor_notifications.adapters.orm import inbox, outbox
 from kontor_notifications.adapters.smtp import Mailer
@@ -54,15 +56,27 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     return router
 
 
+def delivery(session_factory, deps: services.Deps) -> BackgroundTask:
+    """The delivery loop; it owns the HTTP client that fetches documents, closed when it stops."""
+
+    async def loop(stop) -> None:
+        fetcher = DocumentFetcher(deps.settings)
+        try:
+            sending = replace(deps, mailer=Mailer(deps.settings), documents=fetcher)
+            deliver = every(deps.settings.delivery_interval_s, lambda: services.deliver_due(session_factory, sending))
+            await deliver(stop)
+        finally:
+            await fetcher.close()
+
+    return loop
+
+
 def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None) -> Worker:
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     deps = services.Deps(settings=settings, clock=clock or SystemClock(),
-                         outbox=Outbox(outbox, Topics(settings.topic_prefix)), mailer=Mailer(settings),
-                         documents=DocumentFetcher(settings))
-    background = [("email-delivery", every(settings.delivery_interval_s,
-                                           lambda: services.deliver_due(session_factory, deps)))] \
-        if settings.delivery_enabled else []
+                         outbox=Outbox(outbox, Topics(settings.topic_prefix)))
+    background = [("email-delivery", delivery(session_factory, deps))] if settings.delivery_enabled else []
     return Worker(
         settings=settings,
         engine=engine,
