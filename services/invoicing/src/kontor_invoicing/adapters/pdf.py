@@ -1,33 +1,42 @@
 """The invoice PDF: a Jinja2 template laid out by WeasyPrint, optionally as a ZUGFeRD hybrid.
 
-Profiled (bench/render_invoices.py), a default `HTML(string=...).write_pdf()` spends its time on
-per-render set-up and on the cascade, not on the PDF itself. `InvoicePdf` therefore does, once per
-process, what does not change between invoices:
+Profiled (bench/render_invoices.py), WeasyPrint spends its time per box and per line of text (style,
+Pango layout, drawing each glyph in Python), not on the PDF itself: subsetting the fonts is about
+1.5 ms. `InvoicePdf` therefore does, once per process, what does not change between invoices:
 
+- the letterhead (sender, return line, fold marks, footer, "page / pages") is laid out and rendered
+  once per seller and page count, and copied under every page of each invoice as a form XObject
+  (`Letterhead`), so an invoice lays out only its own text;
 - one `FontConfiguration` (fontconfig lookup of the fonts);
-- the style sheet parsed once per seller (its letterhead footer lives in @page margin boxes);
+- the style sheets parsed once per seller;
 - a user-agent style sheet with only the rules this template needs, instead of the full HTML5
   one matched against every element;
 - the template is well-formed XHTML, parsed by the C XML parser instead of the HTML5 tokenizer;
-- the line table has a fixed layout, so cells are not measured twice.
+- the tables have a fixed layout, so cells are not measured twice.
 
-WeasyPrint has no public hook for the last two points. `_InvoiceHTML` sets the same attributes
-`weasyprint.HTML.__init__` sets; WeasyPrint is pinned in uv.lock and the PDF tests read every
-rendered document back.
+WeasyPrint has no public hook for a parsed tree or another user-agent sheet: `_InvoiceHTML` sets
+the same attributes `weasyprint.HTML.__init__` sets. The letterhead goes in through WeasyPrint's
+public `finisher` hook, which hands over the pydyf document before it is written. WeasyPrint is
+pinned in uv.lock and the PDF tests read every rendered document back.
 """
 from __future__ import annotations
 
+import io
 import logging
+import threading
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 import cssselect2
+import pydyf
 import weasyprint
 from babel import Locale
 from drafthorse.pdf import attach_xml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject, StreamObject
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
@@ -80,6 +89,106 @@ class _InvoiceHTML(weasyprint.HTML):
         return [self._user_agent_css]
 
 
+class _Reference(pydyf.Object):
+    """A reference to an object whose number is known only once it is added to a document."""
+
+    def __init__(self, target: pydyf.Object) -> None:  # noqa: D107
+        super().__init__()
+        self.target = target
+
+    @property
+    def data(self) -> bytes:
+        return self.target.reference
+
+
+class _Copied(pydyf.Object):
+    """An object copied from the letterhead's PDF: its bytes, with references to other copies."""
+
+    def __init__(self, parts: list[bytes | _Reference], stream: bytes | None) -> None:  # noqa: D107
+        super().__init__()
+        self.parts, self.stream = parts, stream
+
+    @property
+    def compressible(self) -> bool:
+        return self.stream is None  # streams cannot go into an object stream
+
+    @property
+    def data(self) -> bytes:
+        head = b"".join(part if isinstance(part, bytes) else part.data for part in self.parts)
+        return head if self.stream is None else b"\n".join((head, b"stream", self.stream, b"endstream"))
+
+
+class Letterhead:
+    """The pages of a rendered letterhead, ready to be drawn under the pages of an invoice.
+
+    Each page becomes a form XObject whose content is the page's content stream as it was rendered
+    (still compressed) and whose resources are the letterhead's own: its fonts are subsets of their
+    own, so the invoice's text and fonts stay as WeasyPrint made them. The objects are kept as
+    bytes; `add_to` copies them into an invoice's document and numbers them there.
+    """
+
+    def __init__(self, pdf: bytes) -> None:  # noqa: D107
+        reader = PdfReader(io.BytesIO(pdf))
+        self._objects: list[tuple[list[bytes | int], bytes | None]] = []
+        numbers: dict[int, int] = {}
+
+        def serialize(obj: PdfObject, parts: list[bytes | int]) -> None:
+            if isinstance(obj, IndirectObject):
+                if obj.idnum not in numbers:
+                    numbers[obj.idnum] = len(self._objects)
+                    self._objects.append(([], None))  # reserved: objects may refer to each other
+                    self._objects[numbers[obj.idnum]] = add(obj.get_object())
+                parts.append(numbers[obj.idnum])
+            elif isinstance(obj, DictionaryObject):
+                parts.append(b"<<")
+                for key, value in obj.items():
+                    serialize(key, parts)
+                    parts.append(b" ")
+                    serialize(value, parts)
+                    parts.append(b" ")
+                parts.append(b">>")
+            elif isinstance(obj, ArrayObject):
+                parts.append(b"[")
+                for value in obj:
+                    serialize(value, parts)
+                    parts.append(b" ")
+                parts.append(b"]")
+            else:
+                buffer = io.BytesIO()
+                obj.write_to_stream(buffer)
+                parts.append(buffer.getvalue())
+
+        def add(obj: PdfObject, extra: dict | None = None) -> tuple[list[bytes | int], bytes | None]:
+            parts: list[bytes | int] = []
+            if isinstance(obj, StreamObject):
+                raw = obj._data  # noqa: SLF001 - the stream as stored (encoded), copied as it is
+                fields = DictionaryObject({k: v for k, v in obj.items() if k != "/Length"})
+                fields.update(extra or {})
+                serialize(fields, parts)
+                parts[-1:-1] = [f"/Length {len(raw)} ".encode()]
+                return parts, raw
+            serialize(obj, parts)
+            return parts, None
+
+        self.pages: list[int] = []
+        for page in reader.pages:
+            content = page["/Contents"].get_object()
+            form = DictionaryObject()
+            form.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+                         NameObject("/BBox"): page.mediabox, NameObject("/Resources"): page.raw_get("/Resources")})
+            self.pages.append(len(self._objects))
+            self._objects.append(([], None))
+            self._objects[self.pages[-1]] = add(content, form)
+
+    def add_to(self, document: pydyf.PDF) -> list[bytes]:
+        """Copies the letterhead into `document`; returns the reference of each page's form XObject."""
+        copies = [_Copied([], stream) for _, stream in self._objects]
+        for copy, (parts, _) in zip(copies, self._objects, strict=True):
+            copy.parts = [part if isinstance(part, bytes) else _Reference(copies[part]) for part in parts]
+            document.add_object(copy)
+        return [copies[page].reference for page in self.pages]
+
+
 def _date(language: str):
     return lambda d: "" if d is None else d.strftime("%d.%m.%Y" if language == "de" else "%d %b %Y")
 
@@ -109,9 +218,33 @@ class InvoicePdf:
         self.seller = seller
         self._fonts = FontConfiguration()
         self._user_agent_css = weasyprint.CSS(string=USER_AGENT_CSS, font_config=self._fonts)
-        css = TEMPLATES.get_template("invoice.css").render(footer=footer(seller))
-        self._css = weasyprint.CSS(string=css, font_config=self._fonts)
+        self._css = weasyprint.CSS(string=TEMPLATES.get_template("invoice.css").render(), font_config=self._fonts)
+        self._letterhead_css = weasyprint.CSS(string=TEMPLATES.get_template("letterhead.css").render(footer=footer(seller)),
+                                              font_config=self._fonts)
         self._template = TEMPLATES.get_template("invoice.html")
+        self._letterheads: dict[int, Letterhead] = {}
+        self._lock = threading.Lock()
+
+    def letterhead(self, pages: int) -> Letterhead:
+        """The letterhead for an invoice of `pages` pages, rendered on first use and kept."""
+        with self._lock:
+            if pages not in self._letterheads:
+                html = TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages)
+                pdf = _InvoiceHTML(ET.fromstring(html), self._user_agent_css).write_pdf(
+                    font_config=self._fonts, stylesheets=[self._letterhead_css])
+                if len(self._letterheads) >= 32:  # page counts seen; a long tail of huge invoices stays bounded
+                    self._letterheads.pop(next(iter(self._letterheads)))
+                self._letterheads[pages] = Letterhead(pdf)
+            return self._letterheads[pages]
+
+    def _draw_letterhead(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
+        """WeasyPrint's finisher: each page first draws its page of the letterhead, then its own content."""
+        forms = self.letterhead(len(document.pages)).add_to(pdf)
+        for i, (number, form) in enumerate(zip(pdf.pages["Kids"][::3], forms, strict=True), start=1):
+            page = pdf.objects[number]
+            resources = pdf.objects[int(page["Resources"].split()[0])]
+            resources["XObject"][f"KontorLetterhead{i}"] = form
+            pdf.objects[int(page["Contents"].split()[0])].stream.insert(0, f"q /KontorLetterhead{i} Do Q".encode())
 
     def html(self, invoice: Invoice) -> str:
         """The invoice as XHTML (also what the renderer benchmark feeds to other engines)."""
@@ -155,7 +288,7 @@ class InvoicePdf:
         `factur-x.xml` (relationship Alternative) and the Factur-X XMP metadata (drafthorse)."""
         root = ET.fromstring(self.html(invoice))
         content = _InvoiceHTML(root, self._user_agent_css).write_pdf(
-            font_config=self._fonts, stylesheets=[self._css],
+            font_config=self._fonts, stylesheets=[self._css], finisher=self._draw_letterhead,
             pdf_variant="pdf/a-3b" if embed_xml is not None else None)
         if embed_xml is None:
             return content
