@@ -2,11 +2,12 @@
 
 For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in one run:
 
-- **kontor**: the invoicing service's renderer (`InvoicePdf`: shared font configuration and
-  style sheet, reduced user-agent sheet, XML-parsed template), as the billing run uses it;
+- **kontor**: the invoicing service's renderer (`InvoicePdf`: the letterhead rendered once and
+  drawn under each page, shared font configuration, Pango contexts and style sheets, reduced
+  user-agent sheet, XML-parsed template), as the billing run uses it;
 - **kontor+zugferd**: the same, as a ZUGFeRD hybrid (PDF/A-3b with the X-Rechnung embedded);
-- **weasyprint-default**: `weasyprint.HTML(string=html).write_pdf()` on the same document with
-  its style sheet inlined, i.e. what a naive integration does for every invoice;
+- **weasyprint-default**: `weasyprint.HTML(string=html).write_pdf()` on the same page as one
+  document (letterhead inline, style sheets inlined), i.e. what a naive integration does;
 - **wkhtmltopdf**: the Debian package (the engine of other invoicing systems), one process per
   invoice, reading the same HTML on stdin. It ignores CSS paged media (@page margin boxes: no
   page numbers or footer), so it does less work for the same input.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from decimal import Decimal as D
 
 import weasyprint
@@ -57,9 +59,17 @@ def invoice(lines: int) -> model.Invoice:
 
 
 def standalone(renderer: InvoicePdf, inv: model.Invoice) -> str:
-    """The same XHTML Kontor renders, with its style sheet inlined: one self-contained document."""
-    css = TEMPLATES.get_template("invoice.css").render(footer=footer(renderer.seller))
-    return renderer.html(inv).replace("</head>", f"<meta charset=\"utf-8\"/><style>{css}</style></head>", 1)
+    """The same page as one self-contained document: the letterhead that Kontor draws under the page
+    put back in its place, both style sheets inlined. This is what the other engines render."""
+    page = ET.fromstring(renderer.html(inv))
+    letterhead = ET.fromstring(TEMPLATES.get_template("letterhead.html").render(seller=renderer.seller, pages=1))
+    frame = page.find(".//div[@class='letter']")
+    for i, element in enumerate(letterhead.find(".//div[@class='letter']")):
+        frame.insert(i, element)
+    css = "\n".join((TEMPLATES.get_template("letterhead.css").render(footer=footer(renderer.seller)),
+                     TEMPLATES.get_template("invoice.css").render()))
+    html = ET.tostring(page, encoding="unicode", method="html")  # <div></div>, never <div />
+    return html.replace("</head>", f"<meta charset=\"utf-8\"/><style>{css}</style></head>", 1)
 
 
 def main() -> None:

@@ -88,3 +88,36 @@ def test_zugferd_hybrid_is_pdf_a3_with_the_identical_xml():
 def test_a_plain_pdf_has_no_attachment():
     reader = PdfReader(io.BytesIO(RENDERER.render(issued([line()]))))
     assert not reader.attachments and "/AF" not in reader.trailer["/Root"]
+
+
+def test_the_letterhead_is_drawn_under_every_page_and_rendered_once_per_page_count():
+    seller = Seller()
+    inv = issued([line(i, "1.5", "85.35") for i in range(50)])
+    reader = PdfReader(io.BytesIO(RENDERER.render(inv)), strict=True)
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) == 2
+    for number, text in enumerate(pages, start=1):
+        assert f"{number} / 2" in text, "page numbers come with the letterhead"
+        assert f"St.-Nr. {seller.tax_number}" in text and seller.commercial_register in text, "the footer, on every page"
+        assert f"/KontorLetterhead{number}" in reader.pages[number - 1]["/Resources"]["/XObject"]
+    return_line = f"{seller.name} · {seller.street} · {seller.postal_code} {seller.city}"
+    assert return_line in pages[0] and return_line not in pages[1], "sender and return line only on the first page"
+    assert "Leistung 49" in pages[1] and "Rechnung 2027-000042 · Relaunch 2027" in pages[1], "and the invoice's own text"
+    assert RENDERER.letterhead(2) is RENDERER.letterhead(2), "laid out once per page count, then reused"
+
+
+def test_shared_pango_contexts_change_no_byte_of_the_pages():
+    from kontor_invoicing.adapters import pango_cache
+
+    inv = issued([line(i, "1.5", "85.35") for i in range(40)], vat_note="Steuerfrei nach § 4 Nr. 21 UStG")
+
+    def contents() -> list[bytes]:
+        return [page.get_contents().get_data() for page in PdfReader(io.BytesIO(RENDERER.render(inv))).pages]
+
+    assert pango_cache.install(), "written for the WeasyPrint version in uv.lock"
+    shared = contents()
+    pango_cache.uninstall()
+    try:
+        assert contents() == shared and len(shared) == 2
+    finally:
+        pango_cache.install()

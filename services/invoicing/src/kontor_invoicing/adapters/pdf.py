@@ -7,7 +7,8 @@ Pango layout, drawing each glyph in Python), not on the PDF itself: subsetting t
 - the letterhead (sender, return line, fold marks, footer, "page / pages") is laid out and rendered
   once per seller and page count, and copied under every page of each invoice as a form XObject
   (`Letterhead`), so an invoice lays out only its own text;
-- one `FontConfiguration` (fontconfig lookup of the fonts);
+- one `FontConfiguration` (fontconfig lookup of the fonts), and Pango contexts and font
+  descriptions shared between text layouts (`pango_cache`);
 - the style sheets parsed once per seller;
 - a user-agent style sheet with only the rules this template needs, instead of the full HTML5
   one matched against every element;
@@ -42,6 +43,7 @@ from weasyprint.urls import URLFetcher
 
 from kontor.money import format_money
 
+from kontor_invoicing.adapters import pango_cache
 from kontor_invoicing.domain.model import Invoice, Line, VatBreakdown
 from kontor_invoicing.settings import Seller
 
@@ -77,7 +79,7 @@ VAT_LABELS = {
 class _InvoiceHTML(weasyprint.HTML):
     """A document from an already parsed tree, with the reduced user-agent style sheet."""
 
-    def __init__(self, root: ET.Element, user_agent_css: weasyprint.CSS) -> None:  # noqa: D107
+    def __init__(self, root: ET.Element, user_agent_css: weasyprint.CSS) -> None:
         self.base_url = None
         self.url_fetcher = URLFetcher()
         self.media_type = "print"
@@ -92,7 +94,7 @@ class _InvoiceHTML(weasyprint.HTML):
 class _Reference(pydyf.Object):
     """A reference to an object whose number is known only once it is added to a document."""
 
-    def __init__(self, target: pydyf.Object) -> None:  # noqa: D107
+    def __init__(self, target: pydyf.Object) -> None:
         super().__init__()
         self.target = target
 
@@ -104,7 +106,7 @@ class _Reference(pydyf.Object):
 class _Copied(pydyf.Object):
     """An object copied from the letterhead's PDF: its bytes, with references to other copies."""
 
-    def __init__(self, parts: list[bytes | _Reference], stream: bytes | None) -> None:  # noqa: D107
+    def __init__(self, parts: list[bytes | _Reference], stream: bytes | None) -> None:
         super().__init__()
         self.parts, self.stream = parts, stream
 
@@ -127,7 +129,7 @@ class Letterhead:
     bytes; `add_to` copies them into an invoice's document and numbers them there.
     """
 
-    def __init__(self, pdf: bytes) -> None:  # noqa: D107
+    def __init__(self, pdf: bytes) -> None:
         reader = PdfReader(io.BytesIO(pdf))
         self._objects: list[tuple[list[bytes | int], bytes | None]] = []
         numbers: dict[int, int] = {}
@@ -161,7 +163,7 @@ class Letterhead:
         def add(obj: PdfObject, extra: dict | None = None) -> tuple[list[bytes | int], bytes | None]:
             parts: list[bytes | int] = []
             if isinstance(obj, StreamObject):
-                raw = obj._data  # noqa: SLF001 - the stream as stored (encoded), copied as it is
+                raw = obj._data  # the stream as stored (encoded), copied as it is
                 fields = DictionaryObject({k: v for k, v in obj.items() if k != "/Length"})
                 fields.update(extra or {})
                 serialize(fields, parts)
@@ -187,6 +189,11 @@ class Letterhead:
             copy.parts = [part if isinstance(part, bytes) else _Reference(copies[part]) for part in parts]
             document.add_object(copy)
         return [copies[page].reference for page in self.pages]
+
+
+def _keep(text: str) -> str:
+    """Keeps a phrase together on a justified line: narrow no-break spaces, which justifying leaves as they are."""
+    return text.replace(" ", "\u202f")
 
 
 def _date(language: str):
@@ -216,6 +223,7 @@ class InvoicePdf:
 
     def __init__(self, seller: Seller) -> None:
         self.seller = seller
+        pango_cache.install()
         self._fonts = FontConfiguration()
         self._user_agent_css = weasyprint.CSS(string=USER_AGENT_CSS, font_config=self._fonts)
         self._css = weasyprint.CSS(string=TEMPLATES.get_template("invoice.css").render(), font_config=self._fonts)
@@ -280,7 +288,7 @@ class InvoicePdf:
             invoice=invoice, seller=self.seller, lang=language, country=_country(country, language), notes=notes,
             # the information block: one text with tab stops is far cheaper to lay out than a table
             info="\n".join(f"{key}\t{value}" for key, value in info),
-            money=money, quantity=quantity, vat_label=vat_label, date=date,
+            money=money, quantity=quantity, vat_label=vat_label, date=date, keep=_keep,
             eur=lambda amount: format_money(amount, "EUR", language))
 
     def render(self, invoice: Invoice, *, embed_xml: bytes | None = None) -> bytes:
