@@ -76,12 +76,16 @@ VAT_LABELS = {
 }
 
 
+# An invoice loads nothing from anywhere (and building a fetcher per document costs 0.5 ms).
+_NO_FETCHING = URLFetcher(allowed_protocols=())
+
+
 class _InvoiceHTML(weasyprint.HTML):
     """A document from an already parsed tree, with the reduced user-agent style sheet."""
 
     def __init__(self, root: ET.Element, user_agent_css: weasyprint.CSS) -> None:
         self.base_url = None
-        self.url_fetcher = URLFetcher()
+        self.url_fetcher = _NO_FETCHING
         self.media_type = "print"
         self.wrapper_element = cssselect2.ElementWrapper.from_html_root(root, content_language=None)
         self.etree_element = self.wrapper_element.etree_element
