@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from decimal import Decimal as D
 
 import weasyprint
@@ -37,7 +36,7 @@ from pypdf import PdfReader
 
 from kontor.money import round_money
 from kontor_invoicing.adapters.documents import xrechnung
-from kontor_invoicing.adapters.pdf import TEMPLATES, InvoicePdf, footer
+from kontor_invoicing.adapters.pdf import InvoicePdf
 from kontor_invoicing.domain import model
 from kontor_invoicing.settings import Seller
 
@@ -58,20 +57,6 @@ def invoice(lines: int) -> model.Invoice:
     return model.issue(draft, number="2027-000042", issue_date=NOW.date())
 
 
-def standalone(renderer: InvoicePdf, inv: model.Invoice) -> str:
-    """The same page as one self-contained document: the letterhead that Kontor draws under the page
-    put back in its place, both style sheets inlined. This is what the other engines render."""
-    page = ET.fromstring(renderer.html(inv))
-    letterhead = ET.fromstring(TEMPLATES.get_template("letterhead.html").render(seller=renderer.seller, pages=1))
-    frame = page.find(".//div[@class='letter']")
-    for i, element in enumerate(letterhead.find(".//div[@class='letter']")):
-        frame.insert(i, element)
-    css = "\n".join((TEMPLATES.get_template("letterhead.css").render(footer=footer(renderer.seller)),
-                     TEMPLATES.get_template("invoice.css").render()))
-    html = ET.tostring(page, encoding="unicode", method="html")  # <div></div>, never <div />
-    return html.replace("</head>", f"<meta charset=\"utf-8\"/><style>{css}</style></head>", 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -85,7 +70,7 @@ def main() -> None:
     print(f"{'case':<10} {'engine':<20} {'median ms':>10} {'p90 ms':>8} {'× kontor':>9} {'pages':>6} {'KiB':>6}")
     for lines in (1, 50):
         inv = invoice(lines)
-        html = standalone(renderer, inv)
+        html = renderer.standalone_html(inv)
         xml = xrechnung(inv, seller)
         engines = {
             "kontor": (lambda: renderer.render(inv), args.runs),

@@ -106,6 +106,27 @@ def test_the_letterhead_is_drawn_under_every_page_and_rendered_once_per_page_cou
     assert RENDERER.letterhead(2) is RENDERER.letterhead(2), "laid out once per page count, then reused"
 
 
+def test_the_drawn_letterhead_puts_every_pixel_where_one_whole_layout_would():
+    """Kontor draws the letterhead under the invoice's own pages; WeasyPrint laying out the same page as one
+    document (letterhead inline, its defaults) must give the same picture, page by page."""
+    import pypdfium2
+    import weasyprint
+
+    def pictures(document: bytes) -> list[bytes]:
+        pdf = pypdfium2.PdfDocument(document)
+        return [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))]
+
+    buyer = {**BUYER, "name": "Société Exemple SARL", "language": "en",
+             "address": {"street": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"}}
+    for inv in (issued([line()]), issued([line(i, "1.5", "85.35") for i in range(50)], buyer=buyer)):
+        ours = pictures(RENDERER.render(inv))
+        whole = pictures(weasyprint.HTML(string=RENDERER.standalone_html(inv)).write_pdf())
+        assert len(ours) == len(whole) == len(inv.lines) // 50 + 1
+        for number, (mine, theirs) in enumerate(zip(ours, whole, strict=True), start=1):
+            assert mine == theirs, f"page {number} of {len(inv.lines)} line(s) differs from the whole layout"
+        assert len(set(ours[0])) > 2, "a page with something on it"
+
+
 def test_shared_pango_contexts_change_no_byte_of_the_pages():
     from kontor_invoicing.adapters import pango_cache
 

@@ -141,9 +141,7 @@ class Letterhead:
         def serialize(obj: PdfObject, parts: list[bytes | int]) -> None:
             if isinstance(obj, IndirectObject):
                 if obj.idnum not in numbers:
-                    numbers[obj.idnum] = len(self._objects)
-                    self._objects.append(([], None))  # reserved: objects may refer to each other
-                    self._objects[numbers[obj.idnum]] = add(obj.get_object())
+                    numbers[obj.idnum] = add(obj.get_object())
                 parts.append(numbers[obj.idnum])
             elif isinstance(obj, DictionaryObject):
                 parts.append(b"<<")
@@ -164,17 +162,22 @@ class Letterhead:
                 obj.write_to_stream(buffer)
                 parts.append(buffer.getvalue())
 
-        def add(obj: PdfObject, extra: dict | None = None) -> tuple[list[bytes | int], bytes | None]:
+        def add(obj: PdfObject, extra: dict | None = None) -> int:
+            """Copies one indirect object; returns its index. The slot is taken first: objects refer to each other."""
+            index = len(self._objects)
+            self._objects.append(([], None))
             parts: list[bytes | int] = []
+            raw = None
             if isinstance(obj, StreamObject):
                 raw = obj._data  # the stream as stored (encoded), copied as it is
                 fields = DictionaryObject({k: v for k, v in obj.items() if k != "/Length"})
                 fields.update(extra or {})
                 serialize(fields, parts)
                 parts[-1:-1] = [f"/Length {len(raw)} ".encode()]
-                return parts, raw
-            serialize(obj, parts)
-            return parts, None
+            else:
+                serialize(obj, parts)
+            self._objects[index] = (parts, raw)
+            return index
 
         self.pages: list[int] = []
         for page in reader.pages:
@@ -182,9 +185,7 @@ class Letterhead:
             form = DictionaryObject()
             form.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
                          NameObject("/BBox"): page.mediabox, NameObject("/Resources"): page.raw_get("/Resources")})
-            self.pages.append(len(self._objects))
-            self._objects.append(([], None))
-            self._objects[self.pages[-1]] = add(content, form)
+            self.pages.append(add(content, form))
 
     def add_to(self, document: pydyf.PDF) -> list[bytes]:
         """Copies the letterhead into `document`; returns the reference of each page's form XObject."""
@@ -230,9 +231,10 @@ class InvoicePdf:
         pango_cache.install()
         self._fonts = FontConfiguration()
         self._user_agent_css = weasyprint.CSS(string=USER_AGENT_CSS, font_config=self._fonts)
-        self._css = weasyprint.CSS(string=TEMPLATES.get_template("invoice.css").render(), font_config=self._fonts)
-        self._letterhead_css = weasyprint.CSS(string=TEMPLATES.get_template("letterhead.css").render(footer=footer(seller)),
-                                              font_config=self._fonts)
+        self._css_text = TEMPLATES.get_template("invoice.css").render()
+        self._letterhead_css_text = TEMPLATES.get_template("letterhead.css").render(footer=footer(seller))
+        self._css = weasyprint.CSS(string=self._css_text, font_config=self._fonts)
+        self._letterhead_css = weasyprint.CSS(string=self._letterhead_css_text, font_config=self._fonts)
         self._template = TEMPLATES.get_template("invoice.html")
         self._letterheads: dict[int, Letterhead] = {}
         self._lock = threading.Lock()
@@ -241,8 +243,7 @@ class InvoicePdf:
         """The letterhead for an invoice of `pages` pages, rendered on first use and kept."""
         with self._lock:
             if pages not in self._letterheads:
-                html = TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages)
-                pdf = _InvoiceHTML(ET.fromstring(html), self._user_agent_css).write_pdf(
+                pdf = _InvoiceHTML(ET.fromstring(self._letterhead_html(pages)), self._user_agent_css).write_pdf(
                     font_config=self._fonts, stylesheets=[self._letterhead_css])
                 if len(self._letterheads) >= 32:  # page counts seen; a long tail of huge invoices stays bounded
                     self._letterheads.pop(next(iter(self._letterheads)))
@@ -252,14 +253,30 @@ class InvoicePdf:
     def _draw_letterhead(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
         """WeasyPrint's finisher: each page first draws its page of the letterhead, then its own content."""
         forms = self.letterhead(len(document.pages)).add_to(pdf)
+        # pydyf keeps the page tree's kids as [number, 0, "R", number, 0, "R", ...]
         for i, (number, form) in enumerate(zip(pdf.pages["Kids"][::3], forms, strict=True), start=1):
             page = pdf.objects[number]
             resources = pdf.objects[int(page["Resources"].split()[0])]
             resources["XObject"][f"KontorLetterhead{i}"] = form
             pdf.objects[int(page["Contents"].split()[0])].stream.insert(0, f"q /KontorLetterhead{i} Do Q".encode())
 
+    def _letterhead_html(self, pages: int) -> str:
+        return TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages)
+
+    def standalone_html(self, invoice: Invoice) -> str:
+        """The same pages as one self-contained HTML document: the letterhead back in the letter frame and
+        both style sheets inlined. What an engine that lays out everything at once renders (the benchmark's
+        other engines; the test that checks the drawn letterhead against one whole layout)."""
+        page = ET.fromstring(self.html(invoice))
+        frame = page.find(".//div[@class='letter']")
+        for i, element in enumerate(ET.fromstring(self._letterhead_html(1)).find(".//div[@class='letter']")):
+            frame.insert(i, element)
+        html = ET.tostring(page, encoding="unicode", method="html")  # <div></div>, never <div />
+        css = f"{self._letterhead_css_text}\n{self._css_text}"
+        return html.replace("</head>", f'<meta charset="utf-8"><style>{css}</style></head>', 1)
+
     def html(self, invoice: Invoice) -> str:
-        """The invoice as XHTML (also what the renderer benchmark feeds to other engines)."""
+        """The invoice's own content as XHTML; the letterhead is drawn under it (`render`)."""
         language = invoice.buyer.get("language", "de")
         country = invoice.buyer.get("address", {}).get("country", self.seller.country)
 
