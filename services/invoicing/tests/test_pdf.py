@@ -127,18 +127,32 @@ def test_the_drawn_letterhead_puts_every_pixel_where_one_whole_layout_would():
         assert len(set(ours[0])) > 2, "a page with something on it"
 
 
-def test_shared_pango_contexts_change_no_byte_of_the_pages():
-    from kontor_invoicing.adapters import pango_cache
+def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
+    """Computed styles, Pango contexts and font subsets kept between invoices (style_cache, pango_cache,
+    font_cache) give the same pages as WeasyPrint's own code, whatever was rendered before."""
+    import pypdfium2
+    import weasyprint
 
-    inv = issued([line(i, "1.5", "85.35") for i in range(40)], vat_note="Steuerfrei nach § 4 Nr. 21 UStG")
+    def pages(document: bytes) -> tuple[list[bytes], str, list[bytes]]:
+        reader = PdfReader(io.BytesIO(document), strict=True)
+        pdf = pypdfium2.PdfDocument(document)
+        return ([page.get_contents().get_data() for page in reader.pages],
+                "\n".join(page.extract_text() for page in reader.pages),
+                [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))])
 
-    def contents() -> list[bytes]:
-        return [page.get_contents().get_data() for page in PdfReader(io.BytesIO(RENDERER.render(inv))).pages]
+    cached, plain = InvoicePdf(Seller()), InvoicePdf(Seller(), caches=False)
+    assert cached.caches and not plain.caches, "the caches are written for the WeasyPrint version in uv.lock"
+    english = {**BUYER, "language": "en", "name": "Société Exemple SARL",
+               "address": {"street": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"}}
+    greek = {**BUYER, "name": "Αθηνά Παπαδοπούλου"}  # glyphs outside the font repertoire
+    cases = [issued([line()]), issued([line(i, "1.5", "85.35") for i in range(40)], vat_note="Steuerfrei nach § 4 UStG"),
+             issued([line(cat="AE", rate="0")], buyer=english, vat_note="Reverse charge"), issued([line()], buyer=greek)]
+    first = [cached.render(inv) for inv in cases]
+    for inv, document in zip(cases, first, strict=True):
+        assert pages(document) == pages(plain.render(inv)), inv.buyer["name"]
+        assert cached.render(inv) == document, "the same bytes again, after the other invoices"
+    assert cached._styles.hits > 0 and cached._font_subsets.reused > 0 and cached._font_subsets.declined > 0
 
-    assert pango_cache.install(), "written for the WeasyPrint version in uv.lock"
-    shared = contents()
-    pango_cache.uninstall()
-    try:
-        assert contents() == shared and len(shared) == 2
-    finally:
-        pango_cache.install()
+    hits, reused = cached._styles.hits, cached._font_subsets.reused
+    weasyprint.HTML(string=cached.standalone_html(cases[0])).write_pdf()
+    assert (cached._styles.hits, cached._font_subsets.reused) == (hits, reused), "other documents are left alone"

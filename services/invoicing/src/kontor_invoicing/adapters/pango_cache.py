@@ -8,6 +8,9 @@ module keeps them, keyed by those values and per thread (Pango objects are not s
 threads). A layout made from a shared context is the same as one made from a fresh context with
 the same settings: the rendered pages are byte for byte the same (tests/test_pdf.py checks it).
 
+Scope: only text laid out inside `active()` uses the caches; every other WeasyPrint document in the
+process (the benchmark's "WeasyPrint default") goes through WeasyPrint's own code.
+
 `install()` replaces `weasyprint.text.line_break.Layout.setup` with a copy of WeasyPrint 70's that
 differs only in where the context and the font description come from. WeasyPrint has no hook for
 this; for any other WeasyPrint version `install()` leaves it alone and logs a warning, so an
@@ -15,8 +18,11 @@ upgrade is never silently wrong, only slower until this copy is brought up to da
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
+from collections.abc import Iterator
 
 import weasyprint
 from weasyprint.text import line_break
@@ -29,6 +35,17 @@ log = logging.getLogger(__name__)
 COPIED_FROM = "70.0"
 _original_setup = line_break.Layout.setup
 _local = threading.local()
+_active = contextvars.ContextVar("kontor_pango_cache", default=False)
+
+
+@contextlib.contextmanager
+def active() -> Iterator[None]:
+    """Text laid out and drawn in this block shares contexts and font descriptions."""
+    token = _active.set(True)
+    try:
+        yield
+    finally:
+        _active.reset(token)
 
 
 def _caches() -> tuple[dict, dict]:
@@ -67,6 +84,8 @@ def _font_description(style):
 
 def _setup(self, style) -> None:
     """WeasyPrint 70's `Layout.setup`, with the context and the font description from the caches."""
+    if not _active.get():
+        return _original_setup(self, style)
     self.style = style
     self.first_line_direction = 0
 
@@ -108,15 +127,10 @@ def _setup(self, style) -> None:
 
 
 def install() -> bool:
-    """Shares Pango contexts and font descriptions from now on; False if this WeasyPrint is not the one copied."""
+    """Lets `active()` take effect; False if this WeasyPrint is not the one copied."""
     if weasyprint.__version__ != COPIED_FROM:
         log.warning("Pango cache not installed: written for WeasyPrint %s, found %s",
                     COPIED_FROM, weasyprint.__version__)
         return False
     line_break.Layout.setup = _setup
     return True
-
-
-def uninstall() -> None:
-    """WeasyPrint's own set-up again (tests compare both)."""
-    line_break.Layout.setup = _original_setup

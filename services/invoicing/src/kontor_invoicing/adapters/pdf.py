@@ -22,6 +22,7 @@ pinned in uv.lock and the PDF tests read every rendered document back.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
@@ -43,7 +44,7 @@ from weasyprint.urls import URLFetcher
 
 from kontor.money import format_money
 
-from kontor_invoicing.adapters import pango_cache
+from kontor_invoicing.adapters import font_cache, pango_cache, style_cache
 from kontor_invoicing.domain.model import Invoice, Line, VatBreakdown
 from kontor_invoicing.settings import Seller
 
@@ -226,9 +227,12 @@ def footer(seller: Seller) -> str:
 class InvoicePdf:
     """Renders invoice PDFs for one seller; build once, call `render` for every invoice."""
 
-    def __init__(self, seller: Seller) -> None:
+    def __init__(self, seller: Seller, *, caches: bool = True) -> None:
         self.seller = seller
-        pango_cache.install()
+        # computed styles, Pango contexts and font subsets kept between invoices (see each module)
+        self.caches = caches and all([style_cache.install(), pango_cache.install(), font_cache.install()])
+        self._styles = style_cache.StyleCache()
+        self._font_subsets = font_cache.FontSubsets()
         self._fonts = FontConfiguration()
         self._user_agent_css = weasyprint.CSS(string=USER_AGENT_CSS, font_config=self._fonts)
         self._css_text = TEMPLATES.get_template("invoice.css").render()
@@ -250,8 +254,14 @@ class InvoicePdf:
                 self._letterheads[pages] = Letterhead(pdf)
             return self._letterheads[pages]
 
+    def _finish(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
+        """WeasyPrint's finisher, called before the PDF is written."""
+        self._draw_letterhead(document, pdf)
+        if self.caches:
+            self._font_subsets.compress(pdf)
+
     def _draw_letterhead(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
-        """WeasyPrint's finisher: each page first draws its page of the letterhead, then its own content."""
+        """Each page first draws its page of the letterhead, then its own content."""
         forms = self.letterhead(len(document.pages)).add_to(pdf)
         # pydyf keeps the page tree's kids as [number, 0, "R", number, 0, "R", ...]
         for i, (number, form) in enumerate(zip(pdf.pages["Kids"][::3], forms, strict=True), start=1):
@@ -259,6 +269,14 @@ class InvoicePdf:
             resources = pdf.objects[int(page["Resources"].split()[0])]
             resources["XObject"][f"KontorLetterhead{i}"] = form
             pdf.objects[int(page["Contents"].split()[0])].stream.insert(0, f"q /KontorLetterhead{i} Do Q".encode())
+
+    def _caches(self) -> contextlib.AbstractContextManager:
+        if not self.caches:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        for scope in (self._styles.active(), pango_cache.active(), self._font_subsets.active()):
+            stack.enter_context(scope)
+        return stack
 
     def _letterhead_html(self, pages: int) -> str:
         return TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages)
@@ -316,9 +334,10 @@ class InvoicePdf:
         """The PDF; with `embed_xml` a ZUGFeRD hybrid: PDF/A-3b with the X-Rechnung embedded as
         `factur-x.xml` (relationship Alternative) and the Factur-X XMP metadata (drafthorse)."""
         root = ET.fromstring(self.html(invoice))
-        content = _InvoiceHTML(root, self._user_agent_css).write_pdf(
-            font_config=self._fonts, stylesheets=[self._css], finisher=self._draw_letterhead,
-            pdf_variant="pdf/a-3b" if embed_xml is not None else None)
+        with self._caches():
+            content = _InvoiceHTML(root, self._user_agent_css).write_pdf(
+                font_config=self._fonts, stylesheets=[self._css], finisher=self._finish,
+                pdf_variant="pdf/a-3b" if embed_xml is not None else None)
         if embed_xml is None:
             return content
         return attach_xml(content, embed_xml, level="XRECHNUNG", lang=invoice.buyer.get("language", "de"),
