@@ -6,6 +6,8 @@ For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in o
   drawn under each page, shared font configuration, Pango contexts and style sheets, reduced
   user-agent sheet, XML-parsed template), as the billing run uses it;
 - **kontor+zugferd**: the same, as a ZUGFeRD hybrid (PDF/A-3b with the X-Rechnung embedded);
+- **kontor-uncached**: Kontor's renderer without the caches kept between invoices (computed styles,
+  Pango contexts, font subsets): what those caches are worth;
 - **weasyprint-default**: `weasyprint.HTML(string=html).write_pdf()` on the same page as one
   document (letterhead inline, style sheets inlined), i.e. what a naive integration does;
 - **wkhtmltopdf**: the Debian package (the engine of other invoicing systems), one process per
@@ -13,8 +15,10 @@ For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in o
   page numbers or footer), so it does less work for the same input.
 
 The engines take turns (round robin), so the machine's noise hits them alike. It prints
-median, p90, ratio to kontor, pages and size per case and engine, and what a monthly billing
-run of 5,000 invoices would spend rendering at the median.
+per case and engine the median wall-clock time, its p90, the median CPU time (the process's
+own, or wkhtmltopdf's; on a shared virtual machine the wall clock also counts time the CPU was
+taken away), the ratio to kontor, pages and size, and what a monthly billing run of 5,000
+invoices would spend rendering at the median.
 
     .venv/bin/python bench/render_invoices.py [--runs 30] [--wkhtml-runs 10]
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,6 +62,12 @@ def invoice(lines: int) -> model.Invoice:
     return model.issue(draft, number="2027-000042", issue_date=NOW.date())
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (wkhtmltopdf)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -65,9 +76,11 @@ def main() -> None:
 
     seller = Seller()
     renderer = InvoicePdf(seller)
+    uncached = InvoicePdf(seller, caches=False)
     wkhtmltopdf = shutil.which("wkhtmltopdf")
     print(f"WeasyPrint {weasyprint.__version__}; wkhtmltopdf: {wkhtmltopdf or 'not installed (make setup)'}")
-    print(f"{'case':<10} {'engine':<20} {'median ms':>10} {'p90 ms':>8} {'× kontor':>9} {'pages':>6} {'KiB':>6}")
+    print(f"{'case':<10} {'engine':<20} {'median ms':>10} {'p90 ms':>8} {'cpu ms':>7} {'× kontor':>9} {'pages':>6} "
+          f"{'KiB':>6}")
     for lines in (1, 50):
         inv = invoice(lines)
         html = renderer.standalone_html(inv)
@@ -75,6 +88,7 @@ def main() -> None:
         engines = {
             "kontor": (lambda: renderer.render(inv), args.runs),
             "kontor+zugferd": (lambda: renderer.render(inv, embed_xml=xml), args.runs),
+            "kontor-uncached": (lambda: uncached.render(inv), args.runs),
             "weasyprint-default": (lambda: weasyprint.HTML(string=html).write_pdf(), args.runs),
         }
         if wkhtmltopdf:
@@ -84,6 +98,7 @@ def main() -> None:
                 env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": "/tmp"}).stdout, args.wkhtml_runs)
         # round robin, so that the machine's noise hits every engine alike
         times: dict[str, list[float]] = {name: [] for name in engines}
+        cpu: dict[str, list[float]] = {name: [] for name in engines}
         pdfs: dict[str, bytes] = {}
         for name, (render, _) in engines.items():
             pdfs[name] = render()  # warm-up: imports, font lookup, caches
@@ -91,16 +106,18 @@ def main() -> None:
             print(f"  {lines} line(s): round {round_ + 1}/{args.runs}", end="\r", file=sys.stderr, flush=True)
             for name, (render, runs) in engines.items():
                 if round_ < runs:
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), _cpu()
                     render()
                     times[name].append((time.perf_counter() - start) * 1000)
+                    cpu[name].append((_cpu() - start_cpu) * 1000)
         print(" " * 40, end="\r", file=sys.stderr)
         base = statistics.median(times["kontor"])
         for name, measured in times.items():
             median = statistics.median(measured)
             p90 = statistics.quantiles(measured, n=10)[-1] if len(measured) >= 10 else max(measured)
             pages = len(PdfReader(io.BytesIO(pdfs[name])).pages)
-            print(f"{lines:>3} lines  {name:<20} {median:>10.1f} {p90:>8.1f} {median / base:>9.2f} {pages:>6} "
+            print(f"{lines:>3} lines  {name:<20} {median:>10.1f} {p90:>8.1f} {statistics.median(cpu[name]):>7.1f} "
+                  f"{median / base:>9.2f} {pages:>6} "
                   f"{len(pdfs[name]) / 1024:>6.1f}")
         print(f"{'':<10} a billing run of 5,000 such invoices: {5000 * base / 1000 / 60:.1f} min of rendering (kontor)")
 

@@ -8,11 +8,23 @@ module keeps them, keyed by those values and per thread (Pango objects are not s
 threads). A layout made from a shared context is the same as one made from a fresh context with
 the same settings: the rendered pages are byte for byte the same (tests/test_pdf.py checks it).
 
+Drawing, WeasyPrint makes each text's Pango layout a second time (set-up, text, shaping) and then reads
+its glyphs one C field at a time, about a fifth of a render. Inside `active()`:
+
+- a layout is kept from laying out to drawing (`_deactivate`, `_reactivate`), when what drawing would
+  build is what layout left: the same style, no justification spacing (a justified line is set again
+  with its spacing, as before);
+- `_draw_first_line` draws a line whose glyphs are all plain (no missing glyph, no vertical offset, no
+  emoji or bitmap font, no ellipsis; empty glyphs such as tabs are plain) from the glyph records read in one go, writing exactly what
+  WeasyPrint writes. Any other line is drawn by WeasyPrint's own `draw_first_line`.
+
 Scope: only text laid out inside `active()` uses the caches; every other WeasyPrint document in the
 process (the benchmark's "WeasyPrint default") goes through WeasyPrint's own code.
 
 `install()` replaces `weasyprint.text.line_break.Layout.setup` with a copy of WeasyPrint 70's that
-differs only in where the context and the font description come from. WeasyPrint has no hook for
+differs only in where the context and the font description come from, `Layout.deactivate` and
+`reactivate` with versions that keep the layout, and `weasyprint.draw.text.draw_first_line` with the
+plain-line drawing above. WeasyPrint has no hook for
 this; for any other WeasyPrint version `install()` leaves it alone and logs a warning, so an
 upgrade is never silently wrong, only slower until this copy is brought up to date.
 """
@@ -25,6 +37,7 @@ import threading
 from collections.abc import Iterator
 
 import weasyprint
+from weasyprint.draw import text as draw_text
 from weasyprint.text import line_break
 from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
 from weasyprint.text.ffi import FROM_UNITS, ffi, gobject, pango, unicode_to_char_p
@@ -34,6 +47,12 @@ log = logging.getLogger(__name__)
 
 COPIED_FROM = "70.0"
 _original_setup = line_break.Layout.setup
+_original_deactivate = line_break.Layout.deactivate
+_original_reactivate = line_break.Layout.reactivate
+_original_draw_first_line = draw_text.draw_first_line
+# characters Pango treats as paragraph separators unless a layout is in single-paragraph mode
+_UNKNOWN, _EMPTY = pango.PANGO_GLYPH_UNKNOWN_FLAG, pango.PANGO_GLYPH_EMPTY  # a missing glyph, a zero-width one
+_SEPARATORS = frozenset("\n\r\x85\u2028\u2029")
 _local = threading.local()
 _active = contextvars.ContextVar("kontor_pango_cache", default=False)
 
@@ -126,11 +145,116 @@ def _setup(self, style) -> None:
         pango.pango_layout_set_attributes(self.layout, attr_list)
 
 
+def _deactivate(self) -> None:
+    """After laying out, keep the layout for drawing; after drawing, let it go."""
+    if _active.get() and not getattr(self, "kept", False):
+        self.kept = True
+        return
+    self.kept = False
+    _original_deactivate(self)
+
+
+def _reactivate(self, style) -> None:
+    """Before drawing: the kept layout where it is what WeasyPrint would build again, else a new one."""
+    if getattr(self, "kept", False) and self.style is style and not self.justification_spacing:
+        return
+    _original_reactivate(self, style)
+
+
+def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+    """WeasyPrint 70's `draw_first_line` for a line of plain glyphs, the glyph records read in one go."""
+    layout = textbox.pango_layout
+    if not _active.get() or text_overflow == "ellipsis" or block_ellipsis != "none" \
+            or not textbox.text.strip() or textbox.style["font_size"] < 1e-6:
+        return _original_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+    if not _SEPARATORS.isdisjoint(layout.text):  # the mode changes nothing else, but setting it lays out again
+        pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
+    first_line, _ = layout.get_first_line()
+
+    runs = []  # (glyph item, pango font, [(glyph, width, x offset)], clusters)
+    run = first_line.runs[0]
+    while run != ffi.NULL:
+        glyph_item = run.data
+        run = run.next
+        glyph_string = glyph_item.glyphs
+        count = glyph_string.num_glyphs
+        # PangoGlyphInfo: glyph, width, x offset, y offset, attributes (5 × 32 bits)
+        fields = ffi.unpack(ffi.cast("int32_t *", glyph_string.glyphs), 5 * count)
+        glyphs = list(zip(fields[0::5], fields[1::5], fields[2::5], strict=True))
+        if any(fields[3::5]) or any(glyph < 0 or glyph & _UNKNOWN for glyph, _, _ in glyphs):
+            return _original_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        runs.append((glyph_item, glyph_item.item.analysis.font, glyphs, ffi.unpack(glyph_string.log_clusters, count)))
+    fonts, previous = [], None  # each run's font, fetched as WeasyPrint does: when the Pango font changes
+    for _, pango_font, _, _ in runs:
+        if pango_font != previous:
+            previous = pango_font
+            font, font_size = stream.add_font(pango_font)
+            if font.bitmap or font.png or font.svg or font.colr:
+                return _original_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+            if pango.pango_version() < 14802:  # https://gitlab.gnome.org/GNOME/pango/-/issues/530
+                font_size = textbox.style["font_size"]
+            fonts.append((font, font_size))
+        else:
+            fonts.append(None)
+
+    stream.set_text_matrix(*matrix.values)
+    string = ""
+    utf8_text = None
+    for (glyph_item, pango_font, glyphs, clusters), changed in zip(runs, fonts, strict=True):
+        if changed is not None:
+            font, font_size = changed
+            if string:
+                stream.show_text(string)
+            string = ""
+            stream.set_font_size(font.hash, font_size)
+        parts = ["<"]
+        count = len(glyphs)
+        to_unicode, widths = font.to_unicode, font.widths
+        for i, (glyph_id, width, x_offset) in enumerate(glyphs):
+            if glyph_id == _EMPTY:  # a tab, say: only its width
+                parts.append(f">{-width / font_size}<")
+                continue
+            if glyph_id not in to_unicode:
+                offset = glyph_item.item.offset
+                t1 = clusters[i]
+                if glyph_item.item.analysis.level % 2:  # rtl
+                    t2 = glyph_item.item.length if i == 0 else clusters[i - 1]
+                else:
+                    t2 = glyph_item.item.length if i == count - 1 else clusters[i + 1]
+                utf8_text = utf8_text or layout.text.encode()
+                to_unicode[glyph_id] = utf8_text[offset + t1:offset + t2].decode()
+            offset = x_offset / font_size
+            if offset:
+                parts.append(f">{-offset}<")
+            parts.append(f"{glyph_id:04x}")
+            if glyph_id in widths:
+                logical_width = widths[glyph_id]
+            else:
+                pango.pango_font_get_glyph_extents(pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
+                logical_width = widths[glyph_id] = round(stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+            kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+            if kerning:
+                parts.append(f">{int(kerning)}<")
+        string += "".join(parts)
+        if string[-1] == "<":
+            string = string[:-1]
+        else:
+            string += ">"
+    stream.show_text(string)
+    return []
+
+
 def install() -> bool:
     """Lets `active()` take effect; False if this WeasyPrint is not the one copied."""
     if weasyprint.__version__ != COPIED_FROM:
         log.warning("Pango cache not installed: written for WeasyPrint %s, found %s",
                     COPIED_FROM, weasyprint.__version__)
         return False
+    if ffi.sizeof("PangoGlyphInfo") != 20:
+        log.warning("Pango cache not installed: unexpected PangoGlyphInfo layout")
+        return False
     line_break.Layout.setup = _setup
+    line_break.Layout.deactivate = _deactivate
+    line_break.Layout.reactivate = _reactivate
+    draw_text.draw_first_line = _draw_first_line
     return True
