@@ -11,9 +11,8 @@ the same settings: the rendered pages are byte for byte the same (tests/test_pdf
 Drawing, WeasyPrint makes each text's Pango layout a second time (set-up, text, shaping) and then reads
 its glyphs one C field at a time, about a fifth of a render. Inside `active()`:
 
-- a layout is kept from laying out to drawing (`_deactivate`, `_reactivate`), when what drawing would
-  build is what layout left: the same style, no justification spacing (a justified line is set again
-  with its spacing, as before);
+- a layout is kept from laying out to drawing (`_deactivate`, `_reactivate`) when drawing would build
+  the same layout: the same style; a justified line's text is set again, with its spacing;
 - `_draw_first_line` draws a line whose glyphs are all plain (no missing glyph, no vertical offset, no
   emoji or bitmap font, no ellipsis; empty glyphs such as tabs are plain) from the glyph records read in one go, writing exactly what
   WeasyPrint writes. Any other line is drawn by WeasyPrint's own `draw_first_line`.
@@ -155,8 +154,11 @@ def _deactivate(self) -> None:
 
 
 def _reactivate(self, style) -> None:
-    """Before drawing: the kept layout where it is what WeasyPrint would build again, else a new one."""
-    if getattr(self, "kept", False) and self.style is style and not self.justification_spacing:
+    """Before drawing: the kept layout where it is what WeasyPrint would build again, else a new one. A
+    justified line's kept layout has no width and its text without the spacing: the text is set again."""
+    if getattr(self, "kept", False) and self.style is style:
+        if self.justification_spacing:
+            self.set_text(self.text, justify=True)
         return
     _original_reactivate(self, style)
 

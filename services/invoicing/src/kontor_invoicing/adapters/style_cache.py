@@ -22,7 +22,8 @@ are computed before the first page exists, so style sheets that use viewport uni
 not be rendered through the cache; the invoice's do not.
 
 `install()` wraps `weasyprint.css.StyleFor.set_computed_styles` with a copy of WeasyPrint 70's that
-differs only in where the style comes from. WeasyPrint has no hook for this; for any other
+differs only in where the style comes from, and line layout's `strut` with one that keeps its result
+with the template (it depends on the font values alone, which WeasyPrint never changes on a copy). WeasyPrint has no hook for this; for any other
 WeasyPrint version `install()` leaves it alone and logs a warning, so an upgrade is never silently
 wrong, only slower until this copy is brought up to date.
 """
@@ -39,11 +40,13 @@ from functools import cached_property
 import weasyprint
 from weasyprint import css
 from weasyprint.css import AnonymousStyle, ComputedStyle, InitialStyle
+from weasyprint.layout import inline
 
 log = logging.getLogger(__name__)
 
 COPIED_FROM = "70.0"
 _original = css.StyleFor.set_computed_styles
+_original_strut = inline.strut
 _computing = threading.RLock()
 _active: contextvars.ContextVar[StyleCache | None] = contextvars.ContextVar("kontor_style_cache", default=None)
 
@@ -76,6 +79,14 @@ class _AnonymousCopy(AnonymousStyle):
         self.update(template)
         self.template = template
 
+    @property
+    def strut(self):
+        return getattr(self.template, "kontor_strut", None)
+
+    @strut.setter
+    def strut(self, value) -> None:
+        self.template.kontor_strut = value
+
     def __missing__(self, key):
         with _computing:
             value = self[key] = self.template[key]
@@ -85,10 +96,10 @@ class _AnonymousCopy(AnonymousStyle):
 class _Template:
     """The style computed once, lazily, by WeasyPrint's own code; and what its key refers to by id."""
 
-    __slots__ = ("style", "keeps")
+    __slots__ = ("style", "keeps", "strut")
 
     def __init__(self, style: ComputedStyle, keeps: tuple) -> None:
-        self.style, self.keeps = style, keeps
+        self.style, self.keeps, self.strut = style, keeps, None
 
 
 def _identity(values):
@@ -172,6 +183,20 @@ def _set_computed_styles(self, element, parent, root=None, pseudo_type=None, bas
         target_collector.collect_anchor(computed["anchor"])
 
 
+def _strut(style):
+    """WeasyPrint's `strut` (line height and baseline of a style's font), once per template: WeasyPrint caches
+    it too, but builds a long text key from 16 style values for every line to look it up."""
+    if type(style) is _Copy:
+        holder = style.template
+    elif type(style) is _AnonymousCopy:
+        holder = style
+    else:
+        return _original_strut(style)
+    if holder.strut is None:
+        holder.strut = _original_strut(style)
+    return holder.strut
+
+
 def install() -> bool:
     """Lets `StyleCache.active()` take effect; False if this WeasyPrint is not the one copied."""
     if weasyprint.__version__ != COPIED_FROM:
@@ -179,4 +204,5 @@ def install() -> bool:
                     COPIED_FROM, weasyprint.__version__)
         return False
     css.StyleFor.set_computed_styles = _set_computed_styles
+    inline.strut = _strut
     return True
