@@ -1,24 +1,29 @@
 """The invoice PDF: a Jinja2 template laid out by WeasyPrint, optionally as a ZUGFeRD hybrid.
 
-Profiled (bench/render_invoices.py), WeasyPrint spends its time per box and per line of text (style,
-Pango layout, drawing each glyph in Python), not on the PDF itself: subsetting the fonts is about
-1.5 ms. `InvoicePdf` therefore does, once per process, what does not change between invoices:
+Profiled (bench/render_invoices.py, cProfile and py-spy), WeasyPrint spends its time per box and per
+line of text (computing styles, Pango layout, drawing each glyph in Python) and on subsetting and
+compressing the fonts of every document. `InvoicePdf` therefore does, once per process, what does not
+change between invoices:
 
 - the letterhead (sender, return line, fold marks, footer, "page / pages") is laid out and rendered
   once per seller and page count, and copied under every page of each invoice as a form XObject
   (`Letterhead`), so an invoice lays out only its own text;
-- one `FontConfiguration` (fontconfig lookup of the fonts), and Pango contexts and font
-  descriptions shared between text layouts (`pango_cache`);
-- the style sheets parsed once per seller;
-- a user-agent style sheet with only the rules this template needs, instead of the full HTML5
-  one matched against every element;
-- the template is well-formed XHTML, parsed by the C XML parser instead of the HTML5 tokenizer;
-- the tables have a fixed layout, so cells are not measured twice.
+- computed styles are kept between invoices (`style_cache`): an element's style depends only on its
+  declarations and its parent's style, which are the same in every invoice;
+- Pango contexts and font descriptions are shared, a text's Pango layout is kept from laying out to
+  drawing, and plain lines are drawn from glyph records read in one go (`pango_cache`);
+- each font is subset once to a fixed repertoire and compressed once (`font_cache`);
+- one `FontConfiguration`, the style sheets parsed once per seller, a user-agent style sheet with
+  only the rules this template needs, the template parsed by the C XML parser, tables with a fixed
+  layout and cells styled by their own class.
 
-WeasyPrint has no public hook for a parsed tree or another user-agent sheet: `_InvoiceHTML` sets
-the same attributes `weasyprint.HTML.__init__` sets. The letterhead goes in through WeasyPrint's
-public `finisher` hook, which hands over the pydyf document before it is written. WeasyPrint is
-pinned in uv.lock and the PDF tests read every rendered document back.
+The three caches patch WeasyPrint 70 where it has no hook; each is installed only for that version
+and is active only inside `render` (other WeasyPrint documents in the process are untouched).
+`InvoicePdf(seller, caches=False)` renders without them; the tests check that both give the same
+page bytes, text and pixels. WeasyPrint has no public hook for a parsed tree or another user-agent
+sheet either: `_InvoiceHTML` sets the same attributes `weasyprint.HTML.__init__` sets. The letterhead
+and the compressed font subsets go in through WeasyPrint's public `finisher` hook, which hands over the
+pydyf document before it is written. WeasyPrint is pinned in uv.lock.
 """
 from __future__ import annotations
 
