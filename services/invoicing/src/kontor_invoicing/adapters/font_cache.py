@@ -27,17 +27,16 @@ import io
 import logging
 import threading
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pydyf
-import weasyprint
 from fontTools.ttLib import TTFont
 from weasyprint.pdf import fonts
 
+from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
+
 log = logging.getLogger(__name__)
 
-COPIED_FROM = "70.0"
 REPERTOIRE = "".join(map(chr, [*range(0x20, 0x7F), *range(0xA0, 0x100)])) + "€–—‘’‚“”„…•·×−\u2009\u202f"
 _original_clean = fonts.Font.clean
 _active: contextvars.ContextVar[FontSubsets | None] = contextvars.ContextVar("kontor_font_subsets", default=None)
@@ -59,13 +58,8 @@ class FontSubsets:
         self._lock = threading.Lock()
         self.reused = self.declined = 0
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        token = _active.set(self)
-        try:
-            yield
-        finally:
-            _active.reset(token)
+    def active(self) -> contextlib.AbstractContextManager:
+        return scope(_active, self)
 
     def subset(self, font: fonts.Font, hinting: bool) -> Subset:
         """The repertoire subset of this font, made on first use."""
@@ -113,9 +107,7 @@ def _clean(self: fonts.Font, to_unicode: dict, hinting: bool) -> None:
 
 def install() -> bool:
     """Lets `FontSubsets.active()` take effect; False if this WeasyPrint is not the one copied."""
-    if weasyprint.__version__ != COPIED_FROM:
-        log.warning("Font subsets not installed: written for WeasyPrint %s, found %s",
-                    COPIED_FROM, weasyprint.__version__)
+    if not written_for_this_weasyprint("Font subsets"):
         return False
     fonts.Font.clean = _clean
     return True

@@ -33,18 +33,17 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
 
-import weasyprint
 from weasyprint.draw import text as draw_text
 from weasyprint.text import line_break
 from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
 from weasyprint.text.ffi import FROM_UNITS, ffi, gobject, pango, unicode_to_char_p
 from weasyprint.text.fonts import font_features, get_font_description
 
+from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
+
 log = logging.getLogger(__name__)
 
-COPIED_FROM = "70.0"
 _original_setup = line_break.Layout.setup
 _original_deactivate = line_break.Layout.deactivate
 _original_reactivate = line_break.Layout.reactivate
@@ -56,14 +55,9 @@ _local = threading.local()
 _active = contextvars.ContextVar("kontor_pango_cache", default=False)
 
 
-@contextlib.contextmanager
-def active() -> Iterator[None]:
-    """Text laid out and drawn in this block shares contexts and font descriptions."""
-    token = _active.set(True)
-    try:
-        yield
-    finally:
-        _active.reset(token)
+def active() -> contextlib.AbstractContextManager:
+    """Text laid out and drawn in this block shares contexts and font descriptions, and keeps its layouts."""
+    return scope(_active, True)
 
 
 def _caches() -> tuple[dict, dict]:
@@ -248,9 +242,7 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
 
 def install() -> bool:
     """Lets `active()` take effect; False if this WeasyPrint is not the one copied."""
-    if weasyprint.__version__ != COPIED_FROM:
-        log.warning("Pango cache not installed: written for WeasyPrint %s, found %s",
-                    COPIED_FROM, weasyprint.__version__)
+    if not written_for_this_weasyprint("Pango cache"):
         return False
     if ffi.sizeof("PangoGlyphInfo") != 20:
         log.warning("Pango cache not installed: unexpected PangoGlyphInfo layout")

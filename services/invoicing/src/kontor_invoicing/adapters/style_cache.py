@@ -31,20 +31,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from functools import cached_property
 
-import weasyprint
 from weasyprint import css
 from weasyprint.css import AnonymousStyle, ComputedStyle, InitialStyle
 from weasyprint.layout import inline
 
-log = logging.getLogger(__name__)
+from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
 
-COPIED_FROM = "70.0"
+
 _original = css.StyleFor.set_computed_styles
 _original_strut = inline.strut
 _computing = threading.RLock()
@@ -124,13 +121,8 @@ class StyleCache:
     def __len__(self) -> int:
         return len(self._templates)
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        token = _active.set(self)
-        try:
-            yield
-        finally:
-            _active.reset(token)
+    def active(self) -> contextlib.AbstractContextManager:
+        return scope(_active, self)
 
     def style(self, parent: ComputedStyle | None, cascaded: dict, pseudo_type, is_root: bool, root_style,
               base_url, font_config, initial_page_sizes) -> ComputedStyle:
@@ -199,9 +191,7 @@ def _strut(style):
 
 def install() -> bool:
     """Lets `StyleCache.active()` take effect; False if this WeasyPrint is not the one copied."""
-    if weasyprint.__version__ != COPIED_FROM:
-        log.warning("Style cache not installed: written for WeasyPrint %s, found %s",
-                    COPIED_FROM, weasyprint.__version__)
+    if not written_for_this_weasyprint("Style cache"):
         return False
     css.StyleFor.set_computed_styles = _set_computed_styles
     inline.strut = _strut
