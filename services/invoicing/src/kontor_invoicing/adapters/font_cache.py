@@ -54,7 +54,6 @@ class FontSubsets:
 
     def __init__(self) -> None:
         self._subsets: dict[tuple, Subset] = {}
-        self._by_data: dict[int, Subset] = {}
         self._lock = threading.Lock()
         self.reused = self.declined = 0
 
@@ -74,16 +73,17 @@ class FontSubsets:
                 data, font.file_content = font.file_content, full
                 compressor = zlib.compressobj(level=9)
                 subset = Subset(glyphs, data, compressor.compress(data) + compressor.flush())
-                self._subsets[key] = self._by_data[id(data)] = subset
+                self._subsets[key] = subset
                 log.info("font subset made", extra={"family": font.family, "weight": font.weight,
                                                     "glyphs": len(glyphs), "bytes": len(subset.compressed)})
             return self._subsets[key]
 
     def compress(self, pdf: pydyf.PDF) -> None:
         """Gives the document's repertoire font streams their bytes compressed once (WeasyPrint's finisher)."""
+        by_data = {id(subset.data): subset for subset in self._subsets.values()}
         for obj in pdf.objects:
             if isinstance(obj, pydyf.Stream) and obj.compress and len(obj.stream) == 1:
-                subset = self._by_data.get(id(obj.stream[0]))
+                subset = by_data.get(id(obj.stream[0]))
                 if subset is not None and obj.stream[0] is subset.data:
                     obj.stream = [subset.compressed]
                     obj.extra["Filter"] = "/FlateDecode"

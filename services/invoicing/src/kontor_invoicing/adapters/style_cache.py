@@ -48,6 +48,13 @@ _computing = threading.RLock()
 _active: contextvars.ContextVar[StyleCache | None] = contextvars.ContextVar("kontor_style_cache", default=None)
 
 
+def _from_template(self, key):
+    """A copy's value it does not have yet: the template's, computed there once, whichever thread asks first."""
+    with _computing:
+        value = self[key] = self.template.style[key]
+    return value
+
+
 class _Copy(ComputedStyle):
     """One document's copy of a template: what the template has computed, and the rest from it on demand."""
 
@@ -58,45 +65,38 @@ class _Copy(ComputedStyle):
         self.specified = template.style.specified  # read, never written: the copy computes nothing itself
         self.template = template
 
-    def __missing__(self, key):
-        with _computing:  # the template computes itself once, whichever thread asks first
-            value = self[key] = self.template.style[key]
-        return value
+    __missing__ = _from_template
 
     @cached_property
     def anonymous_style(self):
-        return _AnonymousCopy(self, self.template.style.anonymous_style)
+        return _AnonymousCopy(self, self.template.anonymous)
 
 
 class _AnonymousCopy(AnonymousStyle):
     """The same for the style of anonymous boxes (table wrappers, lines, ...)."""
 
-    def __init__(self, parent_style: _Copy, template: AnonymousStyle) -> None:
+    def __init__(self, parent_style: _Copy, template: _Template) -> None:
         super().__init__(parent_style)
-        self.update(template)
+        self.update(template.style)
         self.template = template
 
-    @property
-    def strut(self):
-        return getattr(self.template, "kontor_strut", None)
-
-    @strut.setter
-    def strut(self, value) -> None:
-        self.template.kontor_strut = value
-
-    def __missing__(self, key):
-        with _computing:
-            value = self[key] = self.template[key]
-        return value
+    __missing__ = _from_template
 
 
 class _Template:
-    """The style computed once, lazily, by WeasyPrint's own code; and what its key refers to by id."""
+    """A style computed once, lazily, by WeasyPrint's own code; what its key refers to by id; its strut."""
 
-    __slots__ = ("style", "keeps", "strut")
+    __slots__ = ("style", "keeps", "strut", "_anonymous")
 
-    def __init__(self, style: ComputedStyle, keeps: tuple) -> None:
-        self.style, self.keeps, self.strut = style, keeps, None
+    def __init__(self, style: ComputedStyle | AnonymousStyle, keeps: tuple = ()) -> None:
+        self.style, self.keeps, self.strut, self._anonymous = style, keeps, None, None
+
+    @property
+    def anonymous(self) -> _Template:
+        """The template of the style of this style's anonymous boxes."""
+        if self._anonymous is None:
+            self._anonymous = _Template(self.style.anonymous_style)
+        return self._anonymous
 
 
 def _identity(values):
@@ -178,15 +178,12 @@ def _set_computed_styles(self, element, parent, root=None, pseudo_type=None, bas
 def _strut(style):
     """WeasyPrint's `strut` (line height and baseline of a style's font), once per template: WeasyPrint caches
     it too, but builds a long text key from 16 style values for every line to look it up."""
-    if type(style) is _Copy:
-        holder = style.template
-    elif type(style) is _AnonymousCopy:
-        holder = style
-    else:
+    if type(style) not in (_Copy, _AnonymousCopy):
         return _original_strut(style)
-    if holder.strut is None:
-        holder.strut = _original_strut(style)
-    return holder.strut
+    template = style.template
+    if template.strut is None:
+        template.strut = _original_strut(style)
+    return template.strut
 
 
 def install() -> bool:
