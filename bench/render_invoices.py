@@ -14,6 +14,8 @@ For a one-page invoice (1 line) and a 50-line invoice (2 pages) it renders, in o
   invoice, reading the same HTML on stdin. It ignores CSS paged media (@page margin boxes: no
   page numbers or footer), so it does less work for the same input.
 
+Round i renders the i-th of as many invoices of each size, each with its own number, quantities and
+prices, as a billing run would (always the same text would flatter whatever keeps work by text).
 The engines take turns (round robin), so the machine's noise hits them alike. It prints
 per case and engine the median wall-clock time, its p90, the median CPU time (the process's
 own, or wkhtmltopdf's; on a shared virtual machine the wall clock also counts time the CPU was
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import os
 import resource
 import shutil
 import statistics
@@ -50,16 +53,21 @@ BUYER = {"name": "ACME Werkstatt GmbH", "language": "de", "vat_id": "DE811569869
          "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}}
 
 
-def invoice(lines: int) -> model.Invoice:
-    items = tuple(model.Line(f"Konzeption und Umsetzung, Arbeitspaket {i + 1}", D("1.5"), "day", D("640.00"),
-                             round_money(D("1.5") * D("640.00"), "EUR"), "S", D("19")) for i in range(lines))
+def invoice(lines: int, variant: int = 0) -> model.Invoice:
+    """An issued invoice with this many lines; each variant has its own number, quantities and prices, as the
+    invoices of a billing run do (the same text every time would flatter anything that keeps work by text)."""
+    def line(i: int) -> model.Line:
+        quantity, price = D("1.5") + D("0.25") * ((variant + i) % 7), D("640.00") + D("12.50") * ((variant * 3 + i) % 11)
+        return model.Line(f"Konzeption und Umsetzung, Arbeitspaket {i + 1}", quantity, "day", price,
+                          round_money(quantity * price, "EUR"), "S", D("19"))
+    items = tuple(line(i) for i in range(lines))
     draft = model.Invoice(id=uuid.uuid4(), order_id=uuid.uuid4(), member_id="m", client_id=uuid.uuid4(), seq=1,
                           kind="invoice", schedule_kind="after_completion", status="draft", currency="EUR",
                           lines=items, invoice_date=NOW.date(), due_in_days=14, created_at=NOW,
                           project_name="Relaunch 2027", contact_name="Erika Muster",
                           service_period_start=dt.date(2027, 1, 1), service_period_end=dt.date(2027, 1, 31),
                           buyer=BUYER)
-    return model.issue(draft, number="2027-000042", issue_date=NOW.date())
+    return model.issue(draft, number=f"2027-{42 + variant:06d}", issue_date=NOW.date())
 
 
 def _cpu() -> float:
@@ -78,36 +86,38 @@ def main() -> None:
     renderer = InvoicePdf(seller)
     uncached = InvoicePdf(seller, caches=False)
     wkhtmltopdf = shutil.which("wkhtmltopdf")
-    print(f"WeasyPrint {weasyprint.__version__}; wkhtmltopdf: {wkhtmltopdf or 'not installed (make setup)'}")
+    print(f"WeasyPrint {weasyprint.__version__}; Python {sys.version.split()[0]} ({sys.executable} -> "
+          f"{os.path.realpath(sys.executable)}); wkhtmltopdf: {wkhtmltopdf or 'not installed (make setup)'}")
     print(f"{'case':<10} {'engine':<20} {'median ms':>10} {'p90 ms':>8} {'cpu ms':>7} {'× kontor':>9} {'pages':>6} "
           f"{'KiB':>6}")
     for lines in (1, 50):
-        inv = invoice(lines)
-        html = renderer.standalone_html(inv)
-        xml = xrechnung(inv, seller)
+        # round i renders invoice i (and i's HTML and XML, made beforehand) with every engine
+        invoices = [invoice(lines, variant) for variant in range(args.runs)]
+        htmls = [renderer.standalone_html(inv) for inv in invoices]
+        xmls = [xrechnung(inv, seller) for inv in invoices]
         engines = {
-            "kontor": (lambda: renderer.render(inv), args.runs),
-            "kontor+zugferd": (lambda: renderer.render(inv, embed_xml=xml), args.runs),
-            "kontor-uncached": (lambda: uncached.render(inv), args.runs),
-            "weasyprint-default": (lambda: weasyprint.HTML(string=html).write_pdf(), args.runs),
+            "kontor": (lambda i: renderer.render(invoices[i]), args.runs),
+            "kontor+zugferd": (lambda i: renderer.render(invoices[i], embed_xml=xmls[i]), args.runs),
+            "kontor-uncached": (lambda i: uncached.render(invoices[i]), args.runs),
+            "weasyprint-default": (lambda i: weasyprint.HTML(string=htmls[i]).write_pdf(), args.runs),
         }
         if wkhtmltopdf:
-            engines["wkhtmltopdf"] = (lambda: subprocess.run(
+            engines["wkhtmltopdf"] = (lambda i: subprocess.run(
                 [wkhtmltopdf, "--quiet", "--page-size", "A4", "--encoding", "utf-8", "-", "-"],
-                input=html.encode(), capture_output=True, check=True,
+                input=htmls[i].encode(), capture_output=True, check=True,
                 env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": "/tmp"}).stdout, args.wkhtml_runs)
         # round robin, so that the machine's noise hits every engine alike
         times: dict[str, list[float]] = {name: [] for name in engines}
         cpu: dict[str, list[float]] = {name: [] for name in engines}
         pdfs: dict[str, bytes] = {}
         for name, (render, _) in engines.items():
-            pdfs[name] = render()  # warm-up: imports, font lookup, caches
+            pdfs[name] = render(0)  # warm-up: imports, font lookup, caches
         for round_ in range(args.runs):
             print(f"  {lines} line(s): round {round_ + 1}/{args.runs}", end="\r", file=sys.stderr, flush=True)
             for name, (render, runs) in engines.items():
                 if round_ < runs:
                     start, start_cpu = time.perf_counter(), _cpu()
-                    render()
+                    render(round_)
                     times[name].append((time.perf_counter() - start) * 1000)
                     cpu[name].append((_cpu() - start_cpu) * 1000)
         print(" " * 40, end="\r", file=sys.stderr)

@@ -167,7 +167,7 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
     first_line, _ = layout.get_first_line()
 
-    runs = []  # (glyph item, pango font, [(glyph, width, x offset)], clusters)
+    runs = []  # (glyph item, pango font, [(glyph, width, x offset)], clusters, {glyph})
     run = first_line.runs[0]
     while run != ffi.NULL:
         glyph_item = run.data
@@ -176,12 +176,15 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         count = glyph_string.num_glyphs
         # PangoGlyphInfo: glyph, width, x offset, y offset, attributes (5 × 32 bits)
         fields = ffi.unpack(ffi.cast("int32_t *", glyph_string.glyphs), 5 * count)
-        glyphs = list(zip(fields[0::5], fields[1::5], fields[2::5], strict=True))
-        if any(fields[3::5]) or any(glyph < 0 or glyph & _UNKNOWN for glyph, _, _ in glyphs):
+        ids = fields[0::5]
+        # a vertical offset, or a missing glyph (flagged; the test also declines a few ids that are not)
+        if any(fields[3::5]) or (ids and (min(ids) < 0 or max(ids) >= _UNKNOWN)):
             return _original_draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
-        runs.append((glyph_item, glyph_item.item.analysis.font, glyphs, ffi.unpack(glyph_string.log_clusters, count)))
+        glyphs = list(zip(ids, fields[1::5], fields[2::5], strict=True))
+        runs.append((glyph_item, glyph_item.item.analysis.font, glyphs, ffi.unpack(glyph_string.log_clusters, count),
+                     set(ids)))
     fonts, previous = [], None  # each run's font, fetched as WeasyPrint does: when the Pango font changes
-    for _, pango_font, _, _ in runs:
+    for _, pango_font, _, _, _ in runs:
         if pango_font != previous:
             previous = pango_font
             font, font_size = stream.add_font(pango_font)
@@ -195,49 +198,78 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
 
     stream.set_text_matrix(*matrix.values)
     string = ""
-    utf8_text = None
-    for (glyph_item, pango_font, glyphs, clusters), changed in zip(runs, fonts, strict=True):
+    for (glyph_item, pango_font, glyphs, clusters, ids), changed in zip(runs, fonts, strict=True):
         if changed is not None:
             font, font_size = changed
             if string:
                 stream.show_text(string)
             string = ""
             stream.set_font_size(font.hash, font_size)
-        parts = ["<"]
-        count = len(glyphs)
-        to_unicode, widths = font.to_unicode, font.widths
-        for i, (glyph_id, width, x_offset) in enumerate(glyphs):
-            if glyph_id == _EMPTY:  # a tab, say: only its width
-                parts.append(f">{-width / font_size}<")
-                continue
-            if glyph_id not in to_unicode:
-                offset = glyph_item.item.offset
-                t1 = clusters[i]
-                if glyph_item.item.analysis.level % 2:  # rtl
-                    t2 = glyph_item.item.length if i == 0 else clusters[i - 1]
-                else:
-                    t2 = glyph_item.item.length if i == count - 1 else clusters[i + 1]
-                utf8_text = utf8_text or layout.text.encode()
-                to_unicode[glyph_id] = utf8_text[offset + t1:offset + t2].decode()
-            offset = x_offset / font_size
-            if offset:
-                parts.append(f">{-offset}<")
-            parts.append(f"{glyph_id:04x}")
-            if glyph_id in widths:
-                logical_width = widths[glyph_id]
-            else:
-                pango.pango_font_get_glyph_extents(pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
-                logical_width = widths[glyph_id] = round(stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
-            kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
-            if kerning:
-                parts.append(f">{int(kerning)}<")
-        string += "".join(parts)
+            pieces, logical_widths = _pieces(font.hash, font_size)
+        ids.discard(_EMPTY)
+        if not ids.issubset(font.to_unicode):
+            _map_to_unicode(font.to_unicode, glyph_item, glyphs, clusters, layout)
+        widths = font.widths
+        for glyph in ids.difference(widths):
+            if glyph not in logical_widths:
+                pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect, stream.logical_rect)
+                logical_widths[glyph] = round(stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+            widths[glyph] = logical_widths[glyph]
+        try:
+            body = "".join([pieces[glyph] for glyph in glyphs])
+        except KeyError:
+            if len(pieces) > _PIECES_LIMIT:  # justified spaces each have their own width: keep it bounded
+                pieces.clear()
+            for glyph in glyphs:
+                if glyph not in pieces:
+                    pieces[glyph] = _piece(*glyph, widths.get(glyph[0]), font_size)
+            body = "".join([pieces[glyph] for glyph in glyphs])
+        string += "<" + body
         if string[-1] == "<":
             string = string[:-1]
         else:
             string += ">"
     stream.show_text(string)
     return []
+
+
+_PIECES_LIMIT = 16384
+
+
+def _pieces(font_hash: str, font_size: float) -> tuple[dict, dict]:
+    """For one font at one size, per thread: the text-showing piece of each (glyph, Pango width, x offset),
+    and each glyph's width in the PDF's units."""
+    if not hasattr(_local, "pieces"):
+        _local.pieces = {}
+    key = (font_hash, font_size)
+    if key not in _local.pieces:
+        _local.pieces[key] = ({}, {})
+    return _local.pieces[key]
+
+
+def _piece(glyph: int, width: int, x_offset: int, logical_width: int | None, font_size: float) -> str:
+    """What WeasyPrint 70 writes into a TJ string for one glyph: its id, with its offset and kerning around it."""
+    if glyph == _EMPTY:  # a tab, say: only its width
+        return f">{-width / font_size}<"
+    offset = x_offset / font_size
+    piece = f">{-offset}<{glyph:04x}" if offset else f"{glyph:04x}"
+    kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+    return f"{piece}>{int(kerning)}<" if kerning else piece
+
+
+def _map_to_unicode(to_unicode: dict, glyph_item, glyphs: list, clusters: list, layout) -> None:
+    """The text of each glyph not mapped yet, in the order WeasyPrint maps them (the order of the ToUnicode map)."""
+    count, offset, utf8_text = len(glyphs), glyph_item.item.offset, layout.text.encode()
+    rtl = glyph_item.item.analysis.level % 2
+    for i, (glyph, _, _) in enumerate(glyphs):
+        if glyph == _EMPTY or glyph in to_unicode:
+            continue
+        t1 = clusters[i]
+        if rtl:
+            t2 = glyph_item.item.length if i == 0 else clusters[i - 1]
+        else:
+            t2 = glyph_item.item.length if i == count - 1 else clusters[i + 1]
+        to_unicode[glyph] = utf8_text[offset + t1:offset + t2].decode()
 
 
 def install() -> bool:
