@@ -133,12 +133,18 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
     import pypdfium2
     import weasyprint
 
-    def pages(document: bytes) -> tuple[list[bytes], str, list[bytes]]:
+    def pages(document: bytes) -> tuple[list[bytes], str, list[bytes], dict]:
         reader = PdfReader(io.BytesIO(document), strict=True)
         pdf = pypdfium2.PdfDocument(document)
+        fonts = {}  # each font's glyph widths and its map from glyphs to text, in the order it was written
+        for page in reader.pages:
+            for font in page["/Resources"]["/Font"].values():
+                font = font.get_object()
+                fonts[font["/BaseFont"]] = (list(font["/DescendantFonts"][0].get_object()["/W"]),
+                                            font["/ToUnicode"].get_object().get_data())
         return ([page.get_contents().get_data() for page in reader.pages],
                 "\n".join(page.extract_text() for page in reader.pages),
-                [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))])
+                [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))], fonts)
 
     cached, plain = InvoicePdf(Seller()), InvoicePdf(Seller(), caches=False)
     assert cached.caches and not plain.caches, "the caches are written for the WeasyPrint version in uv.lock"

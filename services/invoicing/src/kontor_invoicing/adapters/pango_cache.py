@@ -15,7 +15,10 @@ its glyphs one C field at a time, about a fifth of a render. Inside `active()`:
   the same layout: the same style; a justified line's text is set again, with its spacing;
 - `_draw_first_line` draws a line whose glyphs are all plain (no missing glyph, no vertical offset, no
   emoji or bitmap font, no ellipsis; empty glyphs such as tabs are plain) from the glyph records read in one go, writing exactly what
-  WeasyPrint writes. Any other line is drawn by WeasyPrint's own `draw_first_line`.
+  WeasyPrint writes. Any other line is drawn by WeasyPrint's own `draw_first_line`. What WeasyPrint works
+  out per glyph (its piece of the text string: id, offset, kerning; its width from Pango) depends only on
+  the font, the size and the glyph's record, so it is kept per font and size (`_pieces`); each document's
+  font still gets its own widths and its own glyph-to-text map, in WeasyPrint's order.
 
 Scope: only text laid out inside `active()` uses the caches; every other WeasyPrint document in the
 process (the benchmark's "WeasyPrint default") goes through WeasyPrint's own code.
