@@ -14,15 +14,21 @@ font draws the same glyphs: pages are the same; the PDF carries the glyphs of th
 20 KiB more per font, compressed). The output depends only on the document, never on what was
 rendered before.
 
+WeasyPrint also makes each document's `Font` objects anew, reading the whole font file and a dozen
+values from HarfBuzz; inside `active()` a document gets a copy of the `Font` made first for the same
+font description and size, with nothing used yet. One `FontSubsets` serves one font configuration
+(the renderer's), so the description and size say which font file it is.
+
 Scope: only documents written inside `FontSubsets.active()` use it, and their font streams are swapped
 for the compressed subset by `FontSubsets.compress(pdf)`, which the renderer calls from WeasyPrint's
-`finisher` hook. `install()` wraps `weasyprint.pdf.fonts.Font.clean`; WeasyPrint has no hook for
-this. For any other WeasyPrint version `install()` leaves it alone and logs a warning.
+`finisher` hook. `install()` wraps `weasyprint.pdf.fonts.Font.clean` and `weasyprint.pdf.stream.Stream.add_font`;
+WeasyPrint has no hook for this. For any other WeasyPrint version `install()` leaves it alone and logs a warning.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import io
 import logging
 import threading
@@ -31,7 +37,9 @@ from dataclasses import dataclass
 
 import pydyf
 from fontTools.ttLib import TTFont
-from weasyprint.pdf import fonts
+from weasyprint.pdf import fonts, stream
+from weasyprint.text.fonts import get_pango_font_hb_face, get_pango_font_key
+from weasyprint.text.ffi import pango
 
 from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
 
@@ -39,6 +47,7 @@ log = logging.getLogger(__name__)
 
 REPERTOIRE = "".join(map(chr, [*range(0x20, 0x7F), *range(0xA0, 0x100)])) + "€–—‘’‚“”„…•·×−\u2009\u202f"
 _original_clean = fonts.Font.clean
+_original_add_font = stream.Stream.add_font
 _active: contextvars.ContextVar[FontSubsets | None] = contextvars.ContextVar("kontor_font_subsets", default=None)
 
 
@@ -54,6 +63,7 @@ class FontSubsets:
 
     def __init__(self) -> None:
         self._subsets: dict[tuple, Subset] = {}
+        self._fonts: dict[tuple, fonts.Font] = {}
         self._lock = threading.Lock()
         self.reused = self.declined = 0
 
@@ -77,6 +87,22 @@ class FontSubsets:
                 log.info("font subset made", extra={"family": font.family, "weight": font.weight,
                                                     "glyphs": len(glyphs), "bytes": len(subset.compressed)})
             return self._subsets[key]
+
+    def font(self, pango_font, key: int, description, font_size: float) -> fonts.Font:
+        """A document's new `Font`: a copy of the one made first for this font and size, with no glyph used yet
+        and the HarfBuzz objects of this Pango font (the first one's may be gone)."""
+        with self._lock:
+            template = self._fonts.get((key, font_size))
+        if template is None:
+            template = fonts.Font(pango_font, description, font_size)
+            with self._lock:
+                if len(self._fonts) >= 256:  # an invoice uses two or three; bounded all the same
+                    self._fonts.clear()
+                template = self._fonts.setdefault((key, font_size), template)
+        font = copy.copy(template)
+        font.hb_font, font.hb_face = pango.pango_font_get_hb_font(pango_font), get_pango_font_hb_face(pango_font)
+        font.widths, font.to_unicode, font.missing, font.used_in_forms = {}, {}, {}, False
+        return font
 
     def compress(self, pdf: pydyf.PDF) -> None:
         """Gives the document's repertoire font streams their bytes compressed once (WeasyPrint's finisher)."""
@@ -105,9 +131,22 @@ def _clean(self: fonts.Font, to_unicode: dict, hinting: bool) -> None:
     self.file_content = subset.data
 
 
+def _add_font(self: stream.Stream, pango_font) -> tuple[fonts.Font, float]:
+    """WeasyPrint 70's `Stream.add_font`; inside `FontSubsets.active()` a document's font is a copy of one made
+    before: making it reads the whole font file and a dozen HarfBuzz values, the same for every invoice."""
+    cache = _active.get()
+    if cache is None:
+        return _original_add_font(self, pango_font)
+    key, description, font_size = get_pango_font_key(pango_font)
+    if key not in self._fonts:
+        self._fonts[key] = cache.font(pango_font, key, description, font_size)
+    return self._fonts[key], font_size
+
+
 def install() -> bool:
     """Lets `FontSubsets.active()` take effect; False if this WeasyPrint is not the one copied."""
     if not written_for_this_weasyprint("Font subsets"):
         return False
     fonts.Font.clean = _clean
+    stream.Stream.add_font = _add_font
     return True
