@@ -136,12 +136,14 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
     def pages(document: bytes) -> tuple[list[bytes], str, list[bytes], dict]:
         reader = PdfReader(io.BytesIO(document), strict=True)
         pdf = pypdfium2.PdfDocument(document)
-        fonts = {}  # each font's glyph widths and its map from glyphs to text, in the order it was written
+        fonts = {}  # each font's glyph widths, metrics and flags, and its map from glyphs to text, in the order written
         for page in reader.pages:
             for font in page["/Resources"]["/Font"].values():
                 font = font.get_object()
-                fonts[font["/BaseFont"]] = (list(font["/DescendantFonts"][0].get_object()["/W"]),
-                                            font["/ToUnicode"].get_object().get_data())
+                cid_font = font["/DescendantFonts"][0].get_object()
+                descriptor = {key: value for key, value in cid_font["/FontDescriptor"].get_object().items()
+                              if not key.startswith("/FontFile")}  # the file is the subset: larger with the caches
+                fonts[font["/BaseFont"]] = (list(cid_font["/W"]), descriptor, font["/ToUnicode"].get_object().get_data())
         return ([page.get_contents().get_data() for page in reader.pages],
                 "\n".join(page.extract_text() for page in reader.pages),
                 [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))], fonts)
