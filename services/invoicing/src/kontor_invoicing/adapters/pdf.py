@@ -11,8 +11,9 @@ change between invoices:
 - computed styles are kept between invoices (`style_cache`): an element's style depends only on its
   declarations and its parent's style, which are the same in every invoice;
 - Pango contexts and font descriptions are shared, a text's Pango layout is kept from laying out to
-  drawing, and plain lines are drawn from glyph records read in one go (`pango_cache`);
-- each font is subset once to a fixed repertoire and compressed once (`font_cache`);
+  drawing, and plain lines are drawn from glyph records read in one go, each glyph's piece of the
+  text string worked out once per font and size (`pango_cache`);
+- each font is read once, subset once to a fixed repertoire and compressed once (`font_cache`);
 - one `FontConfiguration`, the style sheets parsed once per seller, a user-agent style sheet with
   only the rules this template needs, the template parsed by the C XML parser, tables with a fixed
   layout and cells styled by their own class.
@@ -182,7 +183,7 @@ class Letterhead:
                 parts[-1:-1] = [f"/Length {len(raw)} ".encode()]
             else:
                 serialize(obj, parts)
-            self._objects[index] = (parts, raw)
+            self._objects[index] = (_joined(parts), raw)
             return index
 
         self.pages: list[int] = []
@@ -200,6 +201,17 @@ class Letterhead:
             copy.parts = [part if isinstance(part, bytes) else _Reference(copies[part]) for part in parts]
             document.add_object(copy)
         return [copies[page].reference for page in self.pages]
+
+
+def _joined(parts: list[bytes | int]) -> list[bytes | int]:
+    """The same parts with each run of bytes joined into one: copied into every invoice, they are joined once here."""
+    joined: list[bytes | int] = []
+    for part in parts:
+        if isinstance(part, bytes) and joined and isinstance(joined[-1], bytes):
+            joined[-1] += part
+        else:
+            joined.append(part)
+    return joined
 
 
 def _keep(text: str) -> str:
