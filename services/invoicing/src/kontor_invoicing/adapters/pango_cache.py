@@ -63,15 +63,16 @@ def active() -> contextlib.AbstractContextManager:
     return scope(_active, True)
 
 
-def _caches() -> tuple[dict, dict]:
+def _caches() -> tuple[dict, dict, dict]:
+    """This thread's Pango contexts, font descriptions, and glyph pieces per font and size."""
     if not hasattr(_local, "contexts"):
-        _local.contexts, _local.descriptions = {}, {}
-    return _local.contexts, _local.descriptions
+        _local.contexts, _local.descriptions, _local.pieces = {}, {}, {}
+    return _local.contexts, _local.descriptions, _local.pieces
 
 
 def _context(font_map, direction: str, lang: str | None):
     """A Pango context and its language for these settings, made once per thread."""
-    contexts, _ = _caches()
+    contexts, _, _ = _caches()
     key = (font_map, direction, lang)
     if key not in contexts:
         context = ffi.gc(pango.pango_font_map_create_context(font_map), gobject.g_object_unref)
@@ -89,7 +90,7 @@ def _context(font_map, direction: str, lang: str | None):
 
 def _font_description(style):
     """The Pango font description of a style, made once per thread and set of font values."""
-    _, descriptions = _caches()
+    _, descriptions, _ = _caches()
     key = (tuple(style["font_family"]), style["font_style"], style["font_stretch"], style["font_weight"],
            style["font_size"], style["font_variant_caps"], repr(style["font_variation_settings"]))
     if key not in descriptions:
@@ -242,12 +243,11 @@ _PIECES_LIMIT = 16384
 def _pieces(font_hash: str, font_size: float) -> tuple[dict, dict]:
     """For one font at one size, per thread: the text-showing piece of each (glyph, Pango width, x offset),
     and each glyph's width in the PDF's units."""
-    if not hasattr(_local, "pieces"):
-        _local.pieces = {}
+    _, _, pieces = _caches()
     key = (font_hash, font_size)
-    if key not in _local.pieces:
-        _local.pieces[key] = ({}, {})
-    return _local.pieces[key]
+    if key not in pieces:
+        pieces[key] = ({}, {})
+    return pieces[key]
 
 
 def _piece(glyph: int, width: int, x_offset: int, logical_width: int | None, font_size: float) -> str:
