@@ -8,6 +8,7 @@ import pytest
 from pypdf import PdfReader
 
 from kontor.money import round_money
+from kontor_invoicing.adapters import pango_cache
 from kontor_invoicing.adapters.pdf import InvoicePdf
 from kontor_invoicing.domain import model
 from kontor_invoicing.settings import Seller
@@ -150,6 +151,7 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
 
     cached, plain = InvoicePdf(Seller()), InvoicePdf(Seller(), caches=False)
     assert cached.caches and not plain.caches, "the caches are written for the WeasyPrint version in uv.lock"
+    pango_cache._caches()[2].clear()  # glyph pieces from earlier tests' invoices
     english = {**BUYER, "language": "en", "name": "Société Exemple SARL",
                "address": {"street": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"}}
     greek = {**BUYER, "name": "Αθηνά Παπαδοπούλου"}  # glyphs outside the font repertoire
@@ -160,6 +162,8 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
         assert pages(document) == pages(plain.render(inv)), inv.buyer["name"]
         assert cached.render(inv) == document, "the same bytes again, after the other invoices"
     assert cached._styles.hits > 0 and cached._font_subsets.reused > 0 and cached._font_subsets.declined > 0
+    assert cached._font_subsets._fonts, "documents' fonts were copied from the first made"
+    assert any(pieces for pieces, _ in pango_cache._caches()[2].values()), "lines were drawn from glyph records"
 
     hits, reused = cached._styles.hits, cached._font_subsets.reused
     weasyprint.HTML(string=cached.standalone_html(cases[0])).write_pdf()
