@@ -93,7 +93,7 @@ class LocalKafka:
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = _cluster_id()
-            subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
                            check=True, capture_output=True)
         log = base / "kafka.log"
         self.process = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=log.open("ab"),
@@ -113,7 +113,8 @@ class LocalKafka:
 
 
 def _cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding.
+    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding. One in 64 starts with
+    # '-', hence `--cluster-id=` above: as a separate argument it would be read as an option.
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
