@@ -39,7 +39,7 @@ from weasyprint import css
 from weasyprint.css import AnonymousStyle, ComputedStyle, InitialStyle
 from weasyprint.layout import inline
 
-from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
+from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
 
 
 _original = css.StyleFor.set_computed_styles

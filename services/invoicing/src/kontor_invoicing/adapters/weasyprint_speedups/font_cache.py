@@ -41,7 +41,7 @@ from weasyprint.pdf import fonts, stream
 from weasyprint.text.fonts import get_pango_font_hb_face, get_pango_font_key
 from weasyprint.text.ffi import pango
 
-from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
+from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
 
 log = logging.getLogger(__name__)
 

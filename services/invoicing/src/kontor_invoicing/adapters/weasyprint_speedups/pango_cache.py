@@ -43,7 +43,7 @@ from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
 from weasyprint.text.ffi import FROM_UNITS, ffi, gobject, pango, unicode_to_char_p
 from weasyprint.text.fonts import font_features, get_font_description
 
-from kontor_invoicing.adapters.patching import scope, written_for_this_weasyprint
+from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
 
 log = logging.getLogger(__name__)
 
