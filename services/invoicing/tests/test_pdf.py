@@ -129,8 +129,8 @@ def test_the_drawn_letterhead_puts_every_pixel_where_one_whole_layout_would():
 
 
 def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
-    """Computed styles, Pango contexts and font subsets kept between invoices (style_cache, pango_cache,
-    font_cache) give the same pages as WeasyPrint's own code, whatever was rendered before."""
+    """Computed styles, Pango contexts and font subsets kept between invoices (weasyprint_speedups: style_cache,
+    pango_cache, font_cache) give the same pages as WeasyPrint's own code, whatever was rendered before."""
     import pypdfium2
     import weasyprint
 
@@ -150,7 +150,7 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
                 [pdf[i].render(scale=1).to_pil().convert("L").tobytes() for i in range(len(pdf))], fonts)
 
     cached, plain = InvoicePdf(Seller()), InvoicePdf(Seller(), caches=False)
-    assert cached.caches and not plain.caches, "the caches are written for the WeasyPrint version in uv.lock"
+    assert cached.caches and not plain.caches, "the caches are written for the WeasyPrint and pydyf pinned"
     pango_cache._caches()[2].clear()  # glyph pieces from earlier tests' invoices
     english = {**BUYER, "language": "en", "name": "Société Exemple SARL",
                "address": {"street": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"}}

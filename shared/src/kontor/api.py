@@ -6,7 +6,7 @@ token verifier; `ServiceContext` is what routes get through `Ctx`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -57,7 +57,10 @@ def create_service_api(
     outbox_table: sa.Table,
     routers: Sequence[APIRouter],
     clock: Clock | None = None,
+    readiness_details: Callable[[], dict] | None = None,
 ) -> FastAPI:
+    """`readiness_details`, if given, is called on every `/readyz` and its result shown there under
+    "details": information for whoever looks (e.g. whether a speed-up is active), not a readiness check."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -77,7 +80,7 @@ def create_service_api(
             await engine.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
-    app.include_router(health_router(settings))
+    app.include_router(health_router(settings, readiness_details))
     for router in routers:
         app.include_router(router)
     install_error_handlers(app)
@@ -91,7 +94,7 @@ def file_response(content: bytes, *, media_type: str, filename: str, sha256: str
         "Content-Disposition": f'{disposition}; filename="{filename}"', "Digest": f"sha-256={sha256}"})
 
 
-def health_router(settings: ServiceSettings) -> APIRouter:
+def health_router(settings: ServiceSettings, readiness_details: Callable[[], dict] | None = None) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -118,8 +121,14 @@ def health_router(settings: ServiceSettings) -> APIRouter:
         ready = all(v == "ok" for v in checks.values())
         if not ready:
             log.warning("not ready", checks=checks)
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if readiness_details is not None:
+            try:
+                body["details"] = readiness_details()
+            except Exception as exc:  # noqa: BLE001 - details inform; they never make a service unready
+                log.warning("readiness details failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                body["details"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return router
 

@@ -8,23 +8,25 @@ change between invoices:
 - the letterhead (sender, return line, fold marks, footer, "page / pages") is laid out and rendered
   once per seller and page count, and copied under every page of each invoice as a form XObject
   (`Letterhead`), so an invoice lays out only its own text;
-- computed styles are kept between invoices (`style_cache`): an element's style depends only on its
-  declarations and its parent's style, which are the same in every invoice;
+- computed styles are kept between invoices (`weasyprint_speedups.style_cache`): an element's style
+  depends only on its declarations and its parent's style, which are the same in every invoice;
 - Pango contexts and font descriptions are shared, a text's Pango layout is kept from laying out to
   drawing, and plain lines are drawn from glyph records read in one go, each glyph's piece of the
-  text string worked out once per font and size (`pango_cache`);
-- each font is read once, subset once to a fixed repertoire and compressed once (`font_cache`);
+  text string worked out once per font and size (`weasyprint_speedups.pango_cache`);
+- each font is read once, subset once to a fixed repertoire and compressed once
+  (`weasyprint_speedups.font_cache`);
 - one `FontConfiguration`, the style sheets parsed once per seller, a user-agent style sheet with
   only the rules this template needs, the template parsed by the C XML parser, tables with a fixed
   layout and cells styled by their own class.
 
-The three caches patch WeasyPrint 70 where it has no hook; each is installed only for that version
-and is active only inside `render` (other WeasyPrint documents in the process are untouched).
+The three caches (the `weasyprint_speedups` package) patch WeasyPrint 70 where it has no hook; each is
+installed only for that version and its pydyf, and is active only inside `render` (other WeasyPrint
+documents in the process are untouched).
 `InvoicePdf(seller, caches=False)` renders without them; the tests check that both give the same
 page bytes, text and pixels. WeasyPrint has no public hook for a parsed tree or another user-agent
 sheet either: `_InvoiceHTML` sets the same attributes `weasyprint.HTML.__init__` sets. The letterhead
 and the compressed font subsets go in through WeasyPrint's public `finisher` hook, which hands over the
-pydyf document before it is written. WeasyPrint is pinned in uv.lock.
+pydyf document before it is written. WeasyPrint and pydyf are pinned exactly (pyproject.toml, uv.lock).
 """
 from __future__ import annotations
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 import threading
 
 from weasyprint.draw import text as draw_text
@@ -43,9 +42,8 @@ from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
 from weasyprint.text.ffi import FROM_UNITS, ffi, gobject, pango, unicode_to_char_p
 from weasyprint.text.fonts import font_features, get_font_description
 
-from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
+from kontor_invoicing.adapters.weasyprint_speedups.patching import decline, scope, written_for_this_weasyprint
 
-log = logging.getLogger(__name__)
 
 _original_setup = line_break.Layout.setup
 _original_deactivate = line_break.Layout.deactivate
@@ -280,8 +278,7 @@ def install() -> bool:
     if not written_for_this_weasyprint("Pango cache"):
         return False
     if ffi.sizeof("PangoGlyphInfo") != 20:
-        log.warning("Pango cache not installed: unexpected PangoGlyphInfo layout")
-        return False
+        return decline("Pango cache", "unexpected PangoGlyphInfo layout")
     line_break.Layout.setup = _setup
     line_break.Layout.deactivate = _deactivate
     line_break.Layout.reactivate = _reactivate
