@@ -92,9 +92,26 @@ def installments(lines=LINES):
 
 
 async def run(svc, as_of: str) -> dict:
+    """A billing run through the API, followed until it ends: its report."""
     r = await svc.http.post("/billing-runs", json={"as_of": as_of}, headers=ADVISOR)
-    assert r.status_code == 200, r.text
-    return r.json()
+    assert r.status_code in (200, 202), r.text
+    assert r.headers["location"] == f"/billing-runs/{r.json()['run_id']}"
+    return await ended(svc, r.json()["run_id"])
+
+
+async def ended(svc, run_id: str) -> dict:
+    async def report():
+        r = await svc.http.get(f"/billing-runs/{run_id}", headers=ADVISOR)
+        assert r.status_code == 200, r.text
+        return r.json() if r.json()["status"] in ("finished", "failed") else None
+    return await eventually(report, timeout_s=90, interval_s=0.1, what=f"billing run {run_id} ended")
+
+
+async def settled(svc, invoice_id: str, status: str) -> dict:
+    async def reached():
+        r = (await svc.http.get(f"/invoices/{invoice_id}", headers=ADVISOR)).json()
+        return r if r["status"] == status else None
+    return await eventually(reached, timeout_s=60, interval_s=0.1, what=f"invoice {invoice_id} {status}")
 
 
 async def invoices_of(svc, order_id, headers=ADVISOR) -> list[dict]:
@@ -150,7 +167,10 @@ async def test_three_installments_payments_cancellation_and_reminders(infra, top
         assert r.status_code == 200 and r.json()["adjustments"][0]["by"] == "advisor-1"
         assert (await svc.http.post(f"/invoices/{second['invoice_id']}/issue", headers=MEMBER)).status_code == 403
         r = await svc.http.post(f"/invoices/{second['invoice_id']}/issue", headers=ADVISOR)
-        assert r.status_code == 200 and r.json()["number"] == "2026-000001", "issued on the clock's day (2026)"
+        assert r.status_code == 202 and (r.json()["status"], r.json()["documents_pending"]) == ("issuing", True)
+        issued_now = await settled(svc, second["invoice_id"], "invoiced")
+        assert issued_now["number"] == "2026-000001", "issued on the clock's day (2026)"
+        assert {d["kind"] for d in issued_now["documents"]} == {"pdf", "xrechnung"}
 
         # final invoice deducts the installments
         await run(svc, "2027-03-31")
@@ -186,9 +206,14 @@ async def test_three_installments_payments_cancellation_and_reminders(infra, top
         # cancellation of the final invoice with a cancellation invoice
         r = await svc.http.post(f"/invoices/{final['invoice_id']}/cancel", json={"reason": "wrong scope"},
                                 headers=ADVISOR)
-        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        assert r.status_code == 202 and r.json()["cancellation_pending"] is True, r.text
+        pending = await svc.http.post(f"/invoices/{final['invoice_id']}/cancel", json={"reason": "x"},
+                                      headers=ADVISOR)
+        assert pending.status_code == 409 or pending.json()["current_status"] == "cancelled", pending.text
+        cancelled = await settled(svc, final["invoice_id"], "cancelled")
+        assert cancelled["cancellation_pending"] is False and cancelled["cancelled_by"]
         [storno] = [i for i in await invoices_of(svc, order_id) if i["kind"] == "cancellation"]
-        assert (storno["number"], storno["cancels_number"]) == ("2026-000002", "2027-000002")
+        assert (storno["number"], storno["cancels_number"], storno["issue_date"]) == ("2027-000003", "2027-000002", "2027-03-31"), "dated no earlier than the invoice it cancels"
         storno_xml = await svc.http.get(f"/invoices/{storno['invoice_id']}/xrechnung.xml", headers=ADVISOR)
         assert validate(storno_xml.content).valid, validate(storno_xml.content)
         again = await svc.http.post(f"/invoices/{final['invoice_id']}/cancel", json={"reason": "x"}, headers=ADVISOR)
@@ -220,7 +245,10 @@ async def test_recurring_monthly_for_a_year_under_concurrent_runs(infra, topic_p
             return (await run(svc, "2026-12-26"))["drafted"] == 1
         await eventually(known, what="the order's plans")
         reports = await asyncio.gather(*(run(svc, "2027-12-31") for _ in range(3)))
-        assert sum(r["drafted"] for r in reports) == 11 and sum(r["issued"] for r in reports) == 12
+        distinct = {r["run_id"]: r for r in reports}.values()  # asked again while active: the same run
+        assert sum(r["drafted"] for r in distinct) == 11 and sum(r["issued"] for r in distinct) == 12
+        again = await run(svc, "2027-12-31")
+        assert (again["drafted"], again["queued"], again["issued"]) == (0, 0, 0), "the same as-of issues nothing twice"
         found = await invoices_of(svc, event.order_id)
         assert len(found) == 12 and {i["status"] for i in found} == {"invoiced"}
         assert sorted(i["number"] for i in found) == [f"2027-{n:06d}" for n in range(1, 13)]
@@ -267,7 +295,8 @@ async def test_an_invoice_failing_the_official_rules_is_not_sent(infra, topic_pr
         async def drafted():
             return (await run(svc, "2027-01-08"))["drafted"] == 1
         await eventually(drafted, what="the first draft")
-        assert (await run(svc, "2027-01-15"))["issued"] == 1
+        report = await run(svc, "2027-01-15")
+        assert (report["status"], report["queued"], report["issued"], report["held"]) == ("finished", 1, 0, 1)
         [held] = await invoices_of(svc, event.order_id)
         assert (held["status"], held["number"], held["documents"]) == ("waiting_for_adjustment", None, [])
         assert any(e.startswith("BR-DE-6") for e in held["validation_errors"]), held["validation_errors"]
@@ -323,7 +352,7 @@ async def test_reminders_reach_every_due_invoice_however_many_had_all_theirs(inf
                 await repository.add(session, issued(dt.date(2027, 1, 1), 3, n))
             await repository.add(session, late := issued(dt.date(2027, 3, 1), 0, 31))
         settings = InvoicingSettings(database_url=url, billing_batch_size=10)
-        deps = services.Deps(Outbox(outbox, Topics("")), FixedClock(NOW), settings, renderer=None)
+        deps = services.Deps(Outbox(outbox, Topics("")), FixedClock(NOW), settings)
         assert await services.send_reminders(sessions, deps, as_of=dt.date(2027, 3, 8)) == 1
         assert await services.send_reminders(sessions, deps, as_of=dt.date(2027, 3, 8)) == 0, "once per step"
         async with sessions() as session:

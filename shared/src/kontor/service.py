@@ -23,6 +23,16 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Command:
+    """A command of one service's CLI beside the shared ones (e.g. `kontor-invoicing billing-run`)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[ServiceSettings, argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     title: str
@@ -33,13 +43,15 @@ class ServiceSpec:
     publishes: tuple[type[Contract], ...]
     consumes: Callable[[], list[tuple[str, list[type[Contract]]]]]  # (group, contracts)
     asyncapi_path: Path
+    commands: tuple[Command, ...] = ()
 
     def settings(self, **overrides: Any) -> ServiceSettings:
         return self.settings_cls(**overrides)
 
     @classmethod
     def for_package(cls, name: str, *, settings_cls: type[ServiceSettings],
-                    publishes: tuple[type[Contract], ...] = ()) -> "ServiceSpec":
+                    publishes: tuple[type[Contract], ...] = (),
+                    commands: tuple[Command, ...] = ()) -> "ServiceSpec":
         """A service laid out by the convention every Kontor service follows:
         `kontor_<name>/entrypoints/{api.py: create_api_app, worker.py: create_worker, create_router}`,
         `kontor_<name>/migrations/`, and `asyncapi.json` beside `src/`."""
@@ -57,7 +69,8 @@ class ServiceSpec:
 
         return cls(name=name, title=f"{name} service", settings_cls=settings_cls, migrations=here / "migrations",
                    api_factory=f"kontor_{name}.entrypoints.api:app_from_env", worker_factory=worker_factory,
-                   publishes=publishes, consumes=consumes, asyncapi_path=here.parents[1] / "asyncapi.json")
+                   publishes=publishes, consumes=consumes, asyncapi_path=here.parents[1] / "asyncapi.json",
+                   commands=commands)
 
     @property
     def env_prefix(self) -> str:
@@ -76,11 +89,16 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run the event worker (migrates first unless disabled)")
     gen = sub.add_parser("asyncapi", help="print or write the AsyncAPI document")
     gen.add_argument("--write", action="store_true", help=f"write {spec.asyncapi_path.name}")
+    for command in spec.commands:
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
     args = parser.parse_args(argv)
 
     settings = spec.settings()
     configure_logging(settings.log_level, settings.log_format, service=spec.name)
 
+    own = {c.name: c for c in spec.commands}
+    if args.command in own:
+        return own[args.command].run(settings, args)
     if args.command == "migrate":
         asyncio.run(upgrade(settings.database_url, spec.migrations))
     elif args.command == "api":

@@ -43,6 +43,17 @@ class InvoicingSettings(ServiceSettings):
     xrechnung_rules_dir: Path | None = Field(
         default=None, description="KoSIT's XRechnung rules (e.g. ../shared/xrechnung); when set, an invoice whose "
                                   "X-Rechnung fails them is not sent but waits for adjustment")
-    billing_runs_enabled: bool = True
+    billing_runs_enabled: bool = Field(default=True, description="the worker starts a run as of today every "
+                                                                 "billing_run_interval_s when something is due")
     billing_run_interval_s: float = 600
-    billing_batch_size: int = 50
+    billing_batch_size: int = Field(default=50, description="planned invoices, drafts or reminders per transaction")
+    runs_poll_interval_s: float = Field(default=0.5, description="how often an idle worker looks for a billing run")
+
+    render_processes: int = Field(default=1, ge=1, le=64, description="rendering processes per worker (PDF, "
+                                  "X-Rechnung and its check run there, never on the worker's event loop)")
+    issue_batch_size: int = Field(default=8, ge=1, le=500, description="invoices prepared and numbered together")
+    issue_lease_s: float = Field(default=30, gt=0, description="a worker's claim on the invoices it prepares or "
+                                 "renders; a dead worker's claim runs out after this")
+    issuing_poll_interval_s: float = Field(default=0.2, gt=0)
+    max_render_attempts: int = Field(default=3, ge=1, description="a run waits no longer for an invoice whose "
+                                     "check or rendering failed this often (it is retried with backoff)")

@@ -64,12 +64,19 @@ invoices = sa.Table(
     sa.Column("invoice_date", sa.Date, nullable=False),
     sa.Column("due_date", sa.Date),
     sa.Column("reminders_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_id", UUID(as_uuid=True), index=True),  # the billing run that queued it for issuing
+    # issuing: a worker that prepares it holds it until then (a lease, so that a dead worker's claim runs out)
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    sa.Column("render_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("render_error", sa.Text),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("data", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("uq_invoices_planned", "order_id", "seq", unique=True, postgresql_where=sa.text("kind = 'invoice'")),
     sa.Index("ix_invoices_unpaid_due", "due_date", postgresql_where=sa.text("status = 'invoiced'")),
+    sa.Index("ix_invoices_issuing", "number", postgresql_where=sa.text("status = 'issuing'")),
+    sa.Index("ix_invoices_drafts_due", "invoice_date", postgresql_where=sa.text("status = 'draft'")),
 )
 
 invoice_counters = sa.Table(
@@ -89,4 +96,37 @@ invoice_documents = sa.Table(
     sa.Column("sha256", sa.CHAR(64), nullable=False),
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+billing_runs = sa.Table(
+    "billing_runs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # queued | running | finished | failed
+    sa.Column("phase", sa.Text, nullable=False),  # drafting | issuing | reminding | done
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("errors", JSONB, nullable=False, server_default="[]"),
+    # one active run per as-of: asking again while it is queued or running gives that run
+    sa.Index("uq_billing_runs_active_as_of", "as_of", unique=True,
+             postgresql_where=sa.text("status IN ('queued', 'running')")),
+    sa.Index("ix_billing_runs_created_at", "created_at"),
+)
+
+# What each worker process did for a run, written in the transaction that did it (exact counts;
+# one row per worker, so that workers never wait for each other's counter).
+billing_run_progress = sa.Table(
+    "billing_run_progress",
+    metadata,
+    sa.Column("run_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("worker", sa.Text, primary_key=True),
+    sa.Column("drafted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("queued", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("issued", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("held", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reminded", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

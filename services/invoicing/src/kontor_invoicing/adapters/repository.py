@@ -3,6 +3,7 @@ the read models of clients and orders."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kontor.db import upsert_newer
 from kontor.errors import Conflict, NotFound
 from kontor_invoicing.adapters.orm import (
+    billing_run_progress,
+    billing_runs,
     invoice_counters,
     invoice_documents,
     invoices,
@@ -86,7 +89,8 @@ async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID) -> int:
 def _columns(inv: Invoice) -> dict:
     return dict(order_id=inv.order_id, member_id=inv.member_id, client_id=inv.client_id, seq=inv.seq, kind=inv.kind,
                 status=inv.status, number=inv.number, invoice_date=inv.invoice_date, due_date=inv.due_date,
-                reminders_sent=inv.reminders_sent, version=inv.version, data=_INVOICE.dump_python(inv, mode="json"))
+                reminders_sent=inv.reminders_sent, run_id=inv.run_id, version=inv.version,
+                data=_INVOICE.dump_python(inv, mode="json"))
 
 
 async def add(session: AsyncSession, inv: Invoice) -> bool:
@@ -130,14 +134,169 @@ async def lock_reminders_due(session: AsyncSession, *, as_of: dt.date, schedule:
                              limit: int) -> list[Invoice]:
     """Issued, unpaid invoices whose next reminder (the k-th step of `schedule`, days after
     the due date) is due as of `as_of`; locked, skipping rows another replica holds."""
-    steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= as_of - dt.timedelta(days=days))
-             for k, days in enumerate(schedule)]
-    if not steps:
+    if not schedule:
         return []
     rows = (await session.execute(
-        sa.select(invoices.c.data).where(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps))
+        sa.select(invoices.c.data).where(_reminders_due_where(as_of, schedule))
         .order_by(invoices.c.due_date, invoices.c.id).limit(limit).with_for_update(skip_locked=True))).all()
     return [_INVOICE.validate_python(r.data) for r in rows]
+
+
+def _reminders_due_where(as_of: dt.date, schedule: Sequence[int]):
+    steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= as_of - dt.timedelta(days=days))
+             for k, days in enumerate(schedule)]
+    return sa.and_(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps))
+
+
+# -- issuing ---------------------------------------------------------------------------------
+
+async def claim_to_prepare(session: AsyncSession, *, now: dt.datetime, lease_s: float, limit: int) -> list[Invoice]:
+    """Invoices queued for issuing and not numbered yet, claimed for `lease_s` by the caller (who
+    prepares and checks them outside any lock); a claim of a worker that died runs out."""
+    free = sa.or_(invoices.c.claimed_until.is_(None), invoices.c.claimed_until < now)
+    pick = (sa.select(invoices.c.id).where(invoices.c.status == "issuing", invoices.c.number.is_(None), free)
+            .order_by(invoices.c.invoice_date, invoices.c.created_at, invoices.c.id).limit(limit)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    rows = (await session.execute(invoices.update().where(invoices.c.id.in_(pick))
+                                  .values(claimed_until=now + dt.timedelta(seconds=lease_s))
+                                  .returning(invoices.c.data))).all()
+    return [_INVOICE.validate_python(r.data) for r in rows]
+
+
+async def lock(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Invoice]:
+    rows = (await session.execute(sa.select(invoices.c.data).where(invoices.c.id.in_(list(ids)))
+                                  .order_by(invoices.c.id).with_for_update())).all()
+    found = [_INVOICE.validate_python(r.data) for r in rows]
+    return {i.id: i for i in found}
+
+
+async def claim_to_render(session: AsyncSession, *, now: dt.datetime, invoice_id: uuid.UUID | None = None,
+                          lease_s: float = 0) -> Invoice | None:
+    """A numbered invoice whose documents are still to be made, locked until the caller's
+    transaction ends (the render, the documents and the status commit together). With an id,
+    that one (if nobody else holds it); else any whose claim has run out (a worker died, or an
+    earlier render failed and waits for its retry)."""
+    stmt = sa.select(invoices.c.data).where(invoices.c.status == "issuing", invoices.c.number.is_not(None))
+    if invoice_id is not None:
+        stmt = stmt.where(invoices.c.id == invoice_id)
+    else:
+        stmt = stmt.where(sa.or_(invoices.c.claimed_until.is_(None), invoices.c.claimed_until < now))
+    row = (await session.execute(stmt.order_by(invoices.c.number).limit(1).with_for_update(skip_locked=True))).first()
+    return _INVOICE.validate_python(row.data) if row else None
+
+
+async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, until: dt.datetime | None) -> None:
+    await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(claimed_until=until))
+
+
+async def render_failed(session: AsyncSession, invoice_id: uuid.UUID, *, error: str) -> int:
+    """Count a failed check or render of the invoice; the attempts so far."""
+    return (await session.execute(invoices.update().where(invoices.c.id == invoice_id).values(
+        render_attempts=invoices.c.render_attempts + 1, render_error=error[:2000])
+        .returning(invoices.c.render_attempts))).scalar_one()
+
+
+async def take_numbers(session: AsyncSession, year: int, count: int) -> int:
+    """The first of `count` consecutive numbers of the year. The counter row stays locked until
+    the transaction ends, so a rolled-back issue never leaves a gap and two workers never share
+    a number; the transaction holding it is kept short."""
+    stmt = insert(invoice_counters).values(year=year, last_number=count)
+    stmt = stmt.on_conflict_do_update(index_elements=["year"],
+                                      set_={"last_number": invoice_counters.c.last_number + count})
+    return (await session.execute(stmt.returning(invoice_counters.c.last_number))).scalar_one() - count + 1
+
+
+# -- billing runs ----------------------------------------------------------------------------
+
+async def create_run(session: AsyncSession, values: dict) -> tuple[dict, bool]:
+    """A new queued run, or (False) the queued or running one of the same as-of."""
+    stmt = insert(billing_runs).values(**values).on_conflict_do_nothing(
+        index_elements=["as_of"], index_where=sa.text("status IN ('queued', 'running')")).returning(billing_runs)
+    row = (await session.execute(stmt)).first()
+    if row is not None:
+        return row._asdict(), True
+    row = (await session.execute(sa.select(billing_runs).where(
+        billing_runs.c.as_of == values["as_of"], billing_runs.c.status.in_(("queued", "running"))))).first()
+    if row is None:  # it finished in between: ask again
+        return await create_run(session, values)
+    return row._asdict(), False
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID, *, for_update: bool = False) -> dict:
+    stmt = sa.select(billing_runs).where(billing_runs.c.id == run_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound("billing run", run_id)
+    return row._asdict()
+
+
+async def list_runs(session: AsyncSession, *, limit: int, offset: int) -> list[dict]:
+    rows = (await session.execute(sa.select(billing_runs).order_by(billing_runs.c.created_at.desc(),
+                                                                   billing_runs.c.id).limit(limit).offset(offset)))
+    return [r._asdict() for r in rows.all()]
+
+
+async def active_runs(session: AsyncSession) -> list[dict]:
+    rows = await session.execute(sa.select(billing_runs).where(billing_runs.c.status.in_(("queued", "running")))
+                                 .order_by(billing_runs.c.created_at, billing_runs.c.id))
+    return [r._asdict() for r in rows.all()]
+
+
+async def update_run(session: AsyncSession, run_id: uuid.UUID, **values) -> None:
+    await session.execute(billing_runs.update().where(billing_runs.c.id == run_id).values(**values))
+
+
+async def add_run_error(session: AsyncSession, run_id: uuid.UUID, error: dict, *, keep: int = 50) -> None:
+    """Remember an error of the run (the latest `keep`)."""
+    await session.execute(sa.text(
+        "UPDATE billing_runs SET errors = (SELECT coalesce(jsonb_agg(e), '[]') FROM (SELECT e FROM "
+        "jsonb_array_elements(errors || jsonb_build_array(CAST(:error AS jsonb))) WITH ORDINALITY AS x(e, n) "
+        "ORDER BY n DESC LIMIT :keep) AS latest) WHERE id = :id"),
+        {"error": json.dumps(error), "keep": keep, "id": run_id})
+
+
+async def count_progress(session: AsyncSession, run_id: uuid.UUID | None, worker: str, **counts: int) -> None:
+    """Add what this worker did for the run, in the transaction that did it."""
+    if run_id is None or not any(counts.values()):
+        return
+    stmt = insert(billing_run_progress).values(run_id=run_id, worker=worker, **counts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "worker"],
+        set_={**{k: billing_run_progress.c[k] + stmt.excluded[k] for k in counts}, "updated_at": sa.func.now()})
+    await session.execute(stmt)
+
+
+PROGRESS = ("drafted", "queued", "issued", "held", "reminded")
+
+
+async def run_progress(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    rows = (await session.execute(
+        sa.select(billing_run_progress.c.run_id, sa.func.count().label("workers"),
+                  *(sa.func.sum(billing_run_progress.c[k]).label(k) for k in PROGRESS))
+        .where(billing_run_progress.c.run_id.in_(list(run_ids))).group_by(billing_run_progress.c.run_id))).all()
+    return {r.run_id: {k: int(getattr(r, k) or 0) for k in (*PROGRESS, "workers")} for r in rows}
+
+
+async def run_remaining(session: AsyncSession, *, run_id: uuid.UUID, as_of: dt.date, draft_until: dt.date,
+                        schedule: Sequence[int], max_render_attempts: int) -> dict[str, int]:
+    """What is still to do for a run, as committed now (rows others are working on count)."""
+    def count(table, *where):
+        return sa.select(sa.func.count()).select_from(table).where(*where).scalar_subquery()
+
+    row = (await session.execute(sa.select(
+        count(planned_invoices, planned_invoices.c.status == "planned",
+              planned_invoices.c.invoice_date <= draft_until).label("to_draft"),
+        count(invoices, invoices.c.status == "draft", invoices.c.kind == "invoice",
+              invoices.c.invoice_date <= as_of).label("to_queue"),
+        count(invoices, invoices.c.status == "issuing", invoices.c.run_id == run_id,
+              invoices.c.render_attempts < max_render_attempts).label("to_issue"),
+        count(invoices, invoices.c.status == "issuing", invoices.c.run_id == run_id,
+              invoices.c.render_attempts >= max_render_attempts).label("stuck"),
+        (count(invoices, _reminders_due_where(as_of, schedule)) if schedule else sa.literal(0)).label("to_remind"),
+    ))).one()
+    return dict(row._mapping)
 
 
 async def list_invoices(session: AsyncSession, *, member_id: str | None, statuses: Sequence[str] | None,
@@ -156,15 +315,6 @@ async def of_order(session: AsyncSession, order_id: uuid.UUID) -> list[Invoice]:
     rows = (await session.execute(sa.select(invoices.c.data).where(invoices.c.order_id == order_id)
                                   .order_by(invoices.c.seq, invoices.c.created_at))).all()
     return [_INVOICE.validate_python(r.data) for r in rows]
-
-
-async def next_number(session: AsyncSession, year: int) -> int:
-    """The next number of the year. The counter row stays locked until the transaction
-    ends, so a rolled-back issue never leaves a gap and two replicas never share a number."""
-    stmt = insert(invoice_counters).values(year=year, last_number=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["year"],
-                                      set_={"last_number": invoice_counters.c.last_number + 1})
-    return (await session.execute(stmt.returning(invoice_counters.c.last_number))).scalar_one()
 
 
 # -- documents -------------------------------------------------------------------------------

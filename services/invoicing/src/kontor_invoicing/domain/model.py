@@ -7,6 +7,13 @@ A final installment invoice lists the whole order and deducts what the earlier
 installments billed as a prepaid amount (BT-113), so the order total is billed once.
 Issued invoices never change their content: only payments, reminders, disputes and
 cancellation are recorded on them.
+
+Issuing has three steps, so that the transaction holding the year's counter is short:
+`queue_issue` puts a draft in `issuing` (a billing run, the member's "save and send", an
+advisor after adjusting); the invoice is then `prepare`d (buyer data, what a final invoice
+deducts) and its X-Rechnung checked outside any lock; `number` gives it its number (status
+still `issuing`: its documents are being made); `documents_stored` makes it `invoiced`.
+A cancellation invoice takes the same path and cancels its original in the last step.
 """
 from __future__ import annotations
 
@@ -16,16 +23,19 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from kontor import lifecycle
-from kontor.errors import InvalidInput
+from kontor.errors import Conflict, InvalidInput
 from kontor.money import round_money
 
-STATUSES = ("draft", "waiting_for_adjustment", "invoiced", "disputed", "paid", "cancelled", "discarded")
+STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled", "discarded")
 ZERO = Decimal(0)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "request_change": frozenset({"draft"}),
     "adjust": frozenset({"draft", "waiting_for_adjustment"}),
     "issue": frozenset({"draft", "waiting_for_adjustment"}),
+    "number": frozenset({"issuing"}),
+    "hold": frozenset({"issuing"}),
+    "store_documents": frozenset({"issuing"}),
     "discard": frozenset({"draft", "waiting_for_adjustment"}),
     "dispute": frozenset({"invoiced"}),
     "resolve_dispute": frozenset({"disputed"}),
@@ -119,6 +129,10 @@ class Invoice:
     documents: tuple[Document, ...] = ()
     adjustments: tuple[dict, ...] = ()
     validation_errors: tuple[str, ...] = ()
+    issue_on: dt.date | None = None  # the issue date asked for when it was queued for issuing
+    issued_by: dict | None = None  # who asked for it to be issued (an actor: kind, id, name); None: a billing run
+    run_id: uuid.UUID | None = None  # the billing run that queued it, if one did
+    cancellation_reason: str | None = None
     version: int = 1
 
     # -- totals -------------------------------------------------------------------------
@@ -219,15 +233,76 @@ def _plain(value):
     return value
 
 
-def issue(invoice: Invoice, *, number: str, issue_date: dt.date) -> Invoice:
+def queue_issue(invoice: Invoice, *, on: dt.date, run_id: uuid.UUID | None = None,
+                by: dict | None = None) -> Invoice:
+    """To be issued as of `on`: by a billing run (its as-of), or by "save and send" or an
+    advisor (today)."""
     require(invoice, "issue")
-    return _next(invoice, status="invoiced", number=number, issue_date=issue_date,
-                 due_date=issue_date + dt.timedelta(days=invoice.due_in_days), validation_errors=())
+    return _next(invoice, status="issuing", issue_on=on, run_id=run_id, issued_by=by, number=None,
+                 validation_errors=())
+
+
+def issue(invoice: Invoice, *, number: str, issue_date: dt.date) -> Invoice:
+    """Number and date; the due date follows. From a draft too (what was issued before the
+    steps were split, and tests that need an issued invoice); `status` stays `issuing` while
+    the documents are made when it comes from there."""
+    if invoice.status != "issuing":
+        require(invoice, "issue")
+    status = "issuing" if invoice.status == "issuing" else "invoiced"
+    due = issue_date if invoice.kind == "cancellation" else issue_date + dt.timedelta(days=invoice.due_in_days)
+    return _next(invoice, status=status, number=number, issue_date=issue_date, due_date=due, validation_errors=())
+
+
+def prepare(invoice: Invoice, *, buyer: dict | None, order_invoices: list[Invoice]) -> Invoice:
+    """What an invoice is issued with: the client's billing data as known now (else what the
+    draft has; a cancellation invoice keeps its original's) and, for a final invoice, what the
+    earlier installments billed."""
+    if invoice.kind == "cancellation":
+        return invoice
+    return replace(invoice, buyer=buyer or invoice.buyer, prepaid_amount=prepaid(invoice, order_invoices))
+
+
+PROVISIONAL_SEQUENCE = 999_999  # for checking the X-Rechnung before a number is taken
+
+
+def provisional(prepared: Invoice) -> Invoice:
+    """The invoice as it will be issued, with a stand-in number of the same form (the rules
+    check the number's presence, never its value), so it can be checked before numbering."""
+    on = prepared.issue_on or prepared.invoice_date
+    return issue(prepared, number=format_number(on.year, PROVISIONAL_SEQUENCE), issue_date=on)
+
+
+def number(prepared: Invoice, *, sequence: int) -> Invoice:
+    """The prepared invoice gets its number of the year it is issued in."""
+    require(prepared, "number")
+    on = prepared.issue_on or prepared.invoice_date
+    return issue(prepared, number=format_number(on.year, sequence), issue_date=on)
+
+
+def documents_stored(invoice: Invoice, documents: tuple[Document, ...]) -> Invoice:
+    """Its PDF and X-Rechnung are stored: issued."""
+    require(invoice, "store_documents")
+    if invoice.number is None:
+        raise ValueError("an invoice gets its documents after its number")
+    return _next(invoice, status="invoiced", documents=documents)
+
+
+def prepaid(invoice: Invoice, order_invoices: list[Invoice]) -> Decimal:
+    """What a final invoice deducts: the gross of the order's installment invoices that are
+    issued and not cancelled (a cancelled installment is not deducted). Other invoices deduct
+    nothing."""
+    if invoice.kind != "invoice" or invoice.schedule_kind != "final":
+        return ZERO
+    return sum((i.gross_total for i in order_invoices
+                if i.id != invoice.id and i.kind == "invoice" and i.schedule_kind == "installment"
+                and i.status in ("invoiced", "paid", "disputed")), ZERO)
 
 
 def hold_for_adjustment(invoice: Invoice, errors: tuple[str, ...]) -> Invoice:
-    """The documents failed validation: not sent; an advisor must adjust it."""
-    return _next(invoice, status="waiting_for_adjustment", validation_errors=errors)
+    """Its X-Rechnung failed the official rules: not numbered, not sent; an advisor adjusts it."""
+    require(invoice, "hold")
+    return _next(invoice, status="waiting_for_adjustment", validation_errors=errors, number=None, issue_date=None,
+                 due_date=None)
 
 
 def discard(invoice: Invoice) -> Invoice:
@@ -265,7 +340,7 @@ def record_payment(invoice: Invoice, *, payment_id: uuid.UUID, amount: Decimal, 
 def reminders_due(invoice: Invoice, as_of: dt.date, schedule: tuple[int, ...]) -> int:
     """How many reminders should have gone out by `as_of` (days after the due date)."""
     if invoice.kind != "invoice" or invoice.status != "invoiced" or invoice.due_date is None \
-            or invoice.open_amount == 0:
+            or invoice.open_amount == 0 or invoice.cancelled_by is not None:
         return 0
     return sum(1 for days in schedule if as_of >= invoice.due_date + dt.timedelta(days=days))
 
@@ -275,18 +350,88 @@ def remind(invoice: Invoice, *, on: dt.date) -> Invoice:
     return _next(invoice, reminders_sent=invoice.reminders_sent + 1, last_reminder_on=on)
 
 
-def cancel(invoice: Invoice, *, cancellation_id: uuid.UUID, number: str, issue_date: dt.date,
-           now: dt.datetime) -> tuple[Invoice, Invoice]:
-    """The original, now `cancelled` with what is to be refunded, and its cancellation invoice
-    (type 381: the same lines with positive amounts, referring to the original)."""
+def request_cancellation(invoice: Invoice, *, cancellation_id: uuid.UUID, on: dt.date, reason: str,
+                         now: dt.datetime) -> tuple[Invoice, Invoice]:
+    """The original, marked as being cancelled by `cancellation_id`, and its cancellation
+    invoice, queued for issuing (type 381: the same lines with positive amounts, referring to
+    the original, dated no earlier than it). The original becomes `cancelled` when the
+    cancellation invoice's documents are stored (`cancel`)."""
     require(invoice, "cancel")
-    refund = invoice.paid_total
-    original = _next(invoice, status="cancelled", cancelled_by=cancellation_id, refund_due=refund)
+    if invoice.kind == "cancellation":
+        raise Conflict("a cancellation invoice cannot be cancelled", current_status=invoice.status)
+    if invoice.cancelled_by is not None:
+        raise Conflict(f"invoice {invoice.number} is already being cancelled", current_status=invoice.status)
+    if not (reason or "").strip():
+        raise InvalidInput(field="reason", message="say why the invoice is cancelled")
+    on = max(on, invoice.issue_date or on)
+    original = _next(invoice, cancelled_by=cancellation_id, cancellation_reason=reason.strip())
     cancellation = replace(
-        invoice, id=cancellation_id, seq=0, kind="cancellation", schedule_kind="cancellation", status="invoiced",
-        number=number, issue_date=issue_date, invoice_date=issue_date, due_date=issue_date, due_in_days=0,
+        invoice, id=cancellation_id, seq=0, kind="cancellation", schedule_kind="cancellation", status="issuing",
+        number=None, issue_on=on, issue_date=None, invoice_date=on, due_date=None, due_in_days=0, run_id=None,
         payments=(), reminders_sent=0, last_reminder_on=None, change_request=None, dispute=None,
         cancels_invoice_id=invoice.id, cancels_number=invoice.number, cancels_issue_date=invoice.issue_date,
-        cancelled_by=None, refund_due=ZERO, documents=(), adjustments=(), created_at=now, version=1,
+        cancelled_by=None, refund_due=ZERO, documents=(), adjustments=(), validation_errors=(),
+        cancellation_reason=reason.strip(), created_at=now, version=1,
     )
     return original, cancellation
+
+
+def cancel(invoice: Invoice, cancellation: Invoice) -> Invoice:
+    """The cancellation invoice is issued: the original is `cancelled`, and what was paid on it
+    is to be refunded."""
+    require(invoice, "cancel")
+    if invoice.cancelled_by != cancellation.id or cancellation.status != "invoiced":
+        raise ValueError(f"invoice {invoice.id} is not cancelled by an issued {cancellation.id}")
+    return _next(invoice, status="cancelled", refund_due=invoice.paid_total)
+
+
+# -- what comes from the order ------------------------------------------------------------
+
+DEFAULT_VAT = {"category": "S", "rate": "19"}
+
+
+def draft_from_plan(plan: dict, order: dict, client: dict | None, *, invoice_id: uuid.UUID,
+                    now: dt.datetime) -> Invoice:
+    """The draft of one planned invoice of an order (the order and the client as the read
+    models hold them, JSON). VAT as the order determined it (its first category; the standard
+    rate when the order names none), the payment term of the order (14 days by default), the
+    client's billing data when invoicing knows the client, else what the order carries."""
+    vat = (order.get("vat") or [DEFAULT_VAT])[0]
+    lines = tuple(Line(description=l["description"], quantity=Decimal(l["quantity"]), unit=l["unit"],
+                       unit_price=Decimal(l["unit_price"]), net_amount=Decimal(l["net_amount"]),
+                       vat_category=vat["category"], vat_rate=Decimal(vat["rate"])) for l in plan["lines"])
+    buyer = dict(client or {})
+    if not buyer:
+        c = order["client"]
+        buyer = {"name": c["name"], "kind": c["kind"], "vat_id": c.get("vat_id"), "language": c.get("language", "de"),
+                 "address": {"country": c["country"]}}
+    return Invoice(
+        id=invoice_id, order_id=uuid.UUID(order["order_id"]), member_id=order["member_id"],
+        client_id=uuid.UUID(order["client"]["client_id"]), seq=plan["seq"], kind="invoice",
+        schedule_kind=plan["kind"], status="draft", currency=order["currency"], lines=lines,
+        invoice_date=dt.date.fromisoformat(plan["invoice_date"]),
+        due_in_days=(order.get("payment") or {}).get("due_in_days", 14), created_at=now,
+        project_name=order.get("project_name"), description=order.get("description"),
+        vat_note=vat.get("note") if order.get("vat") else None,
+        service_period_start=dt.date.fromisoformat(plan["period_start"]) if plan.get("period_start") else None,
+        service_period_end=dt.date.fromisoformat(plan["period_end"]) if plan.get("period_end") else None,
+        contact_name=order["contact_person"]["name"], contact_email=order["contact_person"]["email"], buyer=buyer,
+        exchange_rate_eur=Decimal(order["exchange_rate_eur"]) if order.get("exchange_rate_eur") else None,
+    )
+
+
+@dataclass(frozen=True)
+class OrderCancellation:
+    discard: tuple[Invoice, ...]  # drafts and invoices waiting for adjustment
+    cancel: tuple[Invoice, ...]  # issued invoices the advisor named
+
+
+def order_cancelled(invoices: list[Invoice], cancel_invoice_ids) -> OrderCancellation:
+    """What a cancelled order does to its invoices: drafts are discarded; issued invoices are
+    cancelled only when the advisor named them (and only those that can be cancelled and are
+    not being cancelled already); anything else is left as it is."""
+    named = set(cancel_invoice_ids)
+    return OrderCancellation(
+        discard=tuple(i for i in invoices if i.status in TRANSITIONS["discard"]),
+        cancel=tuple(i for i in invoices if i.id in named and i.kind == "invoice" and i.cancelled_by is None
+                     and i.status in TRANSITIONS["cancel"]))

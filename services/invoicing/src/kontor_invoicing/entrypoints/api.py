@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal
-from kontor.clock import Clock, business_today
+from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
 from kontor_invoicing.adapters import repository
-from kontor_invoicing.adapters.documents import DefaultRenderer
-from kontor_invoicing.adapters.xrechnung_rules import create_validator
 from kontor_invoicing.adapters.orm import outbox
 from kontor_invoicing.domain import model
+from kontor_invoicing.service_layer import runs as billing_runs
 from kontor_invoicing.service_layer import services
 from kontor_invoicing.settings import InvoicingSettings
 
@@ -63,12 +62,33 @@ class RunIn(_In):
     as_of: dt.date | None = None
 
 
+class RemainingOut(BaseModel):
+    to_draft: int = Field(description="planned invoices due within the lead days, not drafted yet")
+    to_queue: int = Field(description="drafts whose invoice date has come, not queued for issuing yet")
+    to_issue: int = Field(description="invoices of this run being checked, numbered or rendered")
+    stuck: int = Field(description="invoices of this run whose check or rendering failed every attempt so far")
+    to_remind: int
+
+
 class RunOut(BaseModel):
+    run_id: uuid.UUID
     as_of: dt.date
-    drafted: int
-    issued: int
+    status: Literal["queued", "running", "finished", "failed"]
+    phase: Literal["drafting", "issuing", "reminding", "done"]
+    requested_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    drafted: int = Field(description="drafts created")
+    queued: int = Field(description="drafts queued for issuing")
+    issued: int = Field(description="invoices issued (numbered, documents stored, event written)")
+    held: int = Field(description="invoices held for adjustment: their X-Rechnung failed the official rules")
     reminded: int
-    elapsed_s: float
+    workers: int = Field(description="worker processes that did something for it")
+    remaining: RemainingOut | None = Field(description="what is left, while the run is queued or running")
+    invoices_per_s: float | None
+    elapsed_s: float | None
+    errors: list[dict]
 
 
 class PaymentOut(BaseModel):
@@ -89,6 +109,10 @@ class InvoiceOut(InvoiceV1):
     validation_errors: tuple[str, ...] = ()
     adjustments: tuple[dict, ...] = ()
     cancelled_by: uuid.UUID | None = None
+    cancellation_pending: bool = Field(default=False, description="a cancellation invoice is being issued")
+    documents_pending: bool = Field(default=False, description="status issuing: being checked, numbered and "
+                                                                "rendered; the documents follow")
+    run_id: uuid.UUID | None = None
 
 
 def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
@@ -98,16 +122,17 @@ def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
         payments=tuple(PaymentOut(payment_id=p.payment_id, amount=p.amount, received_on=p.received_on)
                        for p in inv.payments),
         change_request=inv.change_request, dispute=inv.dispute, validation_errors=inv.validation_errors,
-        adjustments=inv.adjustments, cancelled_by=inv.cancelled_by)
+        adjustments=inv.adjustments, cancelled_by=inv.cancelled_by,
+        cancellation_pending=inv.cancelled_by is not None and inv.status != "cancelled",
+        documents_pending=inv.status == "issuing", run_id=inv.run_id)
 
 
-def deps(ctx: ServiceContext, request: Request) -> services.Deps:
-    return services.Deps(ctx.outbox, ctx.clock, ctx.settings, request.app.state.renderer,
-                         request.app.state.validator)
+def deps(ctx: ServiceContext, request: Request | None = None) -> services.Deps:
+    return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
 
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
-Status = Literal["draft", "waiting_for_adjustment", "invoiced", "disputed", "cancelled", "paid", "discarded"]
+Status = Literal["draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "cancelled", "paid", "discarded"]
 
 
 @router.get("", response_model=list[InvoiceOut], summary="Invoices by status: a member's own, all for advisors")
@@ -163,8 +188,10 @@ async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: Cur
         return invoice_out(await services.adjust(session, deps(ctx, request), principal, invoice_id, changes), ctx.settings.public_base_url)
 
 
-@router.post("/{invoice_id}/issue", response_model=InvoiceOut,
-             summary="Issue now: the member's \"save and send\" on a draft, or an advisor after adjusting")
+@router.post("/{invoice_id}/issue", response_model=InvoiceOut, status_code=202,
+             summary="Issue now: the member's \"save and send\" on a draft, or an advisor after adjusting",
+             description="Queued for the invoicing workers: the answer shows it `issuing`; its number and documents "
+                         "follow within seconds (`GET /invoices/{id}`), and `invoice.issued` is published then.")
 async def issue(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
         return invoice_out(await services.issue_now(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
@@ -192,23 +219,51 @@ async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, 
         return invoice_out(await services.resolve_dispute(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
 
 
-@router.post("/{invoice_id}/cancel", response_model=InvoiceOut,
-             summary="Advisor: cancel with a cancellation invoice (own number, refers to the original)")
+@router.post("/{invoice_id}/cancel", response_model=InvoiceOut, status_code=202,
+             summary="Advisor: cancel with a cancellation invoice (own number, refers to the original)",
+             description="The cancellation invoice is queued for the invoicing workers (`cancelled_by`, "
+                         "`cancellation_pending`); the invoice becomes `cancelled` and `invoice.cancelled` is "
+                         "published once the cancellation invoice's documents are stored.")
 async def cancel(invoice_id: uuid.UUID, body: ReasonIn, ctx: Ctx, principal: CurrentPrincipal,
                  request: Request) -> InvoiceOut:
     async with ctx.begin() as session:
         return invoice_out(await services.cancel(session, deps(ctx, request), principal, invoice_id, body.reason), ctx.settings.public_base_url)
 
 
-runs = APIRouter(tags=["billing runs"])
+runs = APIRouter(prefix="/billing-runs", tags=["billing runs"])
 
 
-@runs.post("/billing-runs", response_model=RunOut,
-           summary="Advisor: create due drafts, issue due invoices, send due reminders, as of a date")
-async def billing_run(body: RunIn, ctx: Ctx, _: Advisor, request: Request) -> RunOut:
-    report = await services.billing_run(ctx.session_factory, deps(ctx, request),
-                                        as_of=body.as_of or business_today(ctx.clock))
-    return RunOut(**vars(report))
+def run_out(view: billing_runs.RunView) -> RunOut:
+    return RunOut(**vars(view))
+
+
+@runs.post("", response_model=RunOut, status_code=202,
+           summary="Advisor: start a billing run as of a date (drafts due, invoices due, reminders due)",
+           description="Answers at once with the queued run (`Location` names it); the invoicing workers do the "
+                       "work. While a run of the same date is queued or running, that run is answered (header "
+                       "`Kontor-Duplicate: as_of`).",
+           responses={200: {"model": RunOut, "description": "a run of this date is already queued or running"}})
+async def start_billing_run(body: RunIn, ctx: Ctx, principal: Advisor, response: Response) -> RunOut:
+    async with ctx.begin() as session:
+        view, created = await billing_runs.request_run(session, deps(ctx), principal, as_of=body.as_of)
+    response.headers["Location"] = f"/billing-runs/{view.run_id}"
+    if not created:
+        response.status_code = 200
+        response.headers["Kontor-Duplicate"] = "as_of"
+    return run_out(view)
+
+
+@runs.get("", response_model=list[RunOut], summary="Advisor: billing runs, newest first")
+async def list_billing_runs(ctx: Ctx, _: Advisor, limit: Annotated[int, Query(ge=1, le=200)] = 20,
+                            offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[RunOut]:
+    async with ctx.session_factory() as session:
+        return [run_out(v) for v in await billing_runs.list_runs(session, deps(ctx), limit=limit, offset=offset)]
+
+
+@runs.get("/{run_id}", response_model=RunOut, summary="Advisor: one billing run with its progress")
+async def get_billing_run(run_id: uuid.UUID, ctx: Ctx, _: Advisor) -> RunOut:
+    async with ctx.session_factory() as session:
+        return run_out(await billing_runs.get_run(session, deps(ctx), run_id))
 
 
 def create_api_app(settings: InvoicingSettings, *, clock: Clock | None = None) -> FastAPI:
@@ -220,8 +275,6 @@ def create_api_app(settings: InvoicingSettings, *, clock: Clock | None = None) -
         routers=[router, runs],
         clock=clock,
     )
-    app.state.renderer = DefaultRenderer(settings.seller)
-    app.state.validator = create_validator(settings)
     return app
 
 

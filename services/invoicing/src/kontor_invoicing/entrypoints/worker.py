@@ -1,10 +1,15 @@
 """Event worker of the invoicing service: read models of clients and orders, the order's
-planned invoices, cancellations; the billing run loop; the outbox relay."""
+planned invoices, cancellations; the billing runs (jobs) and the issuing pipeline with its
+rendering processes; the schedule that starts a run as of today; the outbox relay."""
 from __future__ import annotations
+
+import os
+import socket
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kontor.clock import Clock, SystemClock, business_today
+from kontor.clock import Clock, SystemClock
 from kontor.consumer import EventRouter
 from kontor.contracts.clients import ClientRegisteredV1, ClientStandingChangedV1, ClientUpdatedV1
 from kontor.contracts.orders import (
@@ -18,11 +23,12 @@ from kontor.envelope import Envelope
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import Worker, every
-from kontor_invoicing.adapters.documents import DefaultRenderer
-from kontor_invoicing.adapters.xrechnung_rules import create_validator
+from kontor.worker import BackgroundTask, Worker, every
 from kontor_invoicing.adapters.orm import inbox, outbox
-from kontor_invoicing.service_layer import services
+from kontor_invoicing.adapters.rendering import RenderPool
+from kontor_invoicing.adapters.xrechnung_rules import create_validator
+from kontor_invoicing.service_layer import runs, services
+from kontor_invoicing.service_layer.issuing import IssuingPipeline
 from kontor_invoicing.settings import InvoicingSettings
 
 GROUP = "kontor-invoicing"
@@ -33,7 +39,7 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     router = EventRouter(GROUP)
     if deps is None:
         settings = InvoicingSettings()
-        deps = services.Deps(Outbox(outbox, Topics("")), SystemClock(), settings, DefaultRenderer(settings.seller))
+        deps = services.Deps(Outbox(outbox, Topics("")), SystemClock(), settings)
 
     async def on_client_changed(event, envelope: Envelope, session: AsyncSession) -> None:
         await services.remember_client(session, event.client)
@@ -58,18 +64,44 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     return router
 
 
-def billing_loop(session_factory: async_sessionmaker[AsyncSession], deps: services.Deps, interval_s: float):
-    return every(interval_s, lambda: services.billing_run(session_factory, deps, as_of=business_today(deps.clock)))
+def runs_loop(session_factory: async_sessionmaker[AsyncSession], deps: services.Deps, worker: str) -> BackgroundTask:
+    """This worker's share of the active billing runs, until the worker stops."""
+
+    async def loop(stop) -> None:
+        while not stop.is_set():
+            if not await runs.work(session_factory, deps, worker=worker):
+                await _wait(stop, deps.settings.runs_poll_interval_s)
+
+    return loop
+
+
+async def _wait(stop, seconds: float) -> None:
+    import asyncio
+
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) -> Worker:
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
-    deps = services.Deps(Outbox(outbox, Topics(settings.topic_prefix)), clock or SystemClock(), settings,
-                         DefaultRenderer(settings.seller), create_validator(settings))
-    background = [("billing-runs", billing_loop(session_factory, deps, settings.billing_run_interval_s))] \
-        if settings.billing_runs_enabled else []
-    return Worker(
+    deps = services.Deps(Outbox(outbox, Topics(settings.topic_prefix)), clock or SystemClock(), settings)
+    create_validator(settings)  # a configured rules directory without the rules stops the worker here
+    name = worker_name()
+    pool = RenderPool(settings.seller, settings.xrechnung_rules_dir, processes=settings.render_processes)
+    pipeline = IssuingPipeline(session_factory, deps, pool, worker=name)
+    background: list[tuple[str, BackgroundTask]] = [("billing-runs", runs_loop(session_factory, deps, name)),
+                                                    ("issuing", pipeline.run)]
+    if settings.billing_runs_enabled:
+        background.append(("billing-schedule", every(settings.billing_run_interval_s,
+                                                     lambda: runs.schedule_today(session_factory, deps))))
+    worker = Worker(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -78,3 +110,5 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
         routers=[create_router(deps)],
         background=background,
     )
+    worker.issuing = pipeline  # tests and the bench read its step times
+    return worker

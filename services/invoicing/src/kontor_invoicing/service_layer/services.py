@@ -1,13 +1,14 @@
 """Use cases of the invoicing service. Each runs in one transaction with its outbox events;
-runs take one invoice (or planned invoice) per transaction, locked with SKIP LOCKED, so
-several replicas share the work and never do the same thing twice.
+the steps of billing runs take a batch of planned invoices, drafts or invoices per transaction,
+locked with SKIP LOCKED, so several replicas share the work and never do the same thing twice.
+Issuing itself (check, number, render) is `service_layer.issuing`; the runs as jobs are
+`service_layer.runs`.
 """
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,12 +17,10 @@ from kontor.auth import Principal
 from kontor.clock import Clock, business_today
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import (
-    InvoiceCancelledV1,
     InvoiceChangeRequestedV1,
     InvoiceDisputedV1,
     InvoiceDocumentV1,
     InvoiceDraftCreatedV1,
-    InvoiceIssuedV1,
     InvoiceLineV1,
     InvoicePaidV1,
     InvoicePaymentRecordedV1,
@@ -31,11 +30,10 @@ from kontor.contracts.invoices import (
 )
 from kontor.contracts.orders import OrderV1
 from kontor.envelope import Envelope
-from kontor.errors import Forbidden, InvalidInput, NotFound
+from kontor.errors import Forbidden, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_invoicing.adapters import repository
-from kontor_invoicing.adapters.documents import DocumentRenderer
 from kontor_invoicing.domain import model
 from kontor_invoicing.settings import InvoicingSettings
 
@@ -43,21 +41,11 @@ log = get_logger(__name__)
 SYSTEM = Actor(kind="system", id="invoicing", name="billing run")
 
 
-class DocumentsRejected(Exception):
-    """The rendered X-Rechnung failed the official rules: the invoice is not sent."""
-
-    def __init__(self, errors: tuple[str, ...]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
 @dataclass
 class Deps:
     outbox: Outbox
     clock: Clock
     settings: InvoicingSettings
-    renderer: DocumentRenderer
-    validator: object | None = None  # XRechnungValidator when the rules directory is configured
 
     @property
     def today(self) -> dt.date:
@@ -119,52 +107,25 @@ async def plan_order(session: AsyncSession, order: OrderV1) -> int:
 
 async def order_cancelled(session: AsyncSession, deps: Deps, order: OrderV1, cancel_invoice_ids, reason: str,
                           envelope: Envelope) -> None:
-    """Undrafted plans are dropped, drafts discarded; issued invoices are cancelled only when
-    the advisor named them."""
+    """Undrafted plans are dropped; what happens to the invoices is the domain's rule."""
     await remember_order(session, order)
     dropped = await repository.drop_open_plans(session, order.order_id)
-    for inv in await repository.of_order(session, order.order_id):
-        if inv.status in ("draft", "waiting_for_adjustment"):
-            current = await repository.get(session, inv.id, for_update=True)
-            await _save(session, current, model.discard(current))
-        elif inv.id in set(cancel_invoice_ids) and inv.status in model.TRANSITIONS["cancel"]:
-            await _cancel(session, deps, inv.id, reason=f"order cancelled: {reason}", actor=SYSTEM, caused_by=envelope)
+    decided = model.order_cancelled(await repository.of_order(session, order.order_id), cancel_invoice_ids)
+    for inv in decided.discard:
+        current = await repository.get(session, inv.id, for_update=True)
+        await _save(session, current, model.discard(current))
+    for inv in decided.cancel:
+        await _request_cancellation(session, deps, inv.id, reason=f"order cancelled: {reason}")
     log.info("order cancelled", order_id=str(order.order_id), plans_dropped=dropped,
-             invoices_cancelled=len(cancel_invoice_ids))
+             drafts_discarded=len(decided.discard), invoices_cancelled=len(decided.cancel))
 
 
 # -- drafts -----------------------------------------------------------------------------------
 
-def _vat_note(order: dict) -> str | None:
-    vat = order.get("vat") or []
-    return vat[0].get("note") if vat else None
-
-
-def draft_from_plan(plan: dict, order: dict, client: dict | None, *, now: dt.datetime) -> model.Invoice:
-    vat = (order.get("vat") or [{"category": "S", "rate": "19"}])[0]
-    lines = tuple(model.Line(description=l["description"], quantity=Decimal(l["quantity"]), unit=l["unit"],
-                             unit_price=Decimal(l["unit_price"]), net_amount=Decimal(l["net_amount"]),
-                             vat_category=vat["category"], vat_rate=Decimal(vat["rate"])) for l in plan["lines"])
-    buyer = dict(client or {})
-    if not buyer:
-        c = order["client"]
-        buyer = {"name": c["name"], "kind": c["kind"], "vat_id": c.get("vat_id"), "language": c.get("language", "de"),
-                 "address": {"country": c["country"]}}
-    return model.Invoice(
-        id=uuid.uuid4(), order_id=uuid.UUID(order["order_id"]), member_id=order["member_id"],
-        client_id=uuid.UUID(order["client"]["client_id"]), seq=plan["seq"], kind="invoice",
-        schedule_kind=plan["kind"], status="draft", currency=order["currency"], lines=lines,
-        invoice_date=dt.date.fromisoformat(plan["invoice_date"]),
-        due_in_days=(order.get("payment") or {}).get("due_in_days", 14), created_at=now,
-        project_name=order.get("project_name"), description=order.get("description"), vat_note=_vat_note(order),
-        service_period_start=dt.date.fromisoformat(plan["period_start"]) if plan.get("period_start") else None,
-        service_period_end=dt.date.fromisoformat(plan["period_end"]) if plan.get("period_end") else None,
-        contact_name=order["contact_person"]["name"], contact_email=order["contact_person"]["email"], buyer=buyer,
-        exchange_rate_eur=Decimal(order["exchange_rate_eur"]) if order.get("exchange_rate_eur") else None,
-    )
-
-
-async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date) -> int:
+async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
+                            run_id: uuid.UUID | None = None, worker: str = "") -> int:
+    """Drafts of the planned invoices due within the lead days, a batch per transaction
+    (planned invoices locked with SKIP LOCKED, so replicas share them)."""
     until = as_of + dt.timedelta(days=deps.settings.draft_lead_days)
     created = 0
     while True:
@@ -172,103 +133,44 @@ async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], d
             plans = await repository.due_plans(session, until=until, limit=deps.settings.billing_batch_size)
             if not plans:
                 return created
+            batch = 0
             for row in plans:
                 order = await repository.known_order(session, row.order_id)
                 if order is None or order["status"] in ("cancelled",):
                     await repository.mark_plan(session, row.order_id, row.seq, "dropped")
                     continue
                 client = await repository.known_client(session, uuid.UUID(order["client"]["client_id"]))
-                draft = draft_from_plan(row.plan, order, client, now=deps.clock.now())
+                now = deps.clock.now()
+                draft = model.draft_from_plan(row.plan, order, client, invoice_id=uuid.uuid4(), now=now)
                 if await repository.add(session, draft):
-                    now = deps.clock.now()
                     await deps.outbox.add(session, InvoiceDraftCreatedV1(
                         **_common(draft, SYSTEM, now), invoice=published(draft),
                         check_until=draft.invoice_date - dt.timedelta(days=1)), time=now)
-                    created += 1
+                    batch += 1
                 await repository.mark_plan(session, row.order_id, row.seq, "drafted")
+            await repository.count_progress(session, run_id, worker, drafted=batch)
+            created += batch
         log.info("drafts created", created=created, as_of=as_of.isoformat())
 
 
-# -- issuing ----------------------------------------------------------------------------------
-
-async def _prepaid(session: AsyncSession, inv: model.Invoice) -> Decimal:
-    """What the earlier installments of the order billed (gross), for the final invoice."""
-    if inv.schedule_kind != "final":
-        return Decimal(0)
-    earlier = [i for i in await repository.of_order(session, inv.order_id)
-               if i.kind == "invoice" and i.schedule_kind == "installment" and i.status in ("invoiced", "paid",
-                                                                                              "disputed")]
-    return sum((i.gross_total for i in earlier), Decimal(0))
-
-
-async def _issue(session: AsyncSession, deps: Deps, current: model.Invoice, actor: Actor, *, on: dt.date,
-                 caused_by: Envelope | None = None) -> model.Invoice:
-    """Number, documents and status in one transaction; `on` is the issue date (a run's as-of).
-    When the X-Rechnung fails the official rules, everything of the attempt is rolled back
-    (the number too, so numbers stay gapless) and the invoice waits for an advisor."""
-    try:
-        async with session.begin_nested():
-            return await _number_render_store(session, deps, current, actor, on=on, caused_by=caused_by)
-    except DocumentsRejected as rejected:
-        held = model.hold_for_adjustment(current, rejected.errors)
-        await _save(session, current, held)
-        now = deps.clock.now()
-        await deps.outbox.add(session, InvoiceChangeRequestedV1(
-            **_common(held, SYSTEM, now), message="the X-Rechnung failed the official rules; an advisor must adjust it",
-            validation_errors=rejected.errors), time=now, caused_by=caused_by)
-        log.warning("invoice held: X-Rechnung invalid", invoice_id=str(held.id), errors=list(rejected.errors))
-        return held
-
-
-async def _take_number(session: AsyncSession, on: dt.date) -> str:
-    return model.format_number(on.year, await repository.next_number(session, on.year))
-
-
-async def _with_documents(session: AsyncSession, deps: Deps, inv: model.Invoice, now: dt.datetime) -> model.Invoice:
-    """Render the PDF and the X-Rechnung, check the XML by the official rules when they are
-    configured (`DocumentsRejected` if it fails), store both with their SHA-256."""
-    documents = deps.renderer.render(inv)
-    if deps.validator is not None:
-        report = deps.validator.validate(next(d.content for d in documents if d.kind == "xrechnung"))
-        if not report.valid:
-            raise DocumentsRejected(tuple(str(e) for e in report.errors))
-    for d in documents:
-        await repository.add_document(session, inv.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
-                                      sha256=d.sha256, content=d.content, now=now)
-    return replace(inv, documents=tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256) for d in documents))
-
-
-async def _number_render_store(session: AsyncSession, deps: Deps, current: model.Invoice, actor: Actor, *,
-                               on: dt.date, caused_by: Envelope | None) -> model.Invoice:
-    now = deps.clock.now()
-    today = on
-    client = await repository.known_client(session, current.client_id)
-    ready = replace(current, prepaid_amount=await _prepaid(session, current), buyer=client or current.buyer)
-    number = await _take_number(session, today)
-    issued = await _with_documents(session, deps, model.issue(ready, number=number, issue_date=today), now)
-    await _save(session, current, issued)
-    await deps.outbox.add(session, InvoiceIssuedV1(**_common(issued, actor, now),
-                                                   invoice=published(issued, deps.settings.public_base_url)),
-                          time=now, caused_by=caused_by)
-    log.info("invoice issued", invoice_id=str(issued.id), number=number, order_id=str(issued.order_id))
-    return issued
-
-
-async def issue_due(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date) -> int:
-    """Drafts nobody acted on are issued on their invoice date."""
-    issued = 0
+async def queue_due_drafts(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
+                           run_id: uuid.UUID | None = None, worker: str = "") -> int:
+    """Drafts nobody acted on are issued on their invoice date: queued for the issuing workers,
+    as of the run's date, a batch per transaction (SKIP LOCKED)."""
+    queued = 0
     while True:
         async with session_factory.begin() as session:
-            due = await repository.lock_drafts_due(session, until=as_of, limit=1)
+            due = await repository.lock_drafts_due(session, until=as_of, limit=deps.settings.billing_batch_size)
             if not due:
-                return issued
-            await _issue(session, deps, due[0], SYSTEM, on=as_of)
-            issued += 1
-        if issued % 100 == 0:
-            log.info("billing run progress", issued=issued, as_of=as_of.isoformat())
+                return queued
+            for current in due:
+                await _save(session, current, model.queue_issue(current, on=as_of, run_id=run_id))
+            await repository.count_progress(session, run_id, worker, queued=len(due))
+            queued += len(due)
 
 
-async def send_reminders(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date) -> int:
+async def send_reminders(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
+                         run_id: uuid.UUID | None = None, worker: str = "") -> int:
     """One reminder per due step: the query selects exactly the invoices whose next reminder
     is due, so invoices that already had all their reminders never crowd out the others."""
     schedule = tuple(sorted(deps.settings.reminder_days))
@@ -287,26 +189,8 @@ async def send_reminders(session_factory: async_sessionmaker[AsyncSession], deps
                 await deps.outbox.add(session, InvoiceReminderSentV1(
                     **_common(reminded, SYSTEM, now), number=reminded.number, reminder=reminded.reminders_sent,
                     due_date=reminded.due_date, open_amount=reminded.open_amount, currency=reminded.currency), time=now)
-                sent += 1
-
-
-@dataclass(frozen=True)
-class RunReport:
-    as_of: dt.date
-    drafted: int
-    issued: int
-    reminded: int
-    elapsed_s: float
-
-
-async def billing_run(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date) -> RunReport:
-    started = time.monotonic()
-    drafted = await create_due_drafts(session_factory, deps, as_of=as_of)
-    issued = await issue_due(session_factory, deps, as_of=as_of)
-    reminded = await send_reminders(session_factory, deps, as_of=as_of)
-    report = RunReport(as_of, drafted, issued, reminded, round(time.monotonic() - started, 2))
-    log.info("billing run finished", **{k: str(v) for k, v in vars(report).items()})
-    return report
+            await repository.count_progress(session, run_id, worker, reminded=len(pending))
+            sent += len(pending)
 
 
 # -- actions ------------------------------------------------------------------------------------
@@ -344,12 +228,15 @@ async def adjust(session: AsyncSession, deps: Deps, principal: Principal, invoic
 
 
 async def issue_now(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID) -> model.Invoice:
-    """"Save and send" (the member, on a draft) or issue after adjustment (an advisor)."""
+    """"Save and send" (the member, on a draft) or issue after adjustment (an advisor): queued
+    for the issuing workers as of today; the API shows it `issuing` until its documents exist."""
     current = await visible(session, principal, invoice_id, for_update=True)
     if current.status == "waiting_for_adjustment" and not principal.is_advisor:
         raise Forbidden("an advisor issues an invoice waiting for adjustment")
-    model.require(current, "issue")
-    return await _issue(session, deps, current, principal.actor, on=deps.today)
+    after = model.queue_issue(current, on=deps.today)
+    await _save(session, current, after)
+    log.info("invoice queued for issuing", invoice_id=str(after.id), by=principal.sub)
+    return after
 
 
 async def record_payment(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID, *,
@@ -395,31 +282,22 @@ async def resolve_dispute(session: AsyncSession, deps: Deps, principal: Principa
     return after
 
 
-async def _cancel(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *, reason: str, actor: Actor,
-                  caused_by: Envelope | None = None) -> model.Invoice:
+async def _request_cancellation(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *,
+                                reason: str) -> model.Invoice:
     current = await repository.get(session, invoice_id, for_update=True)
-    model.require(current, "cancel")
-    now, today = deps.clock.now(), deps.today
-    number = await _take_number(session, today)
-    original, cancellation = model.cancel(current, cancellation_id=uuid.uuid4(), number=number, issue_date=today,
-                                          now=now)
-    try:
-        cancellation = await _with_documents(session, deps, cancellation, now)
-    except DocumentsRejected as rejected:  # nothing is cancelled; the advisor sees why
-        raise InvalidInput(field="cancellation", message="the cancellation invoice fails the X-Rechnung rules: "
-                           + "; ".join(rejected.errors)) from rejected
+    original, cancellation = model.request_cancellation(current, cancellation_id=uuid.uuid4(), on=deps.today,
+                                                        reason=reason, now=deps.clock.now())
     await repository.add(session, cancellation)
     await _save(session, current, original)
-    await deps.outbox.add(session, InvoiceCancelledV1(
-        **_common(original, actor, now), number=original.number, currency=original.currency, reason=reason,
-        cancellation=published(cancellation, deps.settings.public_base_url), refund_due=original.refund_due),
-        time=now, caused_by=caused_by)
-    log.info("invoice cancelled", invoice_id=str(original.id), number=original.number, cancellation=number)
+    log.info("cancellation queued", invoice_id=str(original.id), number=original.number,
+             cancellation_id=str(cancellation.id))
     return original
 
 
 async def cancel(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
                  reason: str) -> model.Invoice:
+    """The cancellation invoice is queued for issuing; the original becomes `cancelled` (and
+    `invoice.cancelled` is published) once the cancellation invoice's documents are stored."""
     principal.require_advisor("cancel invoices")
     await visible(session, principal, invoice_id)
-    return await _cancel(session, deps, invoice_id, reason=reason, actor=principal.actor)
+    return await _request_cancellation(session, deps, invoice_id, reason=reason)
