@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from kontor.logging import get_logger
+from kontor_invoicing.adapters import weasyprint_speedups
 from kontor_invoicing.adapters.documents import DefaultRenderer, Rendered, xrechnung
 from kontor_invoicing.domain.model import Invoice
 from kontor_invoicing.settings import Seller
@@ -102,6 +103,7 @@ class RenderPool:
 
     async def start(self) -> None:
         """Start the processes now (a second or two each), not on the first invoice."""
+        weasyprint_speedups.log_status(log)
         loop = asyncio.get_running_loop()
         pids = await asyncio.gather(*(loop.run_in_executor(self._executor(), _warm) for _ in range(self.processes)))
         log.info("rendering processes started", processes=self.processes, pids=sorted(set(pids)),

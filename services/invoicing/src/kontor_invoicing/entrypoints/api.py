@@ -14,6 +14,7 @@ from kontor.auth import Advisor, CurrentPrincipal
 from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
 from kontor_invoicing.adapters import repository
+from kontor_invoicing.adapters import weasyprint_speedups
 from kontor_invoicing.adapters.orm import outbox
 from kontor_invoicing.domain import model
 from kontor_invoicing.service_layer import runs as billing_runs
@@ -274,7 +275,9 @@ def create_api_app(settings: InvoicingSettings, *, clock: Clock | None = None) -
         outbox_table=outbox,
         routers=[router, runs],
         clock=clock,
+        readiness_details=lambda: {"weasyprint_speedups": weasyprint_speedups.status()},
     )
+    weasyprint_speedups.log_status()
     return app
 
 
