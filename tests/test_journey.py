@@ -80,6 +80,19 @@ async def ok(response: Awaitable[httpx.Response] | httpx.Response, *expected: in
     return r.json()
 
 
+async def billing_run(p: Platform, as_of: str) -> dict:
+    """A billing run as an advisor starts one: answered at once (202, or 200 with the run of that
+    date already under way), then followed until it ends; its report."""
+    started = await ok(p.invoicing.post("/billing-runs", json={"as_of": as_of}, headers=ADVISOR), 200, 202)
+
+    async def ended():
+        run = await ok(p.invoicing.get(f"/billing-runs/{started['run_id']}", headers=ADVISOR))
+        return run if run["status"] in ("finished", "failed") else None
+    report = await eventually(ended, timeout_s=120, interval_s=0.2, what=f"the billing run as of {as_of}")
+    assert report["status"] == "finished", report
+    return report
+
+
 async def journey(p: Platform, run: str) -> dict:
     """The journey; `run` makes the addresses unique. Returns what happened, for the caller."""
     contact, billing, member_mail = (f"erika.{run}@acme.example", f"rechnung.{run}@acme.example",
@@ -136,12 +149,12 @@ async def journey(p: Platform, run: str) -> dict:
         return await ok(p.invoicing.get("/invoices", params={"order_id": oid}, headers=ADVISOR))
 
     async def planned():
-        await ok(p.invoicing.post("/billing-runs", json={"as_of": "2027-01-08"}, headers=ADVISOR))
+        await billing_run(p, "2027-01-08")
         return len(await invoices()) == 1
     await eventually(planned, what="invoicing knowing the order and drafting the first installment")
     numbers = []
     for as_of in ("2027-01-15", "2027-02-15", "2027-03-31"):
-        report = await ok(p.invoicing.post("/billing-runs", json={"as_of": as_of}, headers=ADVISOR))
+        report = await billing_run(p, as_of)
         issued = [i for i in await invoices() if i["status"] == "invoiced" and i["number"] not in numbers]
         assert len(issued) == 1, (as_of, report, await invoices())
         numbers.append(issued[0]["number"])
@@ -156,9 +169,14 @@ async def journey(p: Platform, run: str) -> dict:
             p.say(f"• invoice {first['number']} paid in full on 2027-01-25: {paid['status']}")
     by_number = {i["number"]: i for i in await invoices() if i["number"]}
     second = by_number[numbers[1]]
-    cancelled = await ok(p.invoicing.post(f"/invoices/{second['invoice_id']}/cancel", headers=ADVISOR,
-                                          json={"reason": "Leistungszeitraum falsch abgerechnet"}))
-    storno = next(i for i in await invoices() if i["kind"] == "cancellation")
+    await ok(p.invoicing.post(f"/invoices/{second['invoice_id']}/cancel", headers=ADVISOR,
+                                          json={"reason": "Leistungszeitraum falsch abgerechnet"}), 202)
+
+    async def cancelled_by_storno():
+        found = {i["invoice_id"]: i for i in await invoices()}
+        storno = next((i for i in found.values() if i["kind"] == "cancellation" and i["status"] == "invoiced"), None)
+        return (found[second["invoice_id"]], storno) if storno else None
+    cancelled, storno = await eventually(cancelled_by_storno, timeout_s=60, what="the cancellation invoice issued")
     p.say(f"• invoice {second['number']} {cancelled['status']} by cancellation invoice {storno['number']}")
 
     expected_mails = {*numbers, storno["number"]}

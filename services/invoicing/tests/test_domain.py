@@ -100,15 +100,96 @@ def test_reminder_schedule():
 
 def test_cancellation_invoice_refers_to_the_original_and_refunds_payments():
     inv = model.record_payment(issued(), payment_id=uuid.uuid4(), amount=D("500.00"), received_on=NOW.date(), by="a")
-    original, cancellation = model.cancel(inv, cancellation_id=uuid.uuid4(), number="2027-000002",
-                                          issue_date=dt.date(2027, 2, 1), now=NOW)
-    assert (original.status, original.refund_due, original.cancelled_by) == ("cancelled", D("500.00"), cancellation.id)
-    assert (cancellation.kind, cancellation.number, cancellation.cancels_number) == \
-        ("cancellation", "2027-000002", "2027-000001")
-    assert cancellation.gross_total == inv.gross_total and cancellation.payments == ()
-    assert model.reminders_due(cancellation, dt.date(2027, 12, 1), (7,)) == 0
+    pending, cancellation = model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=dt.date(2027, 2, 1),
+                                                       reason=" wrong scope ", now=NOW)
+    assert (pending.status, pending.cancelled_by, cancellation.status) == ("invoiced", cancellation.id, "issuing")
+    assert model.reminders_due(pending, dt.date(2027, 12, 1), (7,)) == 0, "no reminder while it is being cancelled"
+    with pytest.raises(Conflict, match="already being cancelled"):
+        model.request_cancellation(pending, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="x", now=NOW)
+    numbered = model.number(cancellation, sequence=2)
+    assert (numbered.kind, numbered.number, numbered.cancels_number, numbered.issue_date) == \
+        ("cancellation", "2027-000002", "2027-000001", dt.date(2027, 2, 1))
+    assert numbered.gross_total == inv.gross_total and numbered.payments == () and numbered.cancellation_reason == \
+        "wrong scope"
+    with pytest.raises(ValueError):
+        model.cancel(pending, numbered)  # not before its documents are stored
+    done = model.documents_stored(numbered, ())
+    original = model.cancel(pending, done)
+    assert (original.status, original.refund_due) == ("cancelled", D("500.00"))
+    assert model.reminders_due(done, dt.date(2027, 12, 1), (7,)) == 0
     with pytest.raises(Conflict):
-        model.cancel(original, cancellation_id=uuid.uuid4(), number="x", issue_date=NOW.date(), now=NOW)
+        model.request_cancellation(original, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="x", now=NOW)
+    with pytest.raises(Conflict, match="cancellation invoice cannot be cancelled"):
+        model.request_cancellation(done, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="x", now=NOW)
+
+
+def test_a_cancellation_is_never_dated_before_the_invoice_it_cancels():
+    inv = issued()  # 15 Jan 2027
+    _, cancellation = model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=dt.date(2026, 12, 1),
+                                                 reason="x", now=NOW)
+    assert model.number(cancellation, sequence=5).issue_date == dt.date(2027, 1, 15)
+    with pytest.raises(InvalidInput):
+        model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=NOW.date(), reason=" ", now=NOW)
+
+
+def test_issuing_in_steps_queue_check_number_documents():
+    draft = invoice()
+    queued = model.queue_issue(draft, on=dt.date(2027, 1, 20), by={"kind": "member", "id": "m1"})
+    assert (queued.status, queued.number, queued.issue_on) == ("issuing", None, dt.date(2027, 1, 20))
+    with pytest.raises(Conflict):
+        model.queue_issue(queued, on=NOW.date())
+    prepared = model.prepare(queued, buyer={"name": "Neu GmbH"}, order_invoices=[])
+    assert prepared.buyer == {"name": "Neu GmbH"} and prepared.prepaid_amount == 0
+    check = model.provisional(prepared)
+    assert (check.number, check.issue_date, check.status) == ("2027-999999", dt.date(2027, 1, 20), "issuing")
+    numbered = model.number(prepared, sequence=7)
+    assert (numbered.number, numbered.due_date, numbered.status) == ("2027-000007", dt.date(2027, 2, 3), "issuing")
+    done = model.documents_stored(numbered, (model.Document("pdf", "R.pdf", "application/pdf", "0" * 64),))
+    assert (done.status, len(done.documents)) == ("invoiced", 1)
+    with pytest.raises(ValueError):
+        model.documents_stored(queued, ())  # documents come after the number
+    held = model.hold_for_adjustment(prepared, ("BR-DE-6: phone",))
+    assert (held.status, held.number, held.validation_errors) == ("waiting_for_adjustment", None, ("BR-DE-6: phone",))
+    assert model.queue_issue(held, on=NOW.date()).validation_errors == (), "an advisor issues it again after adjusting"
+
+
+def test_a_final_invoice_deducts_issued_installments_but_not_cancelled_ones():
+    def installment(n, status):
+        return replace(issued(invoice(lines=(model.Line("A", D(1), "day", D("100.00"), D("100.00"), "S", D(19)),)),
+                              number=f"2027-00000{n}"), schedule_kind="installment", status=status)
+    order_invoices = [installment(1, "paid"), installment(2, "invoiced"), installment(3, "cancelled"),
+                      installment(4, "disputed")]
+    final = replace(invoice(), schedule_kind="final")
+    assert model.prepaid(final, order_invoices) == D("357.00")  # three of 119.00, the cancelled one not
+    assert model.prepaid(replace(final, schedule_kind="installment"), order_invoices) == 0
+    assert model.prepare(final, buyer=None, order_invoices=order_invoices).buyer == final.buyer
+
+
+def test_a_draft_takes_the_orders_vat_and_terms_and_the_known_client():
+    order = {"order_id": str(uuid.uuid4()), "member_id": "m1", "currency": "USD", "exchange_rate_eur": "0.92",
+             "client": {"client_id": str(uuid.uuid4()), "name": "ACME", "kind": "company", "country": "US"},
+             "contact_person": {"name": "Eva", "email": "eva@acme.example"}, "project_name": "P",
+             "vat": [{"category": "O", "rate": "0", "note": "not subject to German VAT"}],
+             "payment": {"due_in_days": 30}}
+    plan = {"seq": 2, "kind": "installment", "invoice_date": "2027-03-01",
+            "lines": [{"description": "A", "quantity": "2", "unit": "day", "unit_price": "500", "net_amount": "1000"}]}
+    draft = model.draft_from_plan(plan, order, None, invoice_id=uuid.uuid4(), now=NOW)
+    assert (draft.lines[0].vat_category, draft.vat_note, draft.due_in_days) == ("O", "not subject to German VAT", 30)
+    assert (draft.buyer["name"], draft.buyer["address"], draft.exchange_rate_eur) == ("ACME", {"country": "US"},
+                                                                                       D("0.92"))
+    plain = model.draft_from_plan(plan, {**order, "vat": [], "payment": None}, {"name": "ACME Inc."},
+                                  invoice_id=uuid.uuid4(), now=NOW)
+    assert (plain.lines[0].vat_category, plain.lines[0].vat_rate, plain.vat_note, plain.due_in_days) == \
+        ("S", D(19), None, 14)
+    assert plain.buyer == {"name": "ACME Inc."}
+
+
+def test_a_cancelled_order_discards_drafts_and_cancels_only_the_named_invoices():
+    draft, waiting = invoice(), model.request_change(invoice(), "x")
+    named, other, queued = issued(), issued(number="2027-000002"), model.queue_issue(invoice(), on=NOW.date())
+    decided = model.order_cancelled([draft, waiting, named, other, queued], [named.id, draft.id])
+    assert {i.id for i in decided.discard} == {draft.id, waiting.id}
+    assert [i.id for i in decided.cancel] == [named.id]
 
 
 def test_adjustments_are_recorded():

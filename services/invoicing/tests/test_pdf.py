@@ -61,7 +61,8 @@ def test_english_reverse_charge_and_cancellation_title():
     inv = issued([line(cat="AE", rate="0")], buyer=buyer, vat_note="Reverse charge: VAT is owed by the recipient")
     text, _ = text_of(RENDERER.render(inv))
     assert "Invoice 2027-000042" in text and "Reverse charge" in text and "1,280.00 EUR" in text
-    _, storno = model.cancel(inv, cancellation_id=uuid.uuid4(), number="2027-000043", issue_date=NOW.date(), now=NOW)
+    _, storno = model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="wrong", now=NOW)
+    storno = model.number(storno, sequence=43)
     text, _ = text_of(RENDERER.render(storno))
     assert "Cancellation invoice 2027-000043" in text and "2027-000042" in text
 

@@ -87,8 +87,9 @@ def test_installments_final_and_cancellation_pass(validator):
     docs = installments_and_final()
     final = docs[-1]
     assert final.amount_due == final.gross_total - D("3341.52")
-    _, storno = model.cancel(final, cancellation_id=uuid.uuid4(), number="2027-000013", issue_date=NOW.date(),
-                             now=NOW)
+    _, storno = model.request_cancellation(final, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="wrong",
+                                           now=NOW)
+    storno = model.number(storno, sequence=13)
     for inv in [*docs, storno]:
         xml = xrechnung(inv, Seller())
         report = validator.validate(xml)
