@@ -2,9 +2,11 @@
 
 Starts PostgreSQL, Kafka and the SMTP server (reusing any already listening), creates
 one database per service, runs every service's migrations, then runs each service's
-API and worker as child processes with prefixed output. Prints the URLs once every
-service answers /readyz. Ctrl-C (or SIGTERM) stops the services, then the servers it
-started. Data lives in .local/ and survives restarts.
+API and worker processes as children with prefixed output: one API each, and as many
+worker processes as `<SERVICE>_WORKERS` says (e.g. `make up INVOICING_WORKERS=2
+NOTIFICATIONS_WORKERS=2`; one by default), which share their service's work. Prints the
+URLs once every service answers /readyz. Ctrl-C (or SIGTERM) stops the services, then the
+servers it started. Data lives in .local/ and survives restarts.
 """
 from __future__ import annotations
 
@@ -40,13 +42,22 @@ def say(msg: str) -> None:
     print(f"\033[1m[kontor]\033[0m {msg}", flush=True)
 
 
+def worker_count(spec) -> int:
+    value = os.environ.get(f"{spec.name.upper()}_WORKERS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise InfraError(f"{spec.name.upper()}_WORKERS must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, *, echo: bool = True) -> None:
         self.postgres = LocalPostgres()
         self.kafka = LocalKafka()
         self.smtp: subprocess.Popen | None = None
         self.children: list[tuple[str, asyncio.subprocess.Process]] = []
         self.pumps: list[asyncio.Task] = []
+        self.echo = echo  # False: children's output is kept in self.output instead of printed
+        self.output: dict[str, list[str]] = {}
 
     def start_infra(self) -> None:
         for name, port in (("HTTP " + s.name, s.default_port) for s in SERVICES):
@@ -73,30 +84,58 @@ class Stack:
             await upgrade(self.postgres.url(f"kontor_{spec.name}"), spec.migrations)
             say(f"database kontor_{spec.name} {'created and ' if created else ''}migrated")
 
+    def service_env(self, spec) -> dict[str, str]:
+        env = {**os.environ, f"{spec.env_prefix}LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console"),
+               f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1"}
+        rules = ROOT.parent / "shared" / "xrechnung"
+        if spec.name == "invoicing" and rules.is_dir():
+            # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
+            env.setdefault("KONTOR_INVOICING_XRECHNUNG_RULES_DIR", str(rules))
+        if spec.name == "notifications":
+            env.setdefault("KONTOR_NOTIFICATIONS_SMTP_PORT", str(SMTP_PORT))
+        return env
+
     async def start_services(self) -> None:
-        for i, spec in enumerate(SERVICES):
-            env = {**os.environ, f"{spec.env_prefix}LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console"),
-                   f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1"}
-            rules = ROOT.parent / "shared" / "xrechnung"
-            if spec.name == "invoicing" and rules.is_dir():
-                # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
-                env.setdefault("KONTOR_INVOICING_XRECHNUNG_RULES_DIR", str(rules))
-            if spec.name == "notifications":
-                env.setdefault("KONTOR_NOTIFICATIONS_SMTP_PORT", str(SMTP_PORT))
-            for role in ("api", "worker"):
-                name = f"{spec.name}-{role}"
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", f"kontor_{spec.name}", role, env=env, cwd=ROOT,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-                self.children.append((name, proc))
-                color = COLORS[(2 * i + (role == "worker")) % len(COLORS)]
-                self.pumps.append(asyncio.create_task(self._pump(name, proc, color)))
+        for spec in SERVICES:
+            await self.start_process(spec, "api")
+            for n in range(worker_count(spec)):
+                await self.start_process(spec, "worker", n)
+
+    async def start_process(self, spec, role: str, n: int = 0, env: dict[str, str] | None = None) -> str:
+        name = f"{spec.name}-{role}" + (f"-{n + 1}" if role == "worker" and n else "")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"kontor_{spec.name}", role, env={**self.service_env(spec), **(env or {})},
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.children.append((name, proc))
+        i = SERVICES.index(spec)
+        color = COLORS[(2 * i + (role == "worker") + 2 * n) % len(COLORS)]
+        self.pumps.append(asyncio.create_task(self._pump(name, proc, color)))
+        return name
+
+    async def stop_processes(self, prefix: str) -> None:
+        """Stop the children whose name starts with `prefix` (SIGTERM: they finish what they hold)."""
+        stopping = [(n, p) for n, p in self.children if n.startswith(prefix)]
+        for _, proc in stopping:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in stopping:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                say(f"{name} did not stop in 30s; killing it")
+                proc.kill()
+                await proc.wait()
+        self.children = [(n, p) for n, p in self.children if not n.startswith(prefix)]
 
     async def _pump(self, name: str, proc: asyncio.subprocess.Process, color: str) -> None:
         assert proc.stdout
         async for line in proc.stdout:
-            sys.stdout.write(f"\033[{color}m{name:>20} |\033[0m {line.decode(errors='replace')}")
-            sys.stdout.flush()
+            text = line.decode(errors="replace")
+            if self.echo:
+                sys.stdout.write(f"\033[{color}m{name:>20} |\033[0m {text}")
+                sys.stdout.flush()
+            else:
+                self.output.setdefault(name, []).append(text)
 
     async def wait_ready(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
@@ -145,7 +184,9 @@ def banner() -> None:
     lines = ["", "Kontor is up:"]
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.default_port}"
-        lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz)")
+        workers = worker_count(spec)
+        lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz; "
+                     f"{workers} worker process{'es' if workers > 1 else ''})")
     lines += ["  kafka          127.0.0.1:19092", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
               f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
               "  token          .venv/bin/kontor-token --sub member-1 --role member",

@@ -378,3 +378,42 @@ async def test_a_client_asking_for_zugferd_gets_the_x_rechnung_inside_its_pdf(in
         pdf = (await svc.http.get(f"/invoices/{invoice['invoice_id']}/pdf", headers=ADVISOR)).content
         xml = (await svc.http.get(f"/invoices/{invoice['invoice_id']}/xrechnung.xml", headers=ADVISOR)).content
         assert PdfReader(io.BytesIO(pdf)).attachments["factur-x.xml"] == [xml]
+
+
+async def test_the_billing_run_command_starts_a_run_and_follows_it_to_its_end(infra, topic_prefix):
+    import os
+    import subprocess
+
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False) as svc:
+        client = await register_client(infra, topic_prefix)
+        event = activated(client, installments())
+        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def planned():
+            import sqlalchemy as sa
+
+            from kontor.db import create_engine
+            from kontor_invoicing.adapters.orm import planned_invoices
+            engine = create_engine(svc.database)
+            try:
+                async with engine.connect() as conn:
+                    return (await conn.execute(sa.select(sa.func.count()).select_from(planned_invoices))).scalar_one()
+            finally:
+                await engine.dispose()
+        await eventually(planned, what="the order's planned invoices")
+
+        env = {**os.environ, "KONTOR_INVOICING_DATABASE_URL": svc.database, "KONTOR_INVOICING_LOG_LEVEL": "WARNING"}
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kontor_invoicing", "billing-run",
+                                                        "--as-of", "2027-01-15", "--poll-s", "0.1"],
+                                       env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "finished: drafted 1, issued 1, held 0, reminded 0" in done.stderr, done.stderr[-2000:]
+        assert "100%|" in done.stderr, f"a progress bar drawn to its end: {done.stderr[-2000:]}"
+        [invoice] = await invoices_of(svc, event.order_id)
+        assert (invoice["status"], invoice["number"]) == ("invoiced", "2027-000001")
+        runs = (await svc.http.get("/billing-runs", headers=ADVISOR)).json()
+        assert [(r["requested_by"], r["as_of"], r["issued"]) for r in runs] == [("cli", "2027-01-15", 1)]
+        assert (await svc.http.get("/billing-runs", headers=MEMBER)).status_code == 403
+        unknown = await svc.http.get(f"/billing-runs/{uuid.uuid4()}", headers=ADVISOR)
+        assert unknown.status_code == 404
