@@ -417,3 +417,35 @@ async def test_the_billing_run_command_starts_a_run_and_follows_it_to_its_end(in
         assert (await svc.http.get("/billing-runs", headers=MEMBER)).status_code == 403
         unknown = await svc.http.get(f"/billing-runs/{uuid.uuid4()}", headers=ADVISOR)
         assert unknown.status_code == 404
+
+
+async def test_the_api_queues_an_invoice_and_never_renders_it_itself(infra, topic_prefix):
+    """Without a worker, "save and send" leaves the draft `issuing`: no number, no documents,
+    the document links answer 409 until a worker has made them."""
+    import sqlalchemy as sa
+
+    from kontor.db import create_engine, create_session_factory
+    from kontor_invoicing.adapters import repository
+    from kontor_invoicing.adapters.orm import invoice_counters
+    from kontor_invoicing.domain import model
+
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW), start_worker=False,
+                               billing_runs_enabled=False) as svc:
+        line = model.Line("Leistung", D(1), "lump_sum", D("100.00"), D("100.00"), "S", D(19))
+        draft = model.Invoice(id=uuid.uuid4(), order_id=uuid.uuid4(), member_id="member-1", client_id=uuid.uuid4(),
+                              seq=1, kind="invoice", schedule_kind="advance", status="draft", currency="EUR",
+                              lines=(line,), invoice_date=NOW.date(), due_in_days=14, created_at=NOW)
+        engine = create_engine(svc.database)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                await repository.add(session, draft)
+            r = await svc.http.post(f"/invoices/{draft.id}/issue", headers=MEMBER)
+            assert r.status_code == 202 and (r.json()["status"], r.json()["number"]) == ("issuing", None), r.text
+            pdf = await svc.http.get(f"/invoices/{draft.id}/pdf", headers=MEMBER)
+            assert (pdf.status_code, pdf.json()["current_status"]) == (409, "issuing"), pdf.text
+            again = await svc.http.post(f"/invoices/{draft.id}/issue", headers=MEMBER)
+            assert again.status_code == 409, "queued once"
+            async with engine.connect() as conn:
+                assert (await conn.execute(sa.select(invoice_counters))).all() == [], "no number taken by the API"
+        finally:
+            await engine.dispose()
