@@ -155,31 +155,65 @@ class DocumentServer:
 
 
 class SmtpServer:
-    """A real SMTP server (aiosmtpd) this test can stop and start, storing into a Maildir;
-    addresses in `refuse` are answered 550 (a permanent failure)."""
+    """A real SMTP server (aiosmtpd) this test can stop and start, storing into a Maildir.
 
-    def __init__(self, maildir, refuse: frozenset[str] = frozenset()) -> None:
+    Addresses in `refuse` are answered 550 (a permanent failure), those in `defer` 451 (a
+    transient one); at an address in `stall` the server stops answering (RCPT hangs) until
+    `release()`. `connections` counts the SMTP sessions clients opened (each says EHLO once),
+    `stalls` how often a session got stuck at a stalling address; `data_delay_s` slows down
+    every accepted message a little, as a real server's disk and filters do."""
+
+    def __init__(self, maildir, refuse: frozenset[str] = frozenset(), *, defer: frozenset[str] = frozenset(),
+                 stall: frozenset[str] = frozenset(), data_delay_s: float = 0.0) -> None:
+        import threading
+
         from kontor.testing import free_port
 
         self.port = free_port()
         self.maildir, self.refuse, self.controller = maildir, refuse, None
+        self.defer, self.stall, self.data_delay_s = defer, stall, data_delay_s
+        self.connections = 0
+        self.stalls = 0
+        self._released = threading.Event()
 
     def start(self) -> None:
+        import asyncio
+
         from aiosmtpd.controller import Controller
 
         from kontor.devinfra.smtp import MaildirHandler
 
-        refuse = self.refuse
+        server = self
 
         class Handler(MaildirHandler):
-            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-                if address.lower() in refuse:
+            async def handle_EHLO(self, smtp, session, envelope, hostname, responses):  # noqa: N802
+                server.connections += 1  # the handler runs in the server's one thread: no lock needed
+                session.host_name = hostname
+                return responses
+
+            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):  # noqa: N802
+                if address.lower() in server.refuse:
                     return "550 5.1.1 no such user here"
+                if address.lower() in server.defer:
+                    return "451 4.3.0 mailbox busy, try again later"
+                if address.lower() in server.stall:
+                    server.stalls += 1
+                    while not server._released.is_set():  # cancelled when the client hangs up
+                        await asyncio.sleep(0.02)
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
+            async def handle_DATA(self, smtp, session, envelope):  # noqa: N802
+                if server.data_delay_s:
+                    await asyncio.sleep(server.data_delay_s)
+                return await super().handle_DATA(smtp, session, envelope)
+
         self.controller = Controller(Handler(self.maildir), hostname="127.0.0.1", port=self.port)
         self.controller.start()
+
+    def release(self) -> None:
+        """The stalling addresses are answered from now on."""
+        self._released.set()
 
     def stop(self) -> None:
         self.controller.stop()

@@ -18,14 +18,25 @@ class NotificationsSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
     smtp_starttls: bool = Field(default=False, description="upgrade with STARTTLS (port 587)")
-    smtp_timeout_s: float = 30
+    smtp_timeout_s: float = Field(default=30, description="for connecting and for each SMTP command")
+    smtp_pool_idle_s: float = Field(default=30, description="an SMTP connection idle this long is closed")
+    smtp_check_idle_after_s: float = Field(default=5, description="an SMTP connection idle this long is checked "
+                                                                  "with NOOP before it carries the next e-mail")
+    smtp_max_messages_per_connection: int = Field(default=100, ge=1, description="then the connection is closed "
+                                                                                 "and a new one opened")
     mail_from: str = "Kontor eG <noreply@kontor.example>"
     reply_to: str | None = "mitgliederservice@kontor.example"
     message_id_domain: str = "kontor.example"
 
     delivery_enabled: bool = True
-    delivery_interval_s: float = Field(default=1.0, description="how often the worker looks for due e-mails")
-    delivery_batch_size: int = 50
+    delivery_interval_s: float = Field(default=1.0, description="how often the worker looks for due e-mails "
+                                       "while the queue is empty (a backlog is worked through without pause)")
+    delivery_concurrency: int = Field(default=8, ge=1, le=64, description="e-mails sent at the same time, each "
+                                      "over its own SMTP connection and in its own database transaction")
+    delivery_timeout_s: float = Field(default=120, gt=0, description="at most this long for one e-mail (fetching "
+                                      "its documents and sending it); then the attempt failed, transiently")
+    delivery_batch_size: int = Field(default=50, ge=1, description="at most this many e-mails per call of "
+                                     "`deliver_due` (the worker's loop keeps going until the queue is empty)")
     retry_base_s: float = Field(default=5.0, description="first retry after a transient failure; doubles each time")
     retry_max_delay_s: float = 900
     max_attempts: int = Field(default=30, ge=1, description="then the e-mail is failed for good (about 6 h of "

@@ -16,11 +16,12 @@ from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import BackgroundTask, Worker, every
+from kontor.worker import BackgroundTask, Worker
 from kontor_notifications.adapters.documents import DocumentFetcher
 from kontor_notifications.adapters.orm import inbox, outbox
 from kontor_notifications.adapters.smtp import Mailer
 from kontor_notifications.service_layer import services
+from kontor_notifications.service_layer.delivery import DeliveryLoop
 from kontor_notifications.settings import NotificationsSettings
 
 GROUP = "kontor-notifications"
@@ -57,22 +58,30 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
 
 def delivery(session_factory, deps: services.Deps) -> BackgroundTask:
-    """The delivery loop; it owns the HTTP client that fetches documents, closed when it stops."""
+    """The delivery loop; it owns the HTTP client that fetches documents and the SMTP
+    connections, closed when it stops."""
 
     async def loop(stop) -> None:
         fetcher = DocumentFetcher(deps.settings)
+        mailer = Mailer(deps.settings)
         try:
-            sending = replace(deps, mailer=Mailer(deps.settings), documents=fetcher)
-            deliver = every(deps.settings.delivery_interval_s, lambda: services.deliver_due(session_factory, sending))
-            await deliver(stop)
+            sending = replace(deps, mailer=mailer, documents=fetcher)
+            await DeliveryLoop(session_factory, sending).run(stop)
         finally:
+            await mailer.close()
             await fetcher.close()
 
     return loop
 
 
+def database_pool_size(settings: NotificationsSettings) -> int:
+    """Each e-mail in flight holds a connection (its claim stays locked until the outcome is
+    recorded); the consumers and the outbox relay need theirs besides."""
+    return max(10, settings.delivery_concurrency + 4) if settings.delivery_enabled else 10
+
+
 def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None) -> Worker:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=database_pool_size(settings))
     session_factory = create_session_factory(engine)
     deps = services.Deps(settings=settings, clock=clock or SystemClock(),
                          outbox=Outbox(outbox, Topics(settings.topic_prefix)))

@@ -3,13 +3,16 @@ and the members' addresses.
 
 Planning happens in the transaction that consumes the event (inbox row, read models and
 e-mail rows commit together). An e-mail is rendered when it is planned and stored as
-rendered, so the delivery log shows exactly what was sent. Delivery takes one due e-mail
-at a time, locked, sends it and records the outcome with its `email.sent`/`email.failed`
-event in the same transaction.
+rendered, so the delivery log shows exactly what was sent. Delivering one e-mail claims it
+locked (`FOR UPDATE SKIP LOCKED`), sends it and records the outcome with its
+`email.sent`/`email.failed` event in the same transaction; `delivery.DeliveryLoop` runs
+several of those at a time.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -123,27 +126,48 @@ async def put_member(session: AsyncSession, member: model.Member) -> None:
 
 # --- delivery -----------------------------------------------------------------------------
 
-async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: Deps) -> bool:
-    """Send the next due e-mail, if any. One transaction holds the row from claim to outcome, so
-    no other replica sends it meanwhile; a crash before the commit leaves it due again."""
+async def _attempt(deps: Deps, row) -> None:
+    """Fetch the e-mail's documents, build it and hand it to the SMTP server; raises why not."""
+    s = deps.settings
+    attachments = [(a["filename"], a["media_type"],
+                    await deps.documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
+                                                                 a.get("url"))))
+                   for a in row.attachments]
+    message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
+                            subject=row.subject, text=row.text_body, html=row.html_body,
+                            message_id=row.message_id, language=row.language, attachments=attachments)
+    await deps.mailer.send(message)
+
+
+async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: Deps,
+                      on_claimed: Callable[[bool], object] | None = None) -> str | None:
+    """Send the next due e-mail, if any; its status afterwards (sent, pending for a retry, failed),
+    or None when none is due. One transaction holds the row from claim to outcome, so no other
+    replica or concurrent sender takes it meanwhile; a crash before the commit leaves it due again.
+    `on_claimed` is told at once whether an e-mail was claimed (the loop then claims the next).
+
+    Whatever goes wrong with this one e-mail (a refusal, a dropped line, `delivery_timeout_s`
+    passing, a bug in building it) is an attempt that failed, recorded on this e-mail alone."""
     s = deps.settings
     async with session_factory() as session, session.begin():
-        now = deps.clock.now()
-        row = await repository.claim_due_email(session, now)
+        row = await repository.claim_due_email(session, deps.clock.now())
+        if on_claimed is not None:
+            on_claimed(row is not None)
         if row is None:
-            return False
+            return None
         error: SendFailed | None = None
         try:
-            attachments = [(a["filename"], a["media_type"],
-                            await deps.documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
-                                                                         a.get("url"))))
-                           for a in row.attachments]
-            message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
-                                    subject=row.subject, text=row.text_body, html=row.html_body,
-                                    message_id=row.message_id, language=row.language, attachments=attachments)
-            await deps.mailer.send(message)
+            async with asyncio.timeout(s.delivery_timeout_s):
+                await _attempt(deps, row)
         except SendFailed as e:
             error = e
+        except TimeoutError:
+            error = SendFailed(f"not sent within {s.delivery_timeout_s:g} s (delivery_timeout_s)", permanent=False)
+        except Exception as e:  # noqa: BLE001 - recorded on the e-mail; a fix and a retry may send it
+            log.exception("e-mail could not be built or sent", email_id=str(row.id), template=row.template)
+            error = SendFailed(f"unexpected error: {type(e).__name__}: {e}", permanent=False)
+        # after the attempt, which may have taken long: backoff counts from its end
+        now = deps.clock.now()
         outcome = model.after_attempt(
             model.Delivery(row.status, row.attempts, row.next_attempt_at, row.last_error), now=now,
             error=str(error) if error else None, permanent=bool(error and error.permanent),
@@ -166,14 +190,4 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
             log.warning("e-mail not sent, will retry", email_id=str(row.id), template=row.template,
                         error=outcome.last_error, attempts=outcome.attempts,
                         next_attempt_at=outcome.next_attempt_at.isoformat())
-    return True
-
-
-async def deliver_due(session_factory: async_sessionmaker[AsyncSession], deps: Deps) -> int:
-    """Work through the due e-mails (at most one batch), one transaction each."""
-    handled = 0
-    while handled < deps.settings.delivery_batch_size and await deliver_one(session_factory, deps):
-        handled += 1
-    if handled:
-        log.info("delivery pass done", handled=handled)
-    return handled
+    return outcome.status
