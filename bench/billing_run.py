@@ -13,11 +13,14 @@ recurring orders of two lines each (12 monthly invoices an order), submits and a
   `invoice.issued` written), with the run's phases;
 - the time until the last invoice e-mail has reached the SMTP server, and how long after the last
   invoice that was;
-- `/healthz` p50/p99 of the invoicing API during the run (a request every 20 ms);
+- `/healthz` p50/p99 of the invoicing API during the run (a request every 100 ms);
 - the latency from `invoice.issued` (its Kafka record's timestamp) to the clients service's
   receivables ledger (the ledger row's time), p50/p99;
 - where one invoice's time goes inside the workers (prepare, validate, number, render, store and
-  publish, from the issuing pipeline's own step times), and the outbox relay's lag to Kafka.
+  publish, from the issuing pipeline's own step times), and the outbox relay's lag to Kafka;
+- where the machine's CPU went during the run, per process (from /proc): CPU milliseconds per
+  invoice for each process of the platform, since on one 2-core machine every service shares the
+  cores with the invoicing workers.
 
 Then the ratio "2 workers / 1 worker". Each worker has `--render-processes` rendering processes
 (1 by default: on 2 cores one worker with a pool of two would already use both, which proves
@@ -80,6 +83,7 @@ class Result:
     steps_ms: dict = field(default_factory=dict)
     relay_lag_ms: list[float] = field(default_factory=list)
     phases: dict = field(default_factory=dict)
+    cpu_ms: dict = field(default_factory=dict)  # per process kind: CPU ms per invoice during the run
 
     @property
     def rate(self) -> float:
@@ -152,7 +156,7 @@ async def sample_healthz(stop: asyncio.Event, out: list[float]) -> None:
             r = await http.get("/healthz")
             if r.status_code == 200:
                 out.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
 
 
 async def ledger_latencies(bootstrap: str, prefix: str, clients_dsn: str) -> list[float]:
@@ -189,6 +193,38 @@ async def relay_lag(dsn: str) -> list[float]:
     finally:
         await conn.close()
     return [float(r["ms"]) for r in rows]
+
+
+def cpu_times() -> dict[str, float]:
+    """CPU seconds used so far by the platform's processes, by kind (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if cmd.startswith("postgres"):
+            kind = "postgres"
+        elif "kafka.Kafka" in cmd:
+            kind = "kafka"
+        elif "multiprocessing.spawn" in cmd:
+            kind = "invoicing rendering processes"
+        elif "kontor.devinfra.smtp" in cmd:
+            kind = "smtp server"
+        elif " -m kontor_" in cmd:
+            kind = cmd.split(" -m kontor_")[1].split()[0] + " " + cmd.split(" -m kontor_")[1].split()[1]
+        elif "billing_run.py" in cmd:
+            kind = "this bench"
+        else:
+            continue
+        found[kind] = found.get(kind, 0.0) + seconds
+    return found
 
 
 def pipeline_steps(lines: list[str]) -> dict:
@@ -248,6 +284,7 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
 
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_healthz(stop, result.healthz_ms))
+        cpu_before = cpu_times()
         t0 = time.monotonic()
         report = await ok(http["invoicing"].post("/billing-runs", json={"as_of": "2027-12-31"}, headers=ADVISOR),
                           202)
@@ -263,6 +300,10 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
                 result.mail_s = time.monotonic() - t0
             await asyncio.sleep(0.25)
         result.issued_s = time.monotonic() - t0
+        cpu_after = cpu_times()
+        result.cpu_ms = {k: round(1000 * (v - cpu_before.get(k, 0.0)) / result.invoices, 1)
+                         for k, v in sorted(cpu_after.items(), key=lambda kv: -(kv[1] - cpu_before.get(kv[0], 0)))
+                         if v - cpu_before.get(k, 0.0) > 0}
         stop.set()
         await sampler
         result.run = report
@@ -311,6 +352,12 @@ def report(results: list[Result], args) -> None:
         print(f"  {r.workers} worker(s): {r.steps_ms}; outbox → Kafka lag p50 {pct(r.relay_lag_ms, 50):.0f} ms, "
               f"p99 {pct(r.relay_lag_ms, 99):.0f} ms; run: status {r.run.get('status')}, issued "
               f"{r.run.get('issued')}, held {r.run.get('held')}, {r.run.get('invoices_per_s')}/s by the run's clock")
+    print("\nCPU per invoice during the run, by process (ms; the machine has "
+          f"{os.cpu_count()} cores, so {1000 * (os.cpu_count() or 1) / max(r.rate for r in results):.0f} ms per "
+          "invoice of all cores at the best rate above):")
+    for r in results:
+        print(f"  {r.workers} worker(s): total {sum(r.cpu_ms.values()):.0f} ms: " +
+              ", ".join(f"{k} {v}" for k, v in r.cpu_ms.items()))
     if len(results) >= 2 and results[0].rate:
         print(f"\nratio {results[1].workers} workers / {results[0].workers} worker: "
               f"{results[1].rate / results[0].rate:.2f}× ({results[1].rate:.1f} vs {results[0].rate:.1f} invoices/s)")

@@ -52,7 +52,11 @@ def worker_count(spec) -> int:
 class Stack:
     def __init__(self, *, echo: bool = True) -> None:
         self.postgres = LocalPostgres()
-        self.kafka = LocalKafka()
+        nodes = os.environ.get("KAFKA_NODES", "1")
+        if not nodes.isdigit() or int(nodes) < 1:
+            raise InfraError(f"KAFKA_NODES must be a whole number of at least 1, not {nodes!r}")
+        # a cluster keeps its data apart from the single node's (a KRaft quorum is fixed when formatted)
+        self.kafka = LocalKafka(nodes=int(nodes), name="kafka" if nodes == "1" else f"kafka-{nodes}")
         self.smtp: subprocess.Popen | None = None
         self.children: list[tuple[str, asyncio.subprocess.Process]] = []
         self.pumps: list[asyncio.Task] = []
@@ -64,7 +68,8 @@ class Stack:
             if port_open("127.0.0.1", port):
                 raise InfraError(f"port {port} ({name}) is already taken: stop what runs there first")
         for name, server, where in (("PostgreSQL", self.postgres, f"127.0.0.1:{self.postgres.port}"),
-                                    ("Kafka (KRaft)", self.kafka, self.kafka.bootstrap)):
+                                    (f"Kafka (KRaft, {self.kafka.nodes} node{'s' if self.kafka.nodes > 1 else ''})",
+                                     self.kafka, self.kafka.bootstrap)):
             seconds = server.start()
             say(f"{name} on {where} ({'already running, reused' if seconds is None else f'started in {seconds:.1f}s'})")
         if port_open("127.0.0.1", SMTP_PORT):
@@ -86,7 +91,10 @@ class Stack:
 
     def service_env(self, spec) -> dict[str, str]:
         env = {**os.environ, f"{spec.env_prefix}LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console"),
-               f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1"}
+               f"{spec.env_prefix}RUN_MIGRATIONS_ON_START": "false", "PYTHONUNBUFFERED": "1",
+               f"{spec.env_prefix}KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+               f"{spec.env_prefix}TOPIC_REPLICATION": str(self.kafka.replication),
+               f"{spec.env_prefix}TOPIC_MIN_INSYNC_REPLICAS": str(self.kafka.min_insync_replicas)}
         rules = ROOT.parent / "shared" / "xrechnung"
         if spec.name == "invoicing" and rules.is_dir():
             # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
@@ -180,14 +188,14 @@ class Stack:
         self.postgres.stop()
 
 
-def banner() -> None:
+def banner(stack: Stack) -> None:
     lines = ["", "Kontor is up:"]
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.default_port}"
         workers = worker_count(spec)
         lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz; "
                      f"{workers} worker process{'es' if workers > 1 else ''})")
-    lines += ["  kafka          127.0.0.1:19092", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
+    lines += [f"  kafka          {stack.kafka.bootstrap}", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
               f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
               "  token          .venv/bin/kontor-token --sub member-1 --role member",
               "Ctrl-C stops everything.", ""]
@@ -206,7 +214,7 @@ async def run(mode: str) -> int:
         if mode == "up":
             await stack.start_services()
             await stack.wait_ready()
-            banner()
+            banner(stack)
         else:
             say("infrastructure is up; Ctrl-C stops it")
         while not stop.is_set():

@@ -29,6 +29,7 @@ def test_infrastructure_services(compose):
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller", "KRaft mode"
     assert services["postgres"]["image"].startswith("postgres:")
     assert "mail" in services
+    assert {services[s]["restart"] for s in ("kafka", "postgres", "mail")} == {"unless-stopped"}
     init = (ROOT / "deploy" / "postgres-init.sql").read_text()
     assert sorted(re.findall(r"CREATE DATABASE (\w+);", init)) == sorted(f"kontor_{s.name}" for s in SPECS)
 
@@ -42,6 +43,7 @@ def test_each_service_has_migration_api_and_worker_consistent_with_the_code(comp
     assert migrate["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile", "args": {"SERVICE": spec.name}}
     for svc in (api, worker):
         assert svc["depends_on"][f"{spec.name}-migrate"]["condition"] == "service_completed_successfully"
+        assert svc["restart"] == "unless-stopped", "a crashed process comes back"
 
     env = api["environment"]
     assert env == worker["environment"] == migrate["environment"]

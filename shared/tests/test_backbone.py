@@ -216,10 +216,10 @@ async def test_poison_and_failing_messages_go_to_the_dead_letter_topic_and_the_p
     assert all(d.key == "same-partition" for d in dead)
 
 
-async def test_an_outage_during_the_handler_redelivers_the_record_instead_of_dead_lettering_it(backbone):
-    """The offset of a record whose handler hit an outage is not committed: Kafka delivers it
-    again, and once the database answers it is applied, exactly once."""
-    # more losses than the bounded retries allow: only redelivery (not retrying in place) survives them
+async def test_an_outage_during_the_handler_is_waited_out_instead_of_dead_lettering_the_record(backbone):
+    """A record whose handler hit an outage waits (the partition with it) and is retried until
+    the database answers, then applied exactly once; never dead-lettered."""
+    # more losses than the bounded attempts of a failing handler: only waiting without limit survives them
     event = ProbeV1(aggregate="outage", seq=1, connection_losses=4)
     envelope = Envelope.for_event(event, time=NOW)
     worker = backbone.worker(relay=False)
@@ -230,9 +230,9 @@ async def test_an_outage_during_the_handler_redelivers_the_record_instead_of_dea
         await eventually(backbone.effects_rows, what="applied after the outage")
     finally:
         await worker.stop()
-    assert backbone.deliveries[1] == 5, "four failed deliveries, then the one that applied it"
+    assert backbone.deliveries[1] == 5, "four attempts that met the outage, then the one that applied it"
     assert [(r.event_id, r.seq) for r in await backbone.effects_rows()] == [(envelope.id, 1)]
-    assert dict(worker.dispatchers[0].outcomes) == {"applied": 1}
+    assert dict(worker.dispatchers[0].outcomes) == {"applied": 1, "infrastructure_waits": 4}
     dlq = backbone.topics.dlq(topic_names.CLIENTS, backbone.group)
     assert await read_topic(backbone.infra.kafka_bootstrap, dlq, timeout_s=1.5) == []
 

@@ -10,13 +10,15 @@ What `dispatch` does with a record:
 - a record that cannot be read (headers, JSON, contract): straight to the DLQ;
 - a handler error: retried up to `max_attempts` times, then to the DLQ with the
   error in headers, so the partition moves on;
-- a database or broker outage: raised, so the record is redelivered (not dead-lettered:
-  the message is fine, the infrastructure is not).
+- an infrastructure fault (database down, starting up, shutting down, restarting; connection
+  lost; serialization failure or deadlock; broker or timeout: `kontor.faults`): retried without
+  limit with backoff, never dead-lettered (the message is fine, the infrastructure is not); the
+  partition waits, so nothing later on it overtakes. When the worker stops meanwhile, the error
+  is raised and the record, not committed, is redelivered to whoever consumes next.
 """
 from __future__ import annotations
 
 import asyncio
-import socket
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,11 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-import sqlalchemy.exc as sa_exc
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kontor import inbox
+from kontor import faults, inbox
 from kontor.contracts import Contract
 from kontor.envelope import Envelope, EnvelopeError
 from kontor.logging import get_logger
@@ -38,20 +39,6 @@ log = get_logger(__name__)
 
 C = TypeVar("C", bound=Contract)
 Handler = Callable[[Any, Envelope, AsyncSession], Awaitable[None]]
-
-# Errors that say the infrastructure is down, not that the message is bad: the record is
-# redelivered until it is back. Deliberately narrow: any other error (an OSError such as
-# FileNotFoundError included) is the handler's, retried a bounded number of times and then
-# dead-lettered, so it can never block a partition for good.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError,  # the DB-API's connection-level errors
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    ConnectionError,  # refused, reset, aborted, broken pipe
-    TimeoutError,
-    socket.gaierror,  # the database host cannot be resolved
-)
-
 
 class EventRouter:
     """The events one consumer group handles, by CloudEvents type."""
@@ -107,6 +94,7 @@ class Dispatcher:
         *,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self.router = router
         self.session_factory = session_factory
@@ -115,8 +103,11 @@ class Dispatcher:
         self.dead_letter = dead_letter
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stopping = False  # set when the worker stops: infrastructure faults are raised, not waited out
         self._logical = {topics.name(t): t for t in router.topics}
-        self.outcomes: Counter[str] = Counter()  # applied / duplicate / skipped / dead_lettered
+        self.outcomes: Counter[str] = Counter()  # applied / duplicate / skipped / dead_lettered / infrastructure_waits
+        self.faults_seen: Counter[str] = Counter()  # the infrastructure faults waited out, by SQLSTATE or kind
 
     async def dispatch(self, record: Record) -> DispatchResult:
         result = await self._dispatch(record)
@@ -139,26 +130,36 @@ class Dispatcher:
 
         bound = log.bind(event_type=envelope.type, event_id=str(envelope.id), consumer=self.router.group,
                          topic=record.topic, partition=record.partition, offset=record.offset)
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0  # failures of the handler itself
+        backoff = faults.Backoff(self.retry_backoff_s, self.max_backoff_s)
+        while True:
             try:
                 async with self.session_factory.begin() as session:
                     if not await inbox.claim(session, self.inbox_table, self.router.group, envelope.id, envelope.type):
                         bound.info("duplicate event skipped")
                         return DispatchResult("duplicate")
                     await handler(event, envelope, session)
-                bound.info("event applied", attempt=attempt)
+                if backoff.attempts:
+                    bound.info("event applied after the infrastructure recovered", waits=backoff.attempts)
+                bound.info("event applied", attempt=attempt + 1)
                 return DispatchResult("applied")
-            except TRANSIENT_ERRORS:
-                bound.exception("infrastructure error; record will be redelivered")
-                await asyncio.sleep(self.retry_backoff_s)
-                raise
-            except Exception as exc:  # noqa: BLE001 - any handler error counts as a failed attempt
+            except Exception as exc:  # noqa: BLE001 - classified below: infrastructure, or the handler's own
+                if faults.is_infrastructure_fault(exc):
+                    if self.stopping:
+                        raise
+                    delay = backoff.next_delay()
+                    self.outcomes["infrastructure_waits"] += 1
+                    self.faults_seen[faults.sqlstate(exc) or type(exc).__name__] += 1
+                    bound.warning("infrastructure fault; the record waits and is retried", error=repr(exc)[:300],
+                                  sqlstate=faults.sqlstate(exc), retry_in_s=round(delay, 2), waits=backoff.attempts)
+                    await asyncio.sleep(delay)
+                    continue
+                attempt += 1
                 if attempt >= self.max_attempts:
                     bound.exception("handler failed; giving up", attempt=attempt)
                     return await self._dead_letter(record, exc, attempts=attempt, reason="handler failed")
                 bound.warning("handler failed; retrying", attempt=attempt, error=repr(exc))
                 await asyncio.sleep(self.retry_backoff_s * attempt)
-        raise AssertionError("unreachable")
 
     async def _dead_letter(self, record: Record, exc: BaseException, *, attempts: int, reason: str) -> DispatchResult:
         logical = self._logical.get(record.topic)

@@ -12,10 +12,20 @@ from kontor.logging import get_logger
 log = get_logger(__name__)
 
 
+def servers(bootstrap: str | list[str]) -> list[str]:
+    """`h1:p1,h2:p2,h3:p3` as the list the clients need (a comma string given to FastStream
+    reaches aiokafka as one host); any broker of the list is enough to find the cluster."""
+    items = bootstrap if isinstance(bootstrap, list) else bootstrap.split(",")
+    found = [s.strip() for s in items if s.strip()]
+    if not found:
+        raise ValueError("KAFKA_BOOTSTRAP names no broker")
+    return found
+
+
 def create_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     # Idempotent producer: retries never duplicate or reorder records of a partition.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=servers(bootstrap),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
@@ -23,9 +33,12 @@ def create_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, replication: int = 1) -> None:
-    """Create the topics that do not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="kontor-admin")
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, replication: int = 1,
+                        min_insync_replicas: int | None = None) -> None:
+    """Create the topics that do not exist yet, with the configured partitions, replication
+    factor and `min.insync.replicas` (a 3-broker cluster: 3 and 2, so that `acks=all` survives
+    one broker down and no acknowledged record lives on one broker only)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers(bootstrap), client_id="kontor-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -33,17 +46,21 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, r
         if not missing:
             return
         try:
-            await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing])
+            configs = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {}
+            await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                                                topic_configs=configs) for n in missing])
         except TopicAlreadyExistsError:
             pass  # another replica created it meanwhile
-        log.info("topics created", topics=missing, partitions=partitions)
+        log.info("topics created", topics=missing, partitions=partitions, replication=replication,
+                 min_insync_replicas=min_insync_replicas)
     finally:
         await admin.close()
 
 
 async def check_reachable(bootstrap: str, timeout_s: float = 3.0) -> None:
-    """Raise unless a broker answers a metadata request within the timeout."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    """Raise unless some broker of the list answers a metadata request within the timeout (the
+    cluster is reachable through any of them)."""
+    client = AIOKafkaClient(bootstrap_servers=servers(bootstrap), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=timeout_s)
     finally:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from kontor import faults
 from kontor.contracts import Contract
 from kontor.envelope import Envelope, encode_payload
 from kontor.logging import get_logger
@@ -160,8 +161,12 @@ class OutboxRelay:
                 backoff = self.poll_interval_s
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox relay batch failed; retrying", relay=self.name, retry_in_s=backoff)
+            except Exception as exc:
+                if faults.is_infrastructure_fault(exc):
+                    log.warning("outbox relay waits for the database or the broker", relay=self.name,
+                                error=repr(exc)[:300], retry_in_s=backoff)
+                else:
+                    log.exception("outbox relay batch failed; retrying", relay=self.name, retry_in_s=backoff)
                 count = 0
                 backoff = min(backoff * 2, 5.0)
             if count == 0:

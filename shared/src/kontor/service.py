@@ -1,4 +1,4 @@
-"""The command line every service shares: `kontor-<service> migrate|api|worker|asyncapi`.
+"""The command line every service shares: `kontor-<service> migrate|api|worker|asyncapi|dlq`.
 
 A service describes itself once in a `ServiceSpec`; the CLI, the dev stack, the
 AsyncAPI generator and the tests all read that one description.
@@ -89,14 +89,17 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run the event worker (migrates first unless disabled)")
     gen = sub.add_parser("asyncapi", help="print or write the AsyncAPI document")
     gen.add_argument("--write", action="store_true", help=f"write {spec.asyncapi_path.name}")
-    for command in spec.commands:
+    from kontor import dlq
+
+    commands = (*spec.commands, dlq.command(spec))
+    for command in commands:
         command.add_arguments(sub.add_parser(command.name, help=command.help))
     args = parser.parse_args(argv)
 
     settings = spec.settings()
     configure_logging(settings.log_level, settings.log_format, service=spec.name)
 
-    own = {c.name: c for c in spec.commands}
+    own = {c.name: c for c in commands}
     if args.command in own:
         return own[args.command].run(settings, args)
     if args.command == "migrate":

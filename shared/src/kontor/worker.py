@@ -15,8 +15,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kontor import faults
 from kontor.consumer import Dispatcher, EventRouter
-from kontor.kafka import create_producer, ensure_topics
+from kontor.db import ping
+from kontor.kafka import check_reachable, create_producer, ensure_topics, servers
 from kontor.logging import get_logger
 from kontor.outbox import OutboxRelay
 from kontor.settings import ServiceSettings
@@ -66,12 +68,13 @@ class Worker:
         self.topics = Topics(settings.topic_prefix)
         self.routers = list(routers)
         self.producer = create_producer(settings.kafka_bootstrap, f"{settings.service_name}-worker")
-        self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=f"{settings.service_name}-consumer")
+        self.broker = KafkaBroker(servers(settings.kafka_bootstrap), client_id=f"{settings.service_name}-consumer")
         self.dispatchers: list[Dispatcher] = []
         for router in self.routers:
             dispatcher = Dispatcher(
                 router, session_factory, inbox_table, self.topics, self._publish_dead_letter,
                 max_attempts=settings.consumer_max_attempts, retry_backoff_s=settings.consumer_retry_backoff_s,
+                max_backoff_s=settings.infrastructure_max_backoff_s,
             )
             self.dispatchers.append(dispatcher)
             if router.topics:
@@ -87,6 +90,7 @@ class Worker:
             self.background.insert(0, ("outbox-relay", self.relay.run))
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.started = False
 
     def _subscribe(self, dispatcher: Dispatcher, topics: list[str], group: str) -> None:
         subscriber = self.broker.subscriber(
@@ -106,30 +110,88 @@ class Worker:
         await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(),
-                            self.settings.topic_partitions, self.settings.topic_replication)
-        await self.producer.start()
-        await self.broker.start()
+        """Connect (creating the topics), then run the subscribers and background loops. While the
+        broker or the database cannot be reached it retries with backoff (and is not ready)."""
         self._stop.clear()
+        backoff = faults.Backoff(0.5, self.settings.infrastructure_max_backoff_s)
+        while True:
+            try:
+                await ping(self.engine)
+                await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(),
+                                    self.settings.topic_partitions, self.settings.topic_replication,
+                                    self.settings.topic_min_insync_replicas)
+                await self.producer.start()
+                await self.broker.start()
+                break
+            except Exception as exc:
+                if not faults.is_infrastructure_fault(exc) and not _kafka_unreachable(exc):
+                    raise
+                await self._reset_clients()
+                delay = backoff.next_delay()
+                log.warning("worker cannot reach the database or the broker yet; retrying", error=repr(exc)[:300],
+                            retry_in_s=round(delay, 2), attempts=backoff.attempts)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                    return  # stopped before it ever connected
+                except TimeoutError:
+                    pass
         for name, task in self.background:
             self._tasks.append(asyncio.create_task(self._supervise(name, task), name=name))
+        self.started = True
         log.info("worker started", service=self.settings.service_name,
                  subscriptions=[f"{r.group}:{t}" for r in self.routers for t in r.topics],
                  background=[name for name, _ in self.background])
 
+    async def _reset_clients(self) -> None:
+        """Clients that failed to start are stopped and made anew (aiokafka's cannot be restarted)."""
+        for closing in (self.broker.stop, self.producer.stop):
+            try:
+                await closing()
+            except Exception:  # noqa: BLE001 - they never started; nothing to keep
+                pass
+        self.producer = create_producer(self.settings.kafka_bootstrap, f"{self.settings.service_name}-worker")
+        if self.relay:
+            self.relay.producer = self.producer
+
+    async def readiness(self) -> dict[str, str]:
+        """What the worker's /readyz says: started, the database and the cluster reachable."""
+        checks = {"started": "ok" if self.started else "connecting"}
+        for name, check in (("database", lambda: asyncio.wait_for(ping(self.engine), 3)),
+                            ("kafka", lambda: check_reachable(self.settings.kafka_bootstrap, timeout_s=3))):
+            try:
+                await check()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                checks[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        return checks
+
     async def _supervise(self, name: str, task: BackgroundTask) -> None:
-        """Keep a background loop alive: a crash is logged and the loop restarted."""
+        """Keep a background loop alive: a crash is logged and the loop restarted; while the
+        database or the broker is down, with growing waits (and a warning, not a traceback)."""
+        backoff = faults.Backoff(1.0, self.settings.infrastructure_max_backoff_s)
         while not self._stop.is_set():
             try:
                 await task(self._stop)
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("background task crashed; restarting", task=name)
-                await asyncio.sleep(1)
+            except Exception as exc:
+                if faults.is_infrastructure_fault(exc):
+                    delay = backoff.next_delay()
+                    log.warning("background task waits for the infrastructure", task=name, error=repr(exc)[:300],
+                                retry_in_s=round(delay, 2))
+                else:
+                    delay = 1.0
+                    log.exception("background task crashed; restarting", task=name)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
 
     async def stop(self) -> None:
         self._stop.set()
+        for dispatcher in self.dispatchers:
+            dispatcher.stopping = True  # an infrastructure fault now ends the handler; the record is redelivered
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, timeout=10)
@@ -139,15 +201,54 @@ class Worker:
         await self.broker.stop()
         await self.producer.stop()
         await self.engine.dispose()
+        self.started = False
         log.info("worker stopped", service=self.settings.service_name)
 
     async def serve(self) -> None:
+        """Until SIGINT/SIGTERM; with `WORKER_HTTP_PORT` set, /healthz and /readyz on that port."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        health = asyncio.create_task(self._serve_health()) if self.settings.worker_http_port else None
+        starting = asyncio.create_task(self.start())
         try:
-            await stop.wait()
+            await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # a start that failed for a reason of its own ends the worker
+                await stop.wait()
         finally:
+            self._stop.set()
+            await asyncio.gather(starting, return_exceptions=True)
             await self.stop()
+            if health:
+                health.cancel()
+                await asyncio.gather(health, return_exceptions=True)
+
+    async def _serve_health(self) -> None:
+        import uvicorn
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse
+
+        app = FastAPI(title=f"Kontor {self.settings.service_name} worker", openapi_url=None)
+
+        @app.get("/healthz")
+        async def healthz() -> dict:
+            return {"status": "ok", "service": self.settings.service_name, "role": "worker"}
+
+        @app.get("/readyz")
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ready = all(v == "ok" for v in checks.values())
+            return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                                status_code=200 if ready else 503)
+
+        self.health_app = app
+        config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.worker_http_port,
+                                log_config=None, access_log=False, lifespan="off")
+        await uvicorn.Server(config).serve()
+
+
+def _kafka_unreachable(exc: BaseException) -> bool:
+    """aiokafka's start raises plain KafkaConnectionError('Unable to bootstrap ...') when no broker answers."""
+    return "bootstrap" in str(exc).lower() or type(exc).__name__ in ("KafkaConnectionError", "NoBrokersAvailable")

@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -111,6 +112,34 @@ class LocalPostgres:
                     raise
                 await asyncio.sleep(0.2)
 
+    def fast_shutdown(self, timeout_s: float = 30) -> None:
+        """`pg_ctl stop -m fast` whoever started it: sessions get "terminating connection due to
+        administrator command", new connections "the database system is shutting down"."""
+        _, data, _ = self._prepare_dirs()
+        subprocess.run(self._as_server_user([str(_bindir() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast",
+                                             "-w", "-t", str(int(timeout_s))]), capture_output=True, check=True)
+        if self.process:
+            self.process.wait(timeout_s)
+        self.process = None
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend: the next start runs crash recovery, during
+        which connections get "the database system is starting up"."""
+        _, data, _ = self._prepare_dirs()
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        victims = [pid, *_children(pid)]
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.process:
+            self.process.wait(30)  # runuser reaps the postmaster, we reap runuser
+        deadline = time.monotonic() + 30
+        while any(_alive(v) for v in victims) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.process = None
+
     def stop(self, timeout_s: float = 30) -> None:
         if self.process and self.process.poll() is None:
             _, data, _ = self._prepare_dirs()
@@ -122,6 +151,28 @@ class LocalPostgres:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie has let go of everything and counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
 
 
 async def ensure_database(admin_url: str, name: str) -> bool:

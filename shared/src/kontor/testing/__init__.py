@@ -43,6 +43,9 @@ class TestInfra:
     maildir: Path | None
     source: str
     timings: dict[str, float] = field(default_factory=dict)
+    # the local server processes (kontor.devinfra), for tests that restart or crash them; None elsewhere
+    postgres_server: Any = None
+    kafka_server: Any = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def database_url(self, name: str) -> str:
@@ -100,7 +103,8 @@ def _from_local_processes() -> TestInfra:
     from kontor.devinfra.postgres import LocalPostgres
 
     kafka, postgres = LocalKafka(), LocalPostgres()
-    infra = TestInfra(kafka.bootstrap, postgres.admin_url, "127.0.0.1", free_port(), None, "local")
+    infra = TestInfra(kafka.bootstrap, postgres.admin_url, "127.0.0.1", free_port(), None, "local",
+                      postgres_server=postgres, kafka_server=kafka)
     for name, server in (("postgres", postgres), ("kafka", kafka)):
         seconds = server.start()
         if seconds is not None:  # we started it, so we stop it; a reused server is left alone
