@@ -136,12 +136,12 @@ class Dispatcher:
             try:
                 async with self.session_factory.begin() as session:
                     if not await inbox.claim(session, self.inbox_table, self.router.group, envelope.id, envelope.type):
-                        bound.info("duplicate event skipped")
+                        bound.info("duplicate event skipped")  # rare: worth a line
                         return DispatchResult("duplicate")
                     await handler(event, envelope, session)
                 if backoff.attempts:
                     bound.info("event applied after the infrastructure recovered", waits=backoff.attempts)
-                bound.info("event applied", attempt=attempt + 1)
+                bound.debug("event applied", attempt=attempt + 1)
                 return DispatchResult("applied")
             except Exception as exc:  # noqa: BLE001 - classified below: infrastructure, or the handler's own
                 if faults.is_infrastructure_fault(exc):

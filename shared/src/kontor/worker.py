@@ -6,6 +6,7 @@ let tests run it in-process; `serve` runs it until SIGINT/SIGTERM for the CLI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -68,7 +69,10 @@ class Worker:
         self.topics = Topics(settings.topic_prefix)
         self.routers = list(routers)
         self.producer = create_producer(settings.kafka_bootstrap, f"{settings.service_name}-worker")
-        self.broker = KafkaBroker(servers(settings.kafka_bootstrap), client_id=f"{settings.service_name}-consumer")
+        # FastStream's per-message "Received"/"Processed" lines at DEBUG: at INFO they cost more than
+        # some handlers, and the dispatcher logs what matters (failures, dead letters, waits)
+        self.broker = KafkaBroker(servers(settings.kafka_bootstrap), client_id=f"{settings.service_name}-consumer",
+                                  log_level=logging.DEBUG)
         self.dispatchers: list[Dispatcher] = []
         for router in self.routers:
             dispatcher = Dispatcher(
