@@ -26,6 +26,12 @@ Then the ratio "2 workers / 1 worker". Each worker has `--render-processes` rend
 (1 by default: on 2 cores one worker with a pool of two would already use both, which proves
 nothing about replicas).
 
+On one 2-core machine every service of the platform shares the cores with the invoicing workers
+(the e-mails, the ledger, the orders, Kafka, PostgreSQL and the SMTP server take most of them),
+so more invoicing workers cannot add much there. `--isolate` measures invoicing's own scaling: the
+other services' workers are stopped while the run issues (their events wait in Kafka) and started
+again when the last invoice is issued; the e-mail and ledger figures then include that catch-up.
+
     .venv/bin/python bench/billing_run.py [--invoices 1000] [--workers 1,2] [--render-processes 1]
 """
 from __future__ import annotations
@@ -137,10 +143,10 @@ async def create_orders(http: dict[str, httpx.AsyncClient], orders: int, run: st
     await asyncio.gather(*(one(i) for i in range(orders)))
 
 
-async def planned_count(dsn: str) -> int:
+async def table_count(dsn: str, table: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval("SELECT count(*) FROM planned_invoices")
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")
     finally:
         await conn.close()
 
@@ -276,12 +282,15 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
         started = time.monotonic()
         await create_orders(http, orders, f"{run}{workers}")
         invoicing_dsn = stack.postgres.url("kontor_bench_invoicing").replace("+asyncpg", "")
-        while await planned_count(invoicing_dsn) < result.invoices:
+        while await table_count(invoicing_dsn, "planned_invoices") < result.invoices:
             await asyncio.sleep(0.5)
         result.setup_s = time.monotonic() - started
         say(f"{workers} worker(s): {orders} orders, {result.invoices} planned invoices in {result.setup_s:.0f}s; "
             "billing run as of 2027-12-31")
 
+        if args.isolate:
+            for other in ("orders-worker", "clients-worker", "notifications-worker"):
+                await stack.stop_processes(other)
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_healthz(stop, result.healthz_ms))
         cpu_before = cpu_times()
@@ -307,6 +316,12 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
         stop.set()
         await sampler
         result.run = report
+        if args.isolate:
+            for spec in SERVICES:
+                if spec.name != "invoicing":
+                    count = args.notifications_workers if spec.name == "notifications" else 1
+                    for n in range(count):
+                        await stack.start_process(spec, "worker", n, env=env[spec.name])
         deadline = time.monotonic() + 600
         while result.mail_s is None and time.monotonic() < deadline:
             if mail_count(maildir) >= result.invoices:
@@ -314,7 +329,11 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
             await asyncio.sleep(0.25)
         say(f"{workers} worker(s): last invoice issued after {result.issued_s:.1f}s, last e-mail after "
             f"{result.mail_s if result.mail_s is None else round(result.mail_s, 1)}s")
-        await asyncio.sleep(2)  # the ledger and the relay catch up with the last events
+        clients_dsn = stack.postgres.url("kontor_bench_clients").replace("+asyncpg", "")
+        deadline = time.monotonic() + 600
+        while await table_count(clients_dsn, "receivables") < result.invoices and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)  # the ledger catches up with the last events
+        await asyncio.sleep(1)
         result.ledger_ms = await ledger_latencies(stack.kafka.bootstrap, prefix,
                                                   stack.postgres.url("kontor_bench_clients").replace("+asyncpg", ""))
         result.relay_lag_ms = await relay_lag(invoicing_dsn)
@@ -335,6 +354,7 @@ def report(results: list[Result], args) -> None:
     print()
     print(f"billing run of {results[0].invoices} invoices (12 a recurring order, 2 lines each), "
           f"{args.render_processes} rendering process(es) per worker, X-Rechnung checked: {RULES.is_dir()}, "
+          f"{'other workers stopped during the run (--isolate), ' if args.isolate else 'whole platform running, '}"
           f"python {sys.version.split()[0]} ({sys.executable})")
     head = f"{'workers':>7} {'inv/s':>7} {'issued s':>9} {'mail s':>7} {'mail after':>10} {'healthz p50/p99 ms':>19} " \
            f"{'ledger p50/p99 ms':>18} {'setup s':>8}  phases (s from start)"
@@ -369,6 +389,8 @@ async def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts, one platform each, in this order")
     parser.add_argument("--render-processes", type=int, default=1)
     parser.add_argument("--notifications-workers", type=int, default=1)
+    parser.add_argument("--isolate", action="store_true", help="stop the other services' workers while the run "
+                        "issues (invoicing's own scaling); they catch up afterwards")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
     stack = Stack(echo=False)
