@@ -120,7 +120,7 @@ class Stack:
         self.pumps.append(asyncio.create_task(self._pump(name, proc, color)))
         return name
 
-    async def stop_processes(self, prefix: str) -> None:
+    async def stop_processes(self, prefix: str, timeout_s: float = 30) -> None:
         """Stop the children whose name starts with `prefix` (SIGTERM: they finish what they hold)."""
         stopping = [(n, p) for n, p in self.children if n.startswith(prefix)]
         for _, proc in stopping:
@@ -128,9 +128,9 @@ class Stack:
                 proc.send_signal(signal.SIGTERM)
         for name, proc in stopping:
             try:
-                await asyncio.wait_for(proc.wait(), 30)
+                await asyncio.wait_for(proc.wait(), timeout_s)
             except TimeoutError:
-                say(f"{name} did not stop in 30s; killing it")
+                say(f"{name} did not stop in {timeout_s:.0f}s; killing it")
                 proc.kill()
                 await proc.wait()
         self.children = [(n, p) for n, p in self.children if not n.startswith(prefix)]
@@ -167,16 +167,7 @@ class Stack:
                 raise InfraError(f"{name} exited with code {proc.returncode}")
 
     async def stop_services(self) -> None:
-        for _, proc in self.children:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in self.children:
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                say(f"{name} did not stop in 15s; killing it")
-                proc.kill()
-                await proc.wait()
+        await self.stop_processes("")
         for pump in self.pumps:
             pump.cancel()
 
