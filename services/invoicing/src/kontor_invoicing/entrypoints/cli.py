@@ -57,6 +57,9 @@ async def follow(settings: InvoicingSettings, args: argparse.Namespace, out=sys.
                                 rate=view.invoices_per_s or 0)
                 bar.refresh()
                 if view.status not in ("queued", "running"):
+                    bar.total = max(bar.n, 1)
+                    bar.n = bar.total  # ended: a run with nothing to issue is done, not 0 %
+                    bar.refresh()
                     break
                 await asyncio.sleep(args.poll_s)
         print(f"{view.status}: drafted {view.drafted}, issued {view.issued}, held {view.held}, "
