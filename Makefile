@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup up infra test test-unit bench demo generate clean-data
+.PHONY: help setup up infra test test-unit bench bench-billing demo generate clean-data
 
 help:
 	@echo "make up        set up, then run Kafka, PostgreSQL, SMTP and all four services (Ctrl-C stops)"
@@ -11,6 +11,7 @@ help:
 	@echo "make test-unit only the fast tests without I/O"
 	@echo "make demo      the whole journey, live, against the platform of make up (run it in a second terminal)"
 	@echo "make bench     run the benchmarks under bench/ (they print their figures)"
+	@echo "make bench-billing  one billing run of INVOICES (1000) with 1 and 2 invoicing workers (not while make up runs)"
 	@echo "make generate  regenerate contract schema snapshots and AsyncAPI documents"
 	@echo "make clean-data  delete local Kafka/PostgreSQL/mail data (.local/)"
 
@@ -36,6 +37,10 @@ bench:
 	@KONTOR_BENCH=1 bash deploy/bootstrap.sh
 	@$(PY) bench/render_invoices.py
 	@$(PY) bench/search_clients.py
+
+INVOICES ?= 1000
+bench-billing: setup
+	@$(PY) bench/billing_run.py --invoices $(INVOICES) $(BENCH_ARGS)
 
 generate: setup
 	@$(PY) -m kontor.contracts.snapshots --write
