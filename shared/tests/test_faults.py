@@ -74,3 +74,20 @@ def test_backoff_grows_to_its_limit_with_jitter():
     assert max(delays[5:]) > 2.0 and delays[0] <= 0.5
     backoff.reset()
     assert backoff.next_delay() <= 0.5
+
+
+def test_user_data_in_a_statement_or_a_handled_timeout_does_not_make_a_bug_an_outage():
+    statement_error = sa_exc.StatementError("bad value", "INSERT ... ('connection reset by the client')", {},
+                                            TypeError("not a number"))
+    assert not faults.is_infrastructure_fault(statement_error), "the parameters are user data"
+    try:
+        try:
+            raise TimeoutError()
+        except TimeoutError:
+            raise ValueError("a bug while handling a timeout")
+    except ValueError as bug:
+        assert not faults.is_infrastructure_fault(bug)
+    out_of_range = asyncpg.exceptions.DataError("invalid input for query argument $1: 10**20 (value out of int64 range)")
+    assert not faults.is_infrastructure_fault(wrapped(out_of_range))
+    assert faults.is_infrastructure_fault(asyncpg.exceptions.InterfaceError("cannot call Connection.execute(): "
+                                                                            "connection is closed"))

@@ -201,3 +201,28 @@ def test_adjustments_are_recorded():
         model.adjust(inv, {"number": "x"}, by="adv", at=NOW, today=NOW.date())
     with pytest.raises(Conflict):
         model.adjust(issued(), {"project_name": "x"}, by="adv", at=NOW, today=NOW.date())
+
+
+def test_a_final_invoice_waits_while_an_installment_of_its_order_is_being_issued_or_due():
+    final = model.queue_issue(replace(invoice(), schedule_kind="final", invoice_date=dt.date(2027, 3, 31)),
+                              on=dt.date(2027, 3, 31))
+    same_order = dict(order_id=final.order_id, schedule_kind="installment")
+    being_issued = model.queue_issue(replace(invoice(), **same_order), on=dt.date(2027, 3, 31))
+    due_draft = replace(invoice(), **same_order, invoice_date=dt.date(2027, 2, 15))
+    later_draft = replace(invoice(), **same_order, invoice_date=dt.date(2027, 4, 15))
+    assert model.waits_for_installments(final, [final, being_issued])
+    assert model.waits_for_installments(final, [final, due_draft])
+    assert not model.waits_for_installments(final, [final, later_draft, issued(replace(invoice(), **same_order))])
+    assert not model.waits_for_installments(being_issued, [final, being_issued]), "only a final invoice waits"
+
+
+def test_a_cancellation_invoice_is_neither_adjusted_nor_discarded():
+    _, cancellation = model.request_cancellation(issued(), cancellation_id=uuid.uuid4(), on=NOW.date(), reason="x",
+                                                 now=NOW, by={"kind": "advisor", "id": "a1"})
+    held = model.hold_for_adjustment(cancellation, ("BR-X: y",))
+    assert held.issued_by == {"kind": "advisor", "id": "a1"}, "the cancellation is the advisor's, not the original's"
+    with pytest.raises(Conflict):
+        model.discard(held)
+    with pytest.raises(Conflict):
+        model.adjust(held, {"project_name": "x"}, by="a", at=NOW, today=NOW.date())
+    assert model.order_cancelled([held], []).discard == ()

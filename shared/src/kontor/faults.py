@@ -28,14 +28,17 @@ TRANSIENT_SQLSTATES = frozenset({
     "55P03",  # lock_not_available (lock_timeout)
     "57014",  # query_canceled (statement_timeout)
 })
-# messages of drivers that lost their connection without a SQLSTATE
+# messages of asyncpg's own errors when it lost its connection without a SQLSTATE (matched on the
+# driver's error only: SQLAlchemy's message also holds the statement's parameters, i.e. user data)
 TRANSIENT_MESSAGES = ("connection is closed", "connection was closed", "the connection is lost",
-                      "cannot perform operation: another operation is in progress",
                       "terminating connection", "the database system is", "server closed the connection",
-                      "connection refused", "connection reset")
+                      "connection refused", "connection reset", "cannot switch to state")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what caused it (`raise ... from`, SQLAlchemy's `orig`), not what was merely
+    being handled when it was raised (`__context__`): a bug raised in an `except TimeoutError`
+    block is still a bug."""
     seen: set[int] = set()
     todo = [exc]
     while todo:
@@ -44,7 +47,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(e))
         yield e
-        todo.extend(x for x in (e.__cause__, e.__context__, getattr(e, "orig", None)) if isinstance(x, BaseException))
+        todo.extend(x for x in (e.__cause__, getattr(e, "orig", None)) if isinstance(x, BaseException))
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -69,10 +72,10 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
         module = type(e).__module__ or ""
         if module.startswith("aiokafka") and (getattr(e, "retriable", False) or type(e).__name__ in _KAFKA_FAULTS):
             return True
-        if module.startswith(("asyncpg", "sqlalchemy")) and any(m in str(e).lower() for m in TRANSIENT_MESSAGES):
+        if module.startswith("asyncpg") and any(m in str(e).lower() for m in TRANSIENT_MESSAGES):
             return True
-        if type(e).__name__ in ("ConnectionDoesNotExistError", "InterfaceError", "DisconnectionError",
-                                "InternalClientError") and module.startswith(("asyncpg", "sqlalchemy")):
+        if (module.startswith("asyncpg") and type(e).__name__ == "ConnectionDoesNotExistError") or \
+                (module.startswith("sqlalchemy") and type(e).__name__ == "DisconnectionError"):
             return True
     return False
 

@@ -105,7 +105,13 @@ class RenderPool:
         """Start the processes now (a second or two each), not on the first invoice."""
         weasyprint_speedups.log_status(log)
         loop = asyncio.get_running_loop()
-        pids = await asyncio.gather(*(loop.run_in_executor(self._executor(), _warm) for _ in range(self.processes)))
+        pool = self._executor()
+        try:
+            pids = await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(self.processes)))
+        except BrokenProcessPool:  # a process died starting: the next start makes new ones
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         log.info("rendering processes started", processes=self.processes, pids=sorted(set(pids)),
                  validates=self.validates)
 

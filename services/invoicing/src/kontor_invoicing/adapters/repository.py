@@ -145,20 +145,30 @@ async def lock_reminders_due(session: AsyncSession, *, as_of: dt.date, schedule:
 def _reminders_due_where(as_of: dt.date, schedule: Sequence[int]):
     steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= as_of - dt.timedelta(days=days))
              for k, days in enumerate(schedule)]
-    return sa.and_(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps))
+    return sa.and_(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps),
+                   invoices.c.data["cancelled_by"].astext.is_(None))  # not while a cancellation is under way
 
 
 # -- issuing ---------------------------------------------------------------------------------
 
-async def claim_to_prepare(session: AsyncSession, *, now: dt.datetime, lease_s: float, limit: int) -> list[Invoice]:
+def _lease(seconds: float):
+    """Leases run on the database's clock (one clock for every worker; not the business clock,
+    which tests and "as of" runs fix)."""
+    return sa.func.now() + dt.timedelta(seconds=seconds)
+
+
+_FREE = sa.or_(invoices.c.claimed_until.is_(None), invoices.c.claimed_until < sa.func.now())
+
+
+async def claim_to_prepare(session: AsyncSession, *, lease_s: float, limit: int) -> list[Invoice]:
     """Invoices queued for issuing and not numbered yet, claimed for `lease_s` by the caller (who
     prepares and checks them outside any lock); a claim of a worker that died runs out."""
-    free = sa.or_(invoices.c.claimed_until.is_(None), invoices.c.claimed_until < now)
+    free = _FREE
     pick = (sa.select(invoices.c.id).where(invoices.c.status == "issuing", invoices.c.number.is_(None), free)
             .order_by(invoices.c.invoice_date, invoices.c.created_at, invoices.c.id).limit(limit)
             .with_for_update(skip_locked=True).scalar_subquery())
     rows = (await session.execute(invoices.update().where(invoices.c.id.in_(pick))
-                                  .values(claimed_until=now + dt.timedelta(seconds=lease_s))
+                                  .values(claimed_until=_lease(lease_s))
                                   .returning(invoices.c.data))).all()
     return [_INVOICE.validate_python(r.data) for r in rows]
 
@@ -170,8 +180,7 @@ async def lock(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
     return {i.id: i for i in found}
 
 
-async def claim_to_render(session: AsyncSession, *, now: dt.datetime, invoice_id: uuid.UUID | None = None,
-                          lease_s: float = 0) -> Invoice | None:
+async def claim_to_render(session: AsyncSession, *, invoice_id: uuid.UUID | None = None) -> Invoice | None:
     """A numbered invoice whose documents are still to be made, locked until the caller's
     transaction ends (the render, the documents and the status commit together). With an id,
     that one (if nobody else holds it); else any whose claim has run out (a worker died, or an
@@ -180,13 +189,16 @@ async def claim_to_render(session: AsyncSession, *, now: dt.datetime, invoice_id
     if invoice_id is not None:
         stmt = stmt.where(invoices.c.id == invoice_id)
     else:
-        stmt = stmt.where(sa.or_(invoices.c.claimed_until.is_(None), invoices.c.claimed_until < now))
+        stmt = stmt.where(_FREE)
     row = (await session.execute(stmt.order_by(invoices.c.number).limit(1).with_for_update(skip_locked=True))).first()
     return _INVOICE.validate_python(row.data) if row else None
 
 
-async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, until: dt.datetime | None) -> None:
-    await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(claimed_until=until))
+async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, for_s: float | None) -> None:
+    """Claim these for `for_s` seconds from now (None: release them)."""
+    if ids:
+        await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(
+            claimed_until=None if for_s is None else _lease(for_s)))
 
 
 async def render_failed(session: AsyncSession, invoice_id: uuid.UUID, *, error: str) -> int:

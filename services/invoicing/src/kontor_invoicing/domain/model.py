@@ -208,6 +208,7 @@ ADJUSTABLE = ("lines", "project_name", "description", "invoice_date", "due_in_da
 def adjust(invoice: Invoice, changes: dict, *, by: str, at: dt.datetime, today: dt.date) -> Invoice:
     """An advisor adjusts a draft or a waiting invoice (lines, texts, dates); recorded."""
     require(invoice, "adjust")
+    _not_a_cancellation(invoice, "adjusted")
     unknown = set(changes) - set(ADJUSTABLE)
     if unknown:
         raise InvalidInput([(f, "cannot be adjusted") for f in sorted(unknown)])
@@ -287,6 +288,17 @@ def documents_stored(invoice: Invoice, documents: tuple[Document, ...]) -> Invoi
     return _next(invoice, status="invoiced", documents=documents)
 
 
+def waits_for_installments(invoice: Invoice, order_invoices: list[Invoice]) -> bool:
+    """A final invoice is prepared only once no installment of its order is being issued or due
+    as of its date: until then, what it deducts is not known (it would bill them twice)."""
+    if invoice.kind != "invoice" or invoice.schedule_kind != "final":
+        return False
+    on = invoice.issue_on or invoice.invoice_date
+    return any(i.id != invoice.id and i.kind == "invoice" and i.schedule_kind == "installment"
+               and (i.status == "issuing" or (i.status == "draft" and i.invoice_date <= on))
+               for i in order_invoices)
+
+
 def prepaid(invoice: Invoice, order_invoices: list[Invoice]) -> Decimal:
     """What a final invoice deducts: the gross of the order's installment invoices that are
     issued and not cancelled (a cancelled installment is not deducted). Other invoices deduct
@@ -305,8 +317,15 @@ def hold_for_adjustment(invoice: Invoice, errors: tuple[str, ...]) -> Invoice:
                  due_date=None)
 
 
+def _not_a_cancellation(invoice: Invoice, action: str) -> None:
+    if invoice.kind == "cancellation":
+        raise Conflict(f"a cancellation invoice mirrors its original and cannot be {action}; issue it",
+                       current_status=invoice.status)
+
+
 def discard(invoice: Invoice) -> Invoice:
     require(invoice, "discard")
+    _not_a_cancellation(invoice, "discarded")
     return _next(invoice, status="discarded")
 
 
@@ -351,7 +370,7 @@ def remind(invoice: Invoice, *, on: dt.date) -> Invoice:
 
 
 def request_cancellation(invoice: Invoice, *, cancellation_id: uuid.UUID, on: dt.date, reason: str,
-                         now: dt.datetime) -> tuple[Invoice, Invoice]:
+                         now: dt.datetime, by: dict | None = None) -> tuple[Invoice, Invoice]:
     """The original, marked as being cancelled by `cancellation_id`, and its cancellation
     invoice, queued for issuing (type 381: the same lines with positive amounts, referring to
     the original, dated no earlier than it). The original becomes `cancelled` when the
@@ -371,7 +390,7 @@ def request_cancellation(invoice: Invoice, *, cancellation_id: uuid.UUID, on: dt
         payments=(), reminders_sent=0, last_reminder_on=None, change_request=None, dispute=None,
         cancels_invoice_id=invoice.id, cancels_number=invoice.number, cancels_issue_date=invoice.issue_date,
         cancelled_by=None, refund_due=ZERO, documents=(), adjustments=(), validation_errors=(),
-        cancellation_reason=reason.strip(), created_at=now, version=1,
+        cancellation_reason=reason.strip(), created_at=now, version=1, issued_by=by,
     )
     return original, cancellation
 
@@ -432,6 +451,6 @@ def order_cancelled(invoices: list[Invoice], cancel_invoice_ids) -> OrderCancell
     not being cancelled already); anything else is left as it is."""
     named = set(cancel_invoice_ids)
     return OrderCancellation(
-        discard=tuple(i for i in invoices if i.status in TRANSITIONS["discard"]),
+        discard=tuple(i for i in invoices if i.kind == "invoice" and i.status in TRANSITIONS["discard"]),
         cancel=tuple(i for i in invoices if i.id in named and i.kind == "invoice" and i.cancelled_by is None
                      and i.status in TRANSITIONS["cancel"]))

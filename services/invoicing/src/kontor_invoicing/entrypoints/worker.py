@@ -59,7 +59,8 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
     @router.on(OrderCancelledV1)
     async def on_order_cancelled(event: OrderCancelledV1, envelope: Envelope, session: AsyncSession) -> None:
-        await services.order_cancelled(session, deps, event.order, event.cancel_invoice_ids, event.reason, envelope)
+        await services.order_cancelled(session, deps, event.order, event.cancel_invoice_ids, event.reason, envelope,
+                                       actor=event.actor)
 
     return router
 

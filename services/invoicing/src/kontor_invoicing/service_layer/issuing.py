@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceChangeRequestedV1, InvoiceIssuedV1
+from kontor import faults
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import repository
 from kontor_invoicing.adapters.rendering import RenderingFailed, RenderPool
@@ -79,26 +80,37 @@ class IssuingPipeline:
 
     # -- 1 and 2: prepare, check, number ----------------------------------------------------
 
-    async def _prepare(self, claimed: list[model.Invoice]) -> list[model.Invoice]:
+    async def _prepare(self, claimed: list[model.Invoice]) -> tuple[list[model.Invoice], list[model.Invoice]]:
+        """The invoices prepared, and those that must wait (a final invoice whose installments are
+        still being issued: what it deducts is not known yet)."""
         started = time.perf_counter()
-        prepared = []
+        prepared, waiting = [], []
+        clients: dict[uuid.UUID, dict | None] = {}
         async with self.sessions() as session:
             for inv in claimed:
                 order_invoices = await repository.of_order(session, inv.order_id) \
                     if inv.schedule_kind == "final" else []
-                prepared.append(model.prepare(inv, buyer=await repository.known_client(session, inv.client_id),
-                                              order_invoices=order_invoices))
+                if model.waits_for_installments(inv, order_invoices):
+                    waiting.append(inv)
+                    continue
+                if inv.client_id not in clients:
+                    clients[inv.client_id] = await repository.known_client(session, inv.client_id)
+                prepared.append(model.prepare(inv, buyer=clients[inv.client_id], order_invoices=order_invoices))
         self.times.add("prepare", time.perf_counter() - started, len(claimed))
-        return prepared
+        return prepared, waiting
 
     async def prepare_and_number(self) -> list[uuid.UUID]:
         """One batch through steps 1 and 2; the ids numbered (to render), [] when none was queued."""
-        now = self.deps.clock.now()
         async with self.sessions.begin() as session:
-            claimed = await repository.claim_to_prepare(session, now=now, lease_s=self.lease_s, limit=self.batch)
+            claimed = await repository.claim_to_prepare(session, lease_s=self.lease_s, limit=self.batch)
         if not claimed:
             return []
-        prepared = await self._prepare(claimed)
+        prepared, waiting = await self._prepare(claimed)
+        if waiting:  # a final invoice waits until the installments queued before it are issued
+            async with self.sessions.begin() as session:
+                await repository.set_claim(session, [w.id for w in waiting], for_s=2)
+        if not prepared:
+            return []
         checks = await asyncio.gather(*(self.pool.check(model.provisional(p)) for p in prepared),
                                       return_exceptions=True)
         for result in checks:
@@ -144,30 +156,39 @@ class IssuingPipeline:
                 await _save(session, p, model.number(p, sequence=first + offset))
                 numbered.append(p.id)
         # claimed to render by this worker for a while; after that any worker may take them
-        await repository.set_claim(session, numbered, until=now + dt.timedelta(seconds=self.lease_s))
-        await repository.set_claim(session, [h.id for h in held], until=None)
+        await repository.set_claim(session, numbered, for_s=self.lease_s)
+        await repository.set_claim(session, [h.id for h in held], for_s=None)
         return numbered, held, failed
 
     # -- 3: render, store, publish -----------------------------------------------------------
 
     async def render_one(self, invoice_id: uuid.UUID | None = None) -> bool:
         """Render and store one numbered invoice: this one, or any whose claim has run out.
-        False when there was none to take."""
-        failure: RenderingFailed | None = None
-        async with self.sessions.begin() as session:
-            inv = await repository.claim_to_render(session, now=self.deps.clock.now(), invoice_id=invoice_id)
-            if inv is None:
-                return False
-            try:
-                documents, seconds = await self.pool.render(inv)
-                self.times.add("render", seconds)
-            except RenderingFailed as e:
-                failure = e
-            else:
-                started = time.perf_counter()
-                await self._store(session, inv, documents)
+        False when there was none to take. A failure of this invoice's own (its rendering, or
+        storing it) is counted on it and retried with backoff; an infrastructure fault is raised."""
+        inv: model.Invoice | None = None
+        failure: str | None = None
+        started = time.perf_counter()
+        try:
+            async with self.sessions.begin() as session:
+                inv = await repository.claim_to_render(session, invoice_id=invoice_id)
+                if inv is None:
+                    return False
+                try:
+                    documents, seconds = await self.pool.render(inv)
+                    self.times.add("render", seconds)
+                except RenderingFailed as e:
+                    failure = f"rendering failed: {e}"
+                else:
+                    started = time.perf_counter()
+                    await self._store(session, inv, documents)
+        except Exception as e:
+            if inv is None or faults.is_infrastructure_fault(e):
+                raise
+            log.exception("storing an issued invoice failed", invoice_id=str(inv.id), number=inv.number)
+            failure = f"storing failed: {type(e).__name__}: {e}"
         if failure is not None:
-            await self._failed(inv, f"rendering failed: {failure}")
+            await self._failed(inv, failure)
             return True
         self.times.add("store_publish", time.perf_counter() - started)
         self.issued += 1
@@ -183,7 +204,7 @@ class IssuingPipeline:
         issued = model.documents_stored(inv, tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
                                                    for d in documents))
         await _save(session, inv, issued)
-        await repository.set_claim(session, [inv.id], until=None)
+        await repository.set_claim(session, [inv.id], for_s=None)
         base = self.deps.settings.public_base_url
         if issued.kind == "cancellation":
             current = await repository.get(session, issued.cancels_invoice_id, for_update=True)
@@ -206,8 +227,7 @@ class IssuingPipeline:
         invoice, retried later with backoff; the run sees it."""
         async with self.sessions.begin() as session:
             attempts = await repository.render_failed(session, inv.id, error=error)
-            await repository.set_claim(session, [inv.id], until=self.deps.clock.now()
-                                       + dt.timedelta(seconds=_retry_in_s(attempts)))
+            await repository.set_claim(session, [inv.id], for_s=_retry_in_s(attempts))
             if inv.run_id is not None:
                 await repository.add_run_error(session, inv.run_id, {
                     "invoice_id": str(inv.id), "number": inv.number, "attempt": attempts, "error": error[:500],
@@ -221,13 +241,14 @@ class IssuingPipeline:
         """Until `stop`: number what is queued while the render tasks keep up, render what is
         numbered (ours first, then anybody's whose claim ran out). On stop, what this worker
         numbered is rendered before it returns."""
-        await self.pool.start()
         queue: asyncio.Queue[uuid.UUID] = asyncio.Queue(maxsize=2 * self.batch)
-        renderers = [asyncio.create_task(self._render_loop(queue, stop), name=f"render-{n}")
-                     for n in range(self.pool.processes + 1)]
-        log.info("issuing pipeline started", worker=self.worker, rendering_processes=self.pool.processes,
-                 batch=self.batch)
+        renderers: list[asyncio.Task] = []
         try:
+            await self.pool.start()
+            renderers = [asyncio.create_task(self._render_loop(queue, stop), name=f"render-{n}")
+                         for n in range(self.pool.processes + 1)]
+            log.info("issuing pipeline started", worker=self.worker, rendering_processes=self.pool.processes,
+                     batch=self.batch)
             backoff = self.poll_s
             while not stop.is_set():
                 try:

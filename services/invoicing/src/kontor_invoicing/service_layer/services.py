@@ -106,7 +106,7 @@ async def plan_order(session: AsyncSession, order: OrderV1) -> int:
 
 
 async def order_cancelled(session: AsyncSession, deps: Deps, order: OrderV1, cancel_invoice_ids, reason: str,
-                          envelope: Envelope) -> None:
+                          envelope: Envelope, actor: Actor = SYSTEM) -> None:
     """Undrafted plans are dropped; what happens to the invoices is the domain's rule."""
     await remember_order(session, order)
     dropped = await repository.drop_open_plans(session, order.order_id)
@@ -115,7 +115,7 @@ async def order_cancelled(session: AsyncSession, deps: Deps, order: OrderV1, can
         current = await repository.get(session, inv.id, for_update=True)
         await _save(session, current, model.discard(current))
     for inv in decided.cancel:
-        await _request_cancellation(session, deps, inv.id, reason=f"order cancelled: {reason}")
+        await _request_cancellation(session, deps, inv.id, reason=f"order cancelled: {reason}", actor=actor)
     log.info("order cancelled", order_id=str(order.order_id), plans_dropped=dropped,
              drafts_discarded=len(decided.discard), invoices_cancelled=len(decided.cancel))
 
@@ -233,7 +233,7 @@ async def issue_now(session: AsyncSession, deps: Deps, principal: Principal, inv
     current = await visible(session, principal, invoice_id, for_update=True)
     if current.status == "waiting_for_adjustment" and not principal.is_advisor:
         raise Forbidden("an advisor issues an invoice waiting for adjustment")
-    after = model.queue_issue(current, on=deps.today)
+    after = model.queue_issue(current, on=deps.today, by=principal.actor.model_dump(mode="json"))
     await _save(session, current, after)
     log.info("invoice queued for issuing", invoice_id=str(after.id), by=principal.sub)
     return after
@@ -283,10 +283,11 @@ async def resolve_dispute(session: AsyncSession, deps: Deps, principal: Principa
 
 
 async def _request_cancellation(session: AsyncSession, deps: Deps, invoice_id: uuid.UUID, *,
-                                reason: str) -> model.Invoice:
+                                reason: str, actor: Actor) -> model.Invoice:
     current = await repository.get(session, invoice_id, for_update=True)
     original, cancellation = model.request_cancellation(current, cancellation_id=uuid.uuid4(), on=deps.today,
-                                                        reason=reason, now=deps.clock.now())
+                                                        reason=reason, now=deps.clock.now(),
+                                                        by=actor.model_dump(mode="json"))
     await repository.add(session, cancellation)
     await _save(session, current, original)
     log.info("cancellation queued", invoice_id=str(original.id), number=original.number,
@@ -300,4 +301,4 @@ async def cancel(session: AsyncSession, deps: Deps, principal: Principal, invoic
     `invoice.cancelled` is published) once the cancellation invoice's documents are stored."""
     principal.require_advisor("cancel invoices")
     await visible(session, principal, invoice_id)
-    return await _request_cancellation(session, deps, invoice_id, reason=reason)
+    return await _request_cancellation(session, deps, invoice_id, reason=reason, actor=principal.actor)
