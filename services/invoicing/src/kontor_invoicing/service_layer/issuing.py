@@ -20,7 +20,6 @@ than there are rendering processes, so a process never waits for the database).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 import uuid
 from collections import defaultdict
