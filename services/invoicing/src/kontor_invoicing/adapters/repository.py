@@ -194,11 +194,15 @@ async def claim_to_render(session: AsyncSession, *, invoice_id: uuid.UUID | None
     return _INVOICE.validate_python(row.data) if row else None
 
 
-async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, for_s: float | None) -> None:
-    """Claim these for `for_s` seconds from now (None: release them)."""
+async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, for_s: float | None,
+                    step_done: bool = False) -> None:
+    """Claim these for `for_s` seconds from now (None: release them). `step_done`: a step succeeded,
+    so the failed attempts before it no longer count."""
     if ids:
-        await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(
-            claimed_until=None if for_s is None else _lease(for_s)))
+        values = {"claimed_until": None if for_s is None else _lease(for_s)}
+        if step_done:
+            values["render_attempts"] = 0
+        await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(**values))
 
 
 async def render_failed(session: AsyncSession, invoice_id: uuid.UUID, *, error: str) -> int:

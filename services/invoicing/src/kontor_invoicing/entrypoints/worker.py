@@ -90,7 +90,8 @@ def worker_name() -> str:
 
 
 def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) -> Worker:
-    engine = create_engine(settings.database_url)
+    # each render task holds a connection while it renders (the invoice stays locked until stored)
+    engine = create_engine(settings.database_url, pool_size=max(10, settings.render_processes + 8))
     session_factory = create_session_factory(engine)
     deps = services.Deps(Outbox(outbox, Topics(settings.topic_prefix)), clock or SystemClock(), settings)
     create_validator(settings)  # a configured rules directory without the rules stops the worker here

@@ -155,7 +155,7 @@ class IssuingPipeline:
                 await _save(session, p, model.number(p, sequence=first + offset))
                 numbered.append(p.id)
         # claimed to render by this worker for a while; after that any worker may take them
-        await repository.set_claim(session, numbered, for_s=self.lease_s)
+        await repository.set_claim(session, numbered, for_s=self.lease_s, step_done=True)
         await repository.set_claim(session, [h.id for h in held], for_s=None)
         return numbered, held, failed
 
@@ -203,7 +203,7 @@ class IssuingPipeline:
         issued = model.documents_stored(inv, tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
                                                    for d in documents))
         await _save(session, inv, issued)
-        await repository.set_claim(session, [inv.id], for_s=None)
+        await repository.set_claim(session, [inv.id], for_s=None, step_done=True)
         base = self.deps.settings.public_base_url
         if issued.kind == "cancellation":
             current = await repository.get(session, issued.cancels_invoice_id, for_update=True)
@@ -266,7 +266,7 @@ class IssuingPipeline:
             for task in renderers:
                 task.cancel()
             await asyncio.gather(*renderers, return_exceptions=True)
-            self.pool.close()
+            await asyncio.to_thread(self.pool.close)  # waits for a render in progress, off the event loop
             log.info("issuing pipeline stopped", worker=self.worker, issued=self.issued,
                      ms=self.times.per_invoice_ms())
 
