@@ -94,6 +94,41 @@ def file_response(content: bytes, *, media_type: str, filename: str, sha256: str
         "Content-Disposition": f'{disposition}; filename="{filename}"', "Digest": f"sha-256={sha256}"})
 
 
+async def dependency_checks(engine: AsyncEngine, kafka_bootstrap: str) -> dict[str, str]:
+    """Whether the database and the Kafka cluster answer (within 3 s each): "ok" or why not."""
+    checks: dict[str, str] = {}
+
+    async def database() -> None:
+        await asyncio.wait_for(ping(engine), timeout=3)
+
+    async def kafka() -> None:
+        await check_reachable(kafka_bootstrap, timeout_s=3)
+
+    for name, check in (("database", database), ("kafka", kafka)):
+        try:
+            await check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported, not hidden
+            checks[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+    return checks
+
+
+def readiness_response(checks: dict[str, str], details: Callable[[], dict] | None = None) -> JSONResponse:
+    """/readyz of an API or a worker: 200 when every check is "ok", else 503; `details` inform
+    and never make a process unready."""
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        log.warning("not ready", checks=checks)
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if details is not None:
+        try:
+            body["details"] = details()
+        except Exception as exc:  # noqa: BLE001 - details inform; they never make a service unready
+            log.warning("readiness details failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            body["details"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
 def health_router(settings: ServiceSettings, readiness_details: Callable[[], dict] | None = None) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -104,31 +139,7 @@ def health_router(settings: ServiceSettings, readiness_details: Callable[[], dic
     @router.get("/readyz", summary="The database and Kafka are reachable",
                 responses={503: {"description": "a dependency is not reachable"}})
     async def readyz(ctx: Ctx) -> JSONResponse:
-        checks: dict[str, str] = {}
-
-        async def database() -> None:
-            await asyncio.wait_for(ping(ctx.engine), timeout=3)
-
-        async def kafka() -> None:
-            await check_reachable(settings.kafka_bootstrap, timeout_s=3)
-
-        for name, check in (("database", database), ("kafka", kafka)):
-            try:
-                await check()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported, not hidden
-                checks[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            log.warning("not ready", checks=checks)
-        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
-        if readiness_details is not None:
-            try:
-                body["details"] = readiness_details()
-            except Exception as exc:  # noqa: BLE001 - details inform; they never make a service unready
-                log.warning("readiness details failed", error=f"{type(exc).__name__}: {exc}"[:300])
-                body["details"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return readiness_response(await dependency_checks(ctx.engine, settings.kafka_bootstrap), readiness_details)
 
     return router
 

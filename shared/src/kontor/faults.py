@@ -1,4 +1,5 @@
-"""Telling an infrastructure fault from a failure of the work itself, by cause.
+"""Telling an infrastructure fault from a failure of the work itself, by cause; and waiting
+before the next try (`Backoff`, `pause`).
 
 An infrastructure fault (the database starting up after a crash, shutting down, restarting; a
 connection refused or reset; a serialization failure or deadlock; a broker that is not there
@@ -112,3 +113,12 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempts = 0
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set meanwhile; True when it was (the caller ends)."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return True
+    except TimeoutError:
+        return False

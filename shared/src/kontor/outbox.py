@@ -170,8 +170,5 @@ class OutboxRelay:
                 count = 0
                 backoff = min(backoff * 2, 5.0)
             if count == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
+                await faults.pause(stop, backoff)
         log.info("outbox relay stopped", relay=self.name, published=self.published_total)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from kontor import faults
 from kontor.consumer import Dispatcher, EventRouter
 from kontor.db import ping
-from kontor.kafka import check_reachable, create_producer, ensure_topics, servers
+from kontor.kafka import create_producer, ensure_topics, servers
 from kontor.logging import get_logger
 from kontor.outbox import OutboxRelay
 from kontor.settings import ServiceSettings
@@ -36,10 +36,19 @@ def every(interval_s: float, run: Callable[[], Awaitable[object]]) -> Background
     async def loop(stop: asyncio.Event) -> None:
         while not stop.is_set():
             await run()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+            await faults.pause(stop, interval_s)
+
+    return loop
+
+
+def while_busy(idle_s: float, run: Callable[[], Awaitable[object]]) -> BackgroundTask:
+    """A background loop: `run` again at once while it did something (returned a truthy value),
+    else after `idle_s` seconds, until the worker stops."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if not await run():
+                await faults.pause(stop, idle_s)
 
     return loop
 
@@ -128,17 +137,14 @@ class Worker:
                 await self.broker.start()
                 break
             except Exception as exc:
-                if not faults.is_infrastructure_fault(exc) and not _kafka_unreachable(exc):
+                if not faults.is_infrastructure_fault(exc):
                     raise
                 await self._reset_clients()
                 delay = backoff.next_delay()
                 log.warning("worker cannot reach the database or the broker yet; retrying", error=repr(exc)[:300],
                             retry_in_s=round(delay, 2), attempts=backoff.attempts)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if await faults.pause(self._stop, delay):
                     return  # stopped before it ever connected
-                except TimeoutError:
-                    pass
         for name, task in self.background:
             self._tasks.append(asyncio.create_task(self._supervise(name, task), name=name))
         self.started = True
@@ -159,15 +165,10 @@ class Worker:
 
     async def readiness(self) -> dict[str, str]:
         """What the worker's /readyz says: started, the database and the cluster reachable."""
-        checks = {"started": "ok" if self.started else "connecting"}
-        for name, check in (("database", lambda: asyncio.wait_for(ping(self.engine), 3)),
-                            ("kafka", lambda: check_reachable(self.settings.kafka_bootstrap, timeout_s=3))):
-            try:
-                await check()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - reported, not hidden
-                checks[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
-        return checks
+        from kontor.api import dependency_checks
+
+        return {"started": "ok" if self.started else "connecting",
+                **await dependency_checks(self.engine, self.settings.kafka_bootstrap)}
 
     async def _supervise(self, name: str, task: BackgroundTask) -> None:
         """Keep a background loop alive: a crash is logged and the loop restarted; while the
@@ -187,10 +188,7 @@ class Worker:
                 else:
                     delay = 1.0
                     log.exception("background task crashed; restarting", task=name)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await faults.pause(self._stop, delay)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -234,6 +232,8 @@ class Worker:
         from fastapi import FastAPI
         from fastapi.responses import JSONResponse
 
+        from kontor.api import readiness_response
+
         app = FastAPI(title=f"Kontor {self.settings.service_name} worker", openapi_url=None)
 
         @app.get("/healthz")
@@ -242,17 +242,10 @@ class Worker:
 
         @app.get("/readyz")
         async def readyz() -> JSONResponse:
-            checks = await self.readiness()
-            ready = all(v == "ok" for v in checks.values())
-            return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                                status_code=200 if ready else 503)
+            return readiness_response(await self.readiness())
 
         self.health_app = app
         config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.worker_http_port,
                                 log_config=None, access_log=False, lifespan="off")
         await uvicorn.Server(config).serve()
 
-
-def _kafka_unreachable(exc: BaseException) -> bool:
-    """aiokafka's start raises plain KafkaConnectionError('Unable to bootstrap ...') when no broker answers."""
-    return "bootstrap" in str(exc).lower() or type(exc).__name__ in ("KafkaConnectionError", "NoBrokersAvailable")

@@ -7,7 +7,7 @@ import os
 import socket
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kontor.clock import Clock, SystemClock
 from kontor.consumer import EventRouter
@@ -23,7 +23,7 @@ from kontor.envelope import Envelope
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor.topics import Topics
-from kontor.worker import BackgroundTask, Worker, every
+from kontor.worker import BackgroundTask, Worker, every, while_busy
 from kontor_invoicing.adapters.orm import inbox, outbox
 from kontor_invoicing.adapters.rendering import RenderPool
 from kontor_invoicing.adapters.xrechnung_rules import create_validator
@@ -65,26 +65,6 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     return router
 
 
-def runs_loop(session_factory: async_sessionmaker[AsyncSession], deps: services.Deps, worker: str) -> BackgroundTask:
-    """This worker's share of the active billing runs, until the worker stops."""
-
-    async def loop(stop) -> None:
-        while not stop.is_set():
-            if not await runs.work(session_factory, deps, worker=worker):
-                await _wait(stop, deps.settings.runs_poll_interval_s)
-
-    return loop
-
-
-async def _wait(stop, seconds: float) -> None:
-    import asyncio
-
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
-
-
 def worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -98,12 +78,14 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
     name = worker_name()
     pool = RenderPool(settings.seller, settings.xrechnung_rules_dir, processes=settings.render_processes)
     pipeline = IssuingPipeline(session_factory, deps, pool, worker=name)
-    background: list[tuple[str, BackgroundTask]] = [("billing-runs", runs_loop(session_factory, deps, name)),
-                                                    ("issuing", pipeline.run)]
+    background: list[tuple[str, BackgroundTask]] = [
+        ("billing-runs", while_busy(settings.runs_poll_interval_s,
+                                    lambda: runs.work(session_factory, deps, worker=name))),
+        ("issuing", pipeline.run)]
     if settings.billing_runs_enabled:
         background.append(("billing-schedule", every(settings.billing_run_interval_s,
                                                      lambda: runs.schedule_today(session_factory, deps))))
-    worker = Worker(
+    return Worker(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -112,5 +94,3 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
         routers=[create_router(deps)],
         background=background,
     )
-    worker.issuing = pipeline  # tests and the bench read its step times
-    return worker

@@ -75,7 +75,6 @@ class IssuingPipeline:
         self.lease_s = s.issue_lease_s
         self.batch = s.issue_batch_size
         self.poll_s = s.issuing_poll_interval_s
-        self.max_attempts = s.max_render_attempts
 
     # -- 1 and 2: prepare, check, number ----------------------------------------------------
 
@@ -110,14 +109,17 @@ class IssuingPipeline:
                 await repository.set_claim(session, [w.id for w in waiting], for_s=2)
         if not prepared:
             return []
-        checks = await asyncio.gather(*(self.pool.check(model.provisional(p)) for p in prepared),
-                                      return_exceptions=True)
+        if self.pool.validates:
+            checks = await asyncio.gather(*(self.pool.check(model.provisional(p)) for p in prepared),
+                                          return_exceptions=True)
+        else:  # no rules configured: nothing to check, no trip to a rendering process
+            checks = [((), 0.0)] * len(prepared)
         for result in checks:
             if not isinstance(result, BaseException):
                 self.times.add("validate", result[1])
         started = time.perf_counter()
         async with self.sessions.begin() as session:
-            numbered, held, failed = await self._number(session, prepared, checks)
+            numbered, failed = await self._number(session, prepared, checks)
         self.times.add("number", time.perf_counter() - started, max(1, len(numbered)))
         for inv, error in failed:
             await self._failed(inv, error)
@@ -127,7 +129,7 @@ class IssuingPipeline:
         now = self.deps.clock.now()
         current = await repository.lock(session, [p.id for p in prepared])
         valid: dict[int, list[model.Invoice]] = defaultdict(list)
-        held: list[model.Invoice] = []
+        held: list[uuid.UUID] = []
         failed: list[tuple[model.Invoice, str]] = []
         for p, result in zip(prepared, checks):
             stored = current.get(p.id)
@@ -145,7 +147,7 @@ class IssuingPipeline:
                     message="the X-Rechnung failed the official rules; an advisor must adjust it"), time=now)
                 await repository.count_progress(session, p.run_id, self.worker, held=1)
                 log.warning("invoice held: X-Rechnung invalid", invoice_id=str(p.id), errors=list(errors))
-                held.append(after)
+                held.append(after.id)
             else:
                 valid[(p.issue_on or p.invoice_date).year].append(p)
         numbered: list[uuid.UUID] = []
@@ -156,8 +158,8 @@ class IssuingPipeline:
                 numbered.append(p.id)
         # claimed to render by this worker for a while; after that any worker may take them
         await repository.set_claim(session, numbered, for_s=self.lease_s, step_done=True)
-        await repository.set_claim(session, [h.id for h in held], for_s=None)
-        return numbered, held, failed
+        await repository.set_claim(session, held, for_s=None)
+        return numbered, failed
 
     # -- 3: render, store, publish -----------------------------------------------------------
 
@@ -260,7 +262,7 @@ class IssuingPipeline:
                 for invoice_id in ids:
                     await queue.put(invoice_id)  # waits while the render tasks are behind
                 if not ids:
-                    await _wait(stop, backoff)
+                    await faults.pause(stop, backoff)
             await asyncio.gather(*renderers)
         finally:
             for task in renderers:
@@ -292,9 +294,3 @@ class IssuingPipeline:
             await asyncio.sleep(1)
             return False
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
