@@ -42,21 +42,24 @@ def say(msg: str) -> None:
     print(f"\033[1m[kontor]\033[0m {msg}", flush=True)
 
 
-def worker_count(spec) -> int:
-    value = os.environ.get(f"{spec.name.upper()}_WORKERS", "1")
+def count_from_env(name: str, default: int = 1) -> int:
+    """A count the caller gives as an environment (or make) variable, e.g. INVOICING_WORKERS=2."""
+    value = os.environ.get(name, str(default))
     if not value.isdigit() or int(value) < 1:
-        raise InfraError(f"{spec.name.upper()}_WORKERS must be a whole number of at least 1, not {value!r}")
+        raise InfraError(f"{name} must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+def worker_count(spec) -> int:
+    return count_from_env(f"{spec.name.upper()}_WORKERS")
 
 
 class Stack:
     def __init__(self, *, echo: bool = True) -> None:
         self.postgres = LocalPostgres()
-        nodes = os.environ.get("KAFKA_NODES", "1")
-        if not nodes.isdigit() or int(nodes) < 1:
-            raise InfraError(f"KAFKA_NODES must be a whole number of at least 1, not {nodes!r}")
+        nodes = count_from_env("KAFKA_NODES")
         # a cluster keeps its data apart from the single node's (a KRaft quorum is fixed when formatted)
-        self.kafka = LocalKafka(nodes=int(nodes), name="kafka" if nodes == "1" else f"kafka-{nodes}")
+        self.kafka = LocalKafka(nodes=nodes, name="kafka" if nodes == 1 else f"kafka-{nodes}")
         self.smtp: subprocess.Popen | None = None
         self.children: list[tuple[str, asyncio.subprocess.Process]] = []
         self.pumps: list[asyncio.Task] = []

@@ -106,7 +106,7 @@ class Dispatcher:
         self.max_backoff_s = max_backoff_s
         self.stopping = False  # set when the worker stops: infrastructure faults are raised, not waited out
         self._logical = {topics.name(t): t for t in router.topics}
-        self.outcomes: Counter[str] = Counter()  # applied / duplicate / skipped / dead_lettered / infrastructure_waits
+        self.outcomes: Counter[str] = Counter()  # applied / duplicate / skipped / dead_lettered
         self.faults_seen: Counter[str] = Counter()  # the infrastructure faults waited out, by SQLSTATE or kind
 
     async def dispatch(self, record: Record) -> DispatchResult:
@@ -148,7 +148,6 @@ class Dispatcher:
                     if self.stopping:
                         raise
                     delay = backoff.next_delay()
-                    self.outcomes["infrastructure_waits"] += 1
                     self.faults_seen[faults.sqlstate(exc) or type(exc).__name__] += 1
                     bound.warning("infrastructure fault; the record waits and is retried", error=repr(exc)[:300],
                                   sqlstate=faults.sqlstate(exc), retry_in_s=round(delay, 2), waits=backoff.attempts)

@@ -76,26 +76,23 @@ async def publish_event(bootstrap: str, topic_prefix: str, event: Contract, *, t
                         envelope: Envelope | None = None) -> Envelope:
     """Publish a contract as its service would (binary CloudEvents headers, key = aggregate id).
     Pass the same `envelope` again to simulate a redelivered duplicate."""
-    envelope = envelope or Envelope.for_event(event, time=time)
-    await produce(bootstrap, Topics(topic_prefix).name(event.topic), encode_payload(event),
-                  key=event.aggregate_id.encode(), headers=envelope.headers())
+    [envelope] = await publish_events(bootstrap, topic_prefix, [event], time=time,
+                                      envelopes=[envelope] if envelope else None)
     return envelope
 
 
-async def publish_events(bootstrap: str, topic_prefix: str, events: list[Contract], *,
-                         time: dt.datetime) -> list[Envelope]:
-    """Publish many contracts with one producer, in order, as their services would; their envelopes."""
+async def publish_events(bootstrap: str, topic_prefix: str, events: list[Contract], *, time: dt.datetime,
+                         envelopes: list[Envelope] | None = None) -> list[Envelope]:
+    """Publish many contracts with one producer, in order, as their services would; their envelopes
+    (given ones are used again: a redelivery)."""
+    envelopes = envelopes or [Envelope.for_event(event, time=time) for event in events]
     producer = AIOKafkaProducer(bootstrap_servers=servers(bootstrap), enable_idempotence=True, acks="all",
                                 linger_ms=5)
     await producer.start()
-    envelopes = []
     try:
-        sent = []
-        for event in events:
-            envelope = Envelope.for_event(event, time=time)
-            envelopes.append(envelope)
-            sent.append(await producer.send(Topics(topic_prefix).name(event.topic), value=encode_payload(event),
-                                            key=event.aggregate_id.encode(), headers=envelope.headers()))
+        sent = [await producer.send(Topics(topic_prefix).name(event.topic), value=encode_payload(event),
+                                    key=event.aggregate_id.encode(), headers=envelope.headers())
+                for event, envelope in zip(events, envelopes, strict=True)]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()

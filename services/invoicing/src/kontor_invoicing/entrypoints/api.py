@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
@@ -129,7 +129,7 @@ def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
         documents_pending=inv.status == "issuing", run_id=inv.run_id)
 
 
-def deps(ctx: ServiceContext, request: Request | None = None) -> services.Deps:
+def deps(ctx: ServiceContext) -> services.Deps:
     return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
 
 
@@ -178,50 +178,46 @@ async def get_xml(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) 
 
 @router.post("/{invoice_id}/change-request", response_model=InvoiceOut,
              summary="Member: ask the cooperative to adjust a draft")
-async def change_request(invoice_id: uuid.UUID, body: MessageIn, ctx: Ctx, principal: CurrentPrincipal,
-                         request: Request) -> InvoiceOut:
+async def change_request(invoice_id: uuid.UUID, body: MessageIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.request_change(session, deps(ctx, request), principal, invoice_id,
+        return invoice_out(await services.request_change(session, deps(ctx), principal, invoice_id,
                                                          body.message), ctx.settings.public_base_url)
 
 
 @router.patch("/{invoice_id}", response_model=InvoiceOut, summary="Advisor: adjust a draft or waiting invoice")
-async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: CurrentPrincipal,
-                 request: Request) -> InvoiceOut:
+async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     changes = body.model_dump(exclude_unset=True)
     async with ctx.begin() as session:
-        return invoice_out(await services.adjust(session, deps(ctx, request), principal, invoice_id, changes), ctx.settings.public_base_url)
+        return invoice_out(await services.adjust(session, deps(ctx), principal, invoice_id, changes), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/issue", response_model=InvoiceOut, status_code=202,
              summary="Issue now: the member's \"save and send\" on a draft, or an advisor after adjusting",
              description="Queued for the invoicing workers: the answer shows it `issuing`; its number and documents "
                          "follow within seconds (`GET /invoices/{id}`), and `invoice.issued` is published then.")
-async def issue(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request: Request) -> InvoiceOut:
+async def issue(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.issue_now(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
+        return invoice_out(await services.issue_now(session, deps(ctx), principal, invoice_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/payments", response_model=InvoiceOut, summary="Advisor: record a (partial) payment")
-async def payment(invoice_id: uuid.UUID, body: PaymentIn, ctx: Ctx, principal: CurrentPrincipal,
-                  request: Request) -> InvoiceOut:
+async def payment(invoice_id: uuid.UUID, body: PaymentIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.record_payment(session, deps(ctx, request), principal, invoice_id,
+        return invoice_out(await services.record_payment(session, deps(ctx), principal, invoice_id,
                                                          amount=body.amount, received_on=body.received_on,
                                                          payment_id=body.payment_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/dispute", response_model=InvoiceOut, summary="Advisor: the client objected")
-async def dispute(invoice_id: uuid.UUID, body: ObjectionIn, ctx: Ctx, principal: CurrentPrincipal,
-                  request: Request) -> InvoiceOut:
+async def dispute(invoice_id: uuid.UUID, body: ObjectionIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.dispute(session, deps(ctx, request), principal, invoice_id, body.objection), ctx.settings.public_base_url)
+        return invoice_out(await services.dispute(session, deps(ctx), principal, invoice_id, body.objection), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/resolve-dispute", response_model=InvoiceOut, summary="Advisor: back to invoiced")
-async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, request: Request) -> InvoiceOut:
+async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.resolve_dispute(session, deps(ctx, request), principal, invoice_id), ctx.settings.public_base_url)
+        return invoice_out(await services.resolve_dispute(session, deps(ctx), principal, invoice_id), ctx.settings.public_base_url)
 
 
 @router.post("/{invoice_id}/cancel", response_model=InvoiceOut, status_code=202,
@@ -229,10 +225,9 @@ async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal, 
              description="The cancellation invoice is queued for the invoicing workers (`cancelled_by`, "
                          "`cancellation_pending`); the invoice becomes `cancelled` and `invoice.cancelled` is "
                          "published once the cancellation invoice's documents are stored.")
-async def cancel(invoice_id: uuid.UUID, body: ReasonIn, ctx: Ctx, principal: CurrentPrincipal,
-                 request: Request) -> InvoiceOut:
+async def cancel(invoice_id: uuid.UUID, body: ReasonIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.cancel(session, deps(ctx, request), principal, invoice_id, body.reason), ctx.settings.public_base_url)
+        return invoice_out(await services.cancel(session, deps(ctx), principal, invoice_id, body.reason), ctx.settings.public_base_url)
 
 
 runs = APIRouter(prefix="/billing-runs", tags=["billing runs"])
