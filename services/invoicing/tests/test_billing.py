@@ -91,6 +91,13 @@ def installments(lines=LINES):
                              lines=lines, net_amount=D("1872.00"), deducted=D("2808.00"))]
 
 
+async def active_order(infra, prefix, **client_details) -> OrderActivatedV1:
+    """A registered client and its order with three installments, activated."""
+    event = activated(await register_client(infra, prefix, **client_details), installments())
+    await publish_event(infra.kafka_bootstrap, prefix, event, time=NOW)
+    return event
+
+
 async def run(svc, as_of: str) -> dict:
     """A billing run through the API, followed until it ends: its report."""
     r = await svc.http.post("/billing-runs", json={"as_of": as_of}, headers=ADVISOR)
@@ -258,9 +265,7 @@ async def test_recurring_monthly_for_a_year_under_concurrent_runs(infra, topic_p
 async def test_order_cancellation_drops_plans_discards_drafts_cancels_named_invoices(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                billing_runs_enabled=False) as svc:
-        client = await register_client(infra, topic_prefix)
-        event = activated(client, installments())
-        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+        event = await active_order(infra, topic_prefix)
 
         async def issued_first():
             return (await run(svc, "2027-01-15"))["issued"] == 1
@@ -288,9 +293,7 @@ async def test_an_invoice_failing_the_official_rules_is_not_sent(infra, topic_pr
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                billing_runs_enabled=False, xrechnung_rules_dir=RULES,
                                seller=Seller(phone="")) as svc:  # BR-DE-6: the seller's phone is required
-        client = await register_client(infra, topic_prefix)
-        event = activated(client, installments())
-        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+        event = await active_order(infra, topic_prefix)
 
         async def drafted():
             return (await run(svc, "2027-01-08"))["drafted"] == 1
@@ -367,9 +370,7 @@ async def test_a_client_asking_for_zugferd_gets_the_x_rechnung_inside_its_pdf(in
 
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                billing_runs_enabled=False) as svc:
-        client = await register_client(infra, topic_prefix, zugferd=True)
-        event = activated(client, installments())
-        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+        event = await active_order(infra, topic_prefix, zugferd=True)
 
         async def issued_first():
             return (await run(svc, "2027-01-15"))["issued"] == 1
@@ -386,9 +387,7 @@ async def test_the_billing_run_command_starts_a_run_and_follows_it_to_its_end(in
 
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                billing_runs_enabled=False) as svc:
-        client = await register_client(infra, topic_prefix)
-        event = activated(client, installments())
-        await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+        event = await active_order(infra, topic_prefix)
 
         async def planned():
             import sqlalchemy as sa
