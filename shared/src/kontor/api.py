@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,6 +21,7 @@ from kontor.auth import TokenVerifier
 from kontor.clock import Clock, SystemClock
 from kontor.db import create_engine, create_session_factory, ping
 from kontor.errors import Conflict, DomainError, InvalidInput
+from kontor.inputs import InputGuard
 from kontor.kafka import check_reachable
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
@@ -80,6 +82,7 @@ def create_service_api(
             await engine.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.add_middleware(InputGuard)
     app.include_router(health_router(settings, readiness_details))
     for router in routers:
         app.include_router(router)
@@ -144,7 +147,30 @@ def health_router(settings: ServiceSettings, readiness_details: Callable[[], dic
     return router
 
 
+def _json_safe(value: Any) -> Any:
+    """An error's echo of the input, made serialisable whatever it was (bytes, NaN, Decimal, ...)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "…"
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which may not be JSON (NaN, bytes): then the 422 itself failed.
+        detail = [{"loc": _json_safe(list(e.get("loc", ()))), "msg": str(e.get("msg", "invalid")),
+                   "type": str(e.get("type", "value_error")), "input": _json_safe(e.get("input"))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
         # Same shape as FastAPI's own 422, so clients handle one format.
