@@ -44,7 +44,7 @@ bench-billing: setup
 
 generate: setup
 	@$(PY) -m kontor.contracts.snapshots --write
-	@for s in clients orders invoicing notifications; do .venv/bin/kontor-$$s asyncapi --write; done
+	@for s in clients orders invoicing notifications; do KONTOR_ENV=development .venv/bin/kontor-$$s asyncapi --write; done
 
 clean-data:
 	rm -rf .local/kafka .local/postgres .local/mail .local/test-mail

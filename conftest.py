@@ -1,5 +1,11 @@
 """Root conftest: the real infrastructure for every test directory (see kontor.testing)."""
+import os
+
 import pytest
+
+# The tests mint tokens with the development secret, which only a development environment accepts;
+# the processes they start inherit it.
+os.environ["KONTOR_ENV"] = "development"
 
 from kontor.logging import configure_logging
 

@@ -23,6 +23,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KONTOR_ROOT", str(ROOT))
+# make up is a developer's platform: the development JWT secret is accepted (a real deployment refuses it)
+os.environ.setdefault("KONTOR_ENV", "development")
 
 from kontor.db import upgrade  # noqa: E402
 from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port  # noqa: E402

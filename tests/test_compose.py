@@ -48,11 +48,14 @@ def test_each_service_has_migration_api_and_worker_consistent_with_the_code(comp
     env = api["environment"]
     assert env == worker["environment"] == migrate["environment"]
     fields = set(spec.settings_cls.model_fields)
-    for key in env:
+    shared = {"KONTOR_JWT_SECRET": "jwt_secret", "KONTOR_ENV": "environment"}  # one name in every service
+    assert set(shared) <= set(env), "the secret and the environment are given, not defaulted"
+    assert env["KONTOR_JWT_SECRET"].startswith("${KONTOR_JWT_SECRET:?"), "no default secret: compose refuses without"
+    for key in set(env) - set(shared):
         assert key.startswith(spec.env_prefix), f"{key} lacks the prefix {spec.env_prefix}"
         assert key.removeprefix(spec.env_prefix).lower() in fields, f"{key} is not a setting of {spec.name}"
     settings = spec.settings_cls(**{k.removeprefix(spec.env_prefix).lower(): v for k, v in env.items()
-                                    if "JWT_SECRET" not in k})
+                                    if k not in shared}, environment="development")
     assert settings.http_port == spec.default_port
     assert api["ports"] == [f"127.0.0.1:{spec.default_port}:{spec.default_port}"]
     assert make_url(settings.database_url).database == f"kontor_{spec.name}"

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -90,11 +91,22 @@ def create_service_api(
     return app
 
 
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266: an ASCII `filename` for old clients and, when the name is more than that, the
+    exact name as RFC 5987 `filename*` (UTF-8, percent-encoded); quotes and control characters
+    can never break out of the header."""
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename) or "download"
+    value = f'{disposition}; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
 def file_response(content: bytes, *, media_type: str, filename: str, sha256: str,
                   disposition: str = "attachment") -> Response:
     """A stored document with its name and its SHA-256 (RFC 3230 `Digest`) for the caller to check."""
     return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{filename}"', "Digest": f"sha-256={sha256}"})
+        "Content-Disposition": content_disposition(disposition, filename), "Digest": f"sha-256={sha256}"})
 
 
 async def dependency_checks(engine: AsyncEngine, kafka_bootstrap: str) -> dict[str, str]:

@@ -6,14 +6,26 @@ e.g. `KONTOR_CLIENTS_`.
 """
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "kontor-dev-secret-change-me-in-production-0123456789"
+MIN_SECRET_LENGTH = 32  # HS256 wants at least 256 bits of key
+
+
+class InsecureConfiguration(ValueError):
+    """The settings would run a service outside development with a secret anybody knows."""
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    # Shared by every service, so one name each, without the service's prefix.
+    environment: Literal["development", "production"] = Field(
+        default="production", validation_alias="KONTOR_ENV",
+        description="KONTOR_ENV: `development` allows the development JWT secret (make up and the tests set it)")
 
     service_name: str = "kontor"
     database_url: str = "postgresql+asyncpg://kontor@127.0.0.1:15432/kontor"
@@ -33,7 +45,9 @@ class ServiceSettings(BaseSettings):
     worker_http_port: int | None = Field(default=None, ge=1, le=65535, description="the worker serves /healthz "
                                          "and /readyz on this port (unset: none)")
 
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(DEV_JWT_SECRET), validation_alias="KONTOR_JWT_SECRET",
+        description="KONTOR_JWT_SECRET: the HS256 secret every service shares (not needed with jwks_url)")
     jwt_algorithm: str = Field(default="HS256", pattern="^(HS256|RS256)$")
     jwks_url: str | None = Field(default=None, description="RS256 keys; used when set")
     jwt_audience: str | None = None
@@ -49,3 +63,17 @@ class ServiceSettings(BaseSettings):
     infrastructure_max_backoff_s: float = Field(default=30.0, gt=0, description="longest wait between retries "
                                                 "while the database or the broker is down")
     run_migrations_on_start: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_known_secret(self) -> Self:
+        if self.environment == "development" or self.jwks_url:
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEV_JWT_SECRET:
+            raise InsecureConfiguration(
+                "refusing to run with the development JWT secret outside development: set KONTOR_JWT_SECRET to a "
+                "secret of your own (or use jwks_url), or KONTOR_ENV=development on a developer's machine")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise InsecureConfiguration(f"KONTOR_JWT_SECRET has {len(secret)} characters; at least "
+                                        f"{MIN_SECRET_LENGTH} are needed outside development")
+        return self

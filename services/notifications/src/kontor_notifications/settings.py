@@ -43,6 +43,7 @@ class NotificationsSettings(ServiceSettings):
                                                             "retries with the defaults)")
 
     service_token: SecretStr | None = Field(
-        default=None, description="bearer token to fetch documents from orders and invoicing; when unset, one is "
-                                  "minted with the HS256 secret")
+        default=None, description="bearer token to fetch documents from orders and invoicing (with RS256: one "
+                                  "the identity provider issued with the scope documents:read); when unset, one with "
+                                  "only that scope is minted with the HS256 secret")
     document_timeout_s: float = 30

@@ -3,6 +3,10 @@
 Tokens carry `sub` (the user id), `roles` (`member`, `advisor`), and optionally `name`
 and `email`. HS256 with a configured secret by default; RS256 with keys from a JWKS
 URL when `jwks_url` is set.
+
+A service's token carries no role but a `scope` (OAuth style, space-separated): the only
+one is `documents:read`, with which notifications fetches the documents it attaches. Such
+a token is accepted by the document downloads (`DocumentReader`) and refused everywhere else.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from kontor.errors import Forbidden
 from kontor.settings import ServiceSettings
 
 ROLES = ("member", "advisor")
+SCOPES = ("documents:read",)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,12 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     name: str | None = None
     email: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def reads_all_documents(self) -> bool:
+        """A service allowed to fetch any stored document (and nothing else)."""
+        return "documents:read" in self.scopes
 
     @property
     def is_advisor(self) -> bool:
@@ -40,6 +51,8 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """The principal as it is named in events and histories."""
+        if not self.roles:
+            return Actor(kind="system", id=self.sub, name=self.name)
         return Actor(kind="advisor" if self.is_advisor else "member", id=self.sub, name=self.name)
 
     def require_advisor(self, what: str) -> None:
@@ -76,8 +89,11 @@ class TokenVerifier:
         roles = claims.get("roles") or []
         if isinstance(roles, str):
             roles = [roles]
+        scope = claims.get("scope") or ""
+        scopes = scope.split() if isinstance(scope, str) else []
         return Principal(sub=str(claims["sub"]), roles=frozenset(r for r in roles if r in ROLES),
-                         name=claims.get("name"), email=claims.get("email"))
+                         name=claims.get("name"), email=claims.get("email"),
+                         scopes=frozenset(s for s in scopes if s in SCOPES))
 
 
 def mint_token(
@@ -91,13 +107,19 @@ def mint_token(
     audience: str | None = None,
     issuer: str | None = None,
     now: dt.datetime | None = None,
+    scopes: list[str] | None = None,
 ) -> str:
-    """An HS256 token for development and tests."""
+    """An HS256 token for development and tests, or, with `scopes` and no roles, a service's token."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}; allowed: {ROLES}")
+    unknown = set(scopes or ()) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes: {sorted(unknown)}; allowed: {SCOPES}")
     now = now or dt.datetime.now(dt.UTC)
-    claims = {"sub": sub, "roles": roles, "iat": now, "exp": now + ttl}
+    claims: dict[str, object] = {"sub": sub, "roles": roles, "iat": now, "exp": now + ttl}
+    if scopes:
+        claims["scope"] = " ".join(scopes)
     if name:
         claims["name"] = name
     if email:
@@ -112,10 +134,7 @@ def mint_token(
 _bearer = HTTPBearer(auto_error=False, description="JWT with roles `member` or `advisor`")
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def _verified(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -125,12 +144,35 @@ async def current_principal(
     except InvalidToken as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
                             headers={"WWW-Authenticate": "Bearer"}) from exc
+    return principal
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    principal = await _verified(request, credentials)
     if not principal.roles:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "token has no Kontor role (member or advisor)")
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def document_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """A user with a role, or a service whose token has the scope `documents:read`."""
+    principal = await _verified(request, credentials)
+    if not principal.roles and not principal.reads_all_documents:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "token has neither a Kontor role (member or advisor) nor the scope documents:read")
+    return principal
+
+
+DocumentReader = Annotated[Principal, Depends(document_reader)]
 
 
 def require_role(role: str):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
-from kontor.auth import Advisor, CurrentPrincipal
+from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
 from kontor.errors import Conflict
@@ -157,7 +157,7 @@ async def get_invoice(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincip
 
 async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Response:
     async with ctx.session_factory() as session:
-        invoice = await services.visible(session, principal, invoice_id)
+        invoice = await services.visible(session, principal, invoice_id, documents=True)
         if invoice.status == "issuing":
             raise Conflict(f"the documents of invoice {invoice_id} are being made; ask again in a few seconds",
                            current_status=invoice.status)
@@ -167,12 +167,12 @@ async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Respons
 
 
 @router.get("/{invoice_id}/pdf", response_class=Response, summary="The issued invoice as PDF")
-async def get_pdf(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+async def get_pdf(invoice_id: uuid.UUID, ctx: Ctx, principal: DocumentReader) -> Response:
     return await _document(ctx, principal, invoice_id, "pdf")
 
 
 @router.get("/{invoice_id}/xrechnung.xml", response_class=Response, summary="The issued invoice as X-Rechnung (CII)")
-async def get_xml(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+async def get_xml(invoice_id: uuid.UUID, ctx: Ctx, principal: DocumentReader) -> Response:
     return await _document(ctx, principal, invoice_id, "xrechnung")
 
 

@@ -196,9 +196,11 @@ async def send_reminders(session_factory: async_sessionmaker[AsyncSession], deps
 # -- actions ------------------------------------------------------------------------------------
 
 async def visible(session: AsyncSession, principal: Principal, invoice_id: uuid.UUID, *,
-                  for_update: bool = False) -> model.Invoice:
+                  for_update: bool = False, documents: bool = False) -> model.Invoice:
+    """The invoice if `principal` may see it: its member, an advisor, or (`documents`: for its PDF
+    and XML) a service allowed to read documents; otherwise 404, so its existence is not revealed."""
     inv = await repository.get(session, invoice_id, for_update=for_update)
-    if not principal.is_advisor and inv.member_id != principal.sub:
+    if not (principal.is_advisor or (documents and principal.reads_all_documents)) and inv.member_id != principal.sub:
         raise NotFound("invoice", invoice_id)
     return inv
 

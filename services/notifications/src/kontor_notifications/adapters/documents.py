@@ -20,8 +20,9 @@ from kontor_notifications.settings import NotificationsSettings
 def service_token(settings: NotificationsSettings) -> str:
     if settings.service_token is not None:
         return settings.service_token.get_secret_value()
-    # read access to the documents of every order and invoice, as the back office has it
-    return mint_token(settings.jwt_secret.get_secret_value(), "kontor-notifications", ["advisor"],
+    # No role: only the scope to read stored documents (the downloads of orders and invoicing accept
+    # it; every other route refuses it), for five minutes.
+    return mint_token(settings.jwt_secret.get_secret_value(), "kontor-notifications", [], scopes=["documents:read"],
                       ttl=dt.timedelta(minutes=5), audience=settings.jwt_audience, issuer=settings.jwt_issuer)
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, statu
 from pydantic import BaseModel, ConfigDict, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
-from kontor.auth import Advisor, CurrentPrincipal
+from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock, business_today
 from kontor.contracts.orders import OrderV1
 from kontor.money import CURRENCIES
@@ -356,9 +356,9 @@ async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrin
 @router.get("/{order_id}/attachments/{attachment_id}", summary="Download a document",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
 async def get_attachment(order_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
-                         principal: CurrentPrincipal) -> Response:
+                         principal: DocumentReader) -> Response:
     async with ctx.session_factory() as session:
-        await services.visible(session, principal, order_id)
+        await services.visible(session, principal, order_id, documents=True)
         row = await repository.get_attachment(session, order_id, attachment_id)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
 

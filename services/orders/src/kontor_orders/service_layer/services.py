@@ -150,11 +150,13 @@ async def _record(session: AsyncSession, deps: Deps, before: model.Order | None,
 
 
 async def visible(session: AsyncSession, principal: Principal, order_id: uuid.UUID, *,
-                   for_update: bool = False) -> model.Order:
+                   for_update: bool = False, documents: bool = False) -> model.Order:
     order = await repository.get(session, order_id, for_update=for_update)
     # A member sees only their own orders; advisors never see drafts. Both get 404, not 403,
-    # so that the existence of somebody else's order is not revealed.
-    if order.member_id != principal.sub and (not principal.is_advisor or order.status == "draft"):
+    # so that the existence of somebody else's order is not revealed. A service that may read
+    # documents (`documents`: for an attachment) reads them as an advisor would.
+    sees_all = principal.is_advisor or (documents and principal.reads_all_documents)
+    if order.member_id != principal.sub and (not sees_all or order.status == "draft"):
         raise NotFound("order", order_id)
     return order
 
