@@ -15,15 +15,27 @@ from decimal import Decimal, InvalidOperation
 
 from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
+from kontor.inputs import MAX_AMOUNT, MAX_QUANTITY, check_currency_decimals
 from kontor.money import CURRENCIES, MINOR_UNITS, round_money
 from kontor_orders.domain.catalogue import SECTORS
-from kontor_orders.domain.schedule import Line, PaymentTerms, PlannedInvoice, compute_schedule, validate_terms
+from kontor_orders.domain.schedule import (
+    Line,
+    PaymentTerms,
+    PlannedInvoice,
+    compute_schedule,
+    date_error,
+    terms_date_errors,
+    validate_terms,
+)
 from kontor_orders.domain.vat import PLACES, VatTreatment, determine_vat
 
 UNITS = ("day", "hour", "lump_sum", "week", "month", "other")
 STATUSES = ("draft", "smart_review", "client_confirmation", "active", "cancellation_requested", "cancelled",
             "completed", "rejected")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The API validates addresses with email-validator; the domain still refuses what no mail
+# server takes (whitespace, control characters), whoever calls it.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+MAX_LINES = 200
 
 # action -> the statuses it is allowed from (the state machine of DESIGN.md §2)
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -170,7 +182,7 @@ class Order:
 
 # -- input -------------------------------------------------------------------------------
 
-def _decimal(value: object, name: str, errors: list[tuple[str, str]]) -> Decimal | None:
+def _decimal(value: object, name: str, errors: list[tuple[str, str]], *, maximum: Decimal) -> Decimal | None:
     try:
         d = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -179,7 +191,11 @@ def _decimal(value: object, name: str, errors: list[tuple[str, str]]) -> Decimal
     if not d.is_finite() or d <= 0:
         errors.append((name, "must be greater than 0"))
         return None
-    return d
+    if d > maximum:
+        errors.append((name, f"must be at most {maximum}"))
+        return None
+    # "1E+2" is stored and shown as 100, not in exponent notation
+    return Decimal(f"{d:f}") if d.as_tuple().exponent > 0 else d
 
 
 def _text(value: str | None) -> str | None:
@@ -192,21 +208,49 @@ def _text(value: str | None) -> str | None:
 def parse_lines(raw_lines: list[dict], currency: str, errors: list[tuple[str, str]]) -> tuple[Line, ...]:
     if not raw_lines:
         errors.append(("lines", "at least one line item is required"))
+    if len(raw_lines) > MAX_LINES:
+        errors.append(("lines", f"at most {MAX_LINES} line items"))
+        return ()
     parsed: list[Line] = []
     for i, raw in enumerate(raw_lines):
-        quantity = _decimal(raw.get("quantity"), f"lines.{i}.quantity", errors)
-        price = _decimal(raw.get("unit_price"), f"lines.{i}.unit_price", errors)
+        quantity = _decimal(raw.get("quantity"), f"lines.{i}.quantity", errors, maximum=MAX_QUANTITY)
+        price = _decimal(raw.get("unit_price"), f"lines.{i}.unit_price", errors, maximum=MAX_AMOUNT)
         if raw.get("unit") not in UNITS:
             errors.append((f"lines.{i}.unit", f"must be one of {', '.join(UNITS)}"))
         if not _text(raw.get("description")):
             errors.append((f"lines.{i}.description", "is required"))
-        if price is not None and currency in MINOR_UNITS and price != round_money(price, currency):
-            errors.append((f"lines.{i}.unit_price", f"{currency} has {MINOR_UNITS[currency]} decimal places"))
+        if price is not None and currency in MINOR_UNITS:
+            try:
+                check_currency_decimals(price, currency, "unit_price")
+            except ValueError:
+                errors.append((f"lines.{i}.unit_price", f"{currency} has {MINOR_UNITS[currency]} decimal places"))
+                price = None
         if quantity is not None and price is not None and currency in MINOR_UNITS:
             parsed.append(Line(description=_text(raw.get("description")) or "", quantity=quantity,
                                unit=raw.get("unit"), unit_price=price,
                                net_amount=round_money(quantity * price, currency)))
     return tuple(parsed)
+
+
+def amount_errors(order: Order) -> list[tuple[str, str]]:
+    """The order's total, net and with VAT, must be an amount every invoice of it can bill."""
+    if order.net_total > MAX_AMOUNT:
+        return [("lines", f"the order's net total {order.net_total} {order.currency} is above {MAX_AMOUNT}")]
+    gross = order.gross_total
+    if gross is not None and gross > MAX_AMOUNT:
+        return [("lines", f"the order's total with VAT {gross} {order.currency} is above {MAX_AMOUNT}")]
+    return []
+
+
+def date_errors(order: Order) -> list[tuple[str, str]]:
+    """Every date of the order in the business range (see `schedule.date_error`)."""
+    errors = date_error("service_period.start", order.service_start)
+    errors += date_error("service_period.end", order.service_end)
+    if order.confirmation is not None:
+        errors += date_error("confirmation.offer_valid_until", order.confirmation.offer_valid_until)
+    if order.payment is not None:
+        errors += terms_date_errors(order.payment)
+    return errors
 
 
 def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None, client_id: uuid.UUID,
@@ -244,13 +288,18 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
         if confirmation.mode == "send" and confirmation.offer_valid_until is None:
             errors.append(("confirmation.offer_valid_until", "is required when the order is sent for confirmation"))
     payment: PaymentTerms | None = fields.get("payment")
+    errors += date_error("service_period.start", start) + date_error("service_period.end", end)
+    if confirmation is not None:
+        errors += date_error("confirmation.offer_valid_until", confirmation.offer_valid_until)
+    if payment is not None:
+        errors += terms_date_errors(payment)
     if payment is not None and start and end and lines and not errors:
         errors.extend(validate_terms(payment, total=sum((l.net_amount for l in lines), Decimal(0)),
                                      currency=currency, service_start=start, service_end=end))
     if errors:
         raise InvalidInput(errors)
     assert client is not None
-    return Order(
+    draft = Order(
         id=order_id, member_id=member_id, client=client,
         contact_person=ContactPerson(_text(contact["name"]) or "", contact["email"].strip()),
         currency=currency, lines=lines, status="draft", created_at=created_at or now, sector=sector,
@@ -260,10 +309,15 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
         comment_for_advisors=_text(fields.get("comment_for_advisors")), version=version,
         duplicated_from=duplicated_from,
     )
+    if errors := amount_errors(draft):
+        raise InvalidInput(errors)
+    return draft
 
 
 def missing_for_submission(order: Order, *, today: dt.date) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
+    errors = date_errors(order) + amount_errors(order)
+    if errors:
+        return errors
     for name in ("sector", "place_of_service", "project_name", "description", "confirmation", "payment"):
         if getattr(order, name) is None:
             errors.append((name, "is required to submit the order"))
@@ -311,6 +365,8 @@ def approve(order: Order, *, today: dt.date) -> Order:
     if order.client.standing == "blocked":
         raise Conflict(f"the client is blocked: {order.client.standing_reason or 'no reason given'}",
                        current_status=order.status)
+    if errors := date_errors(order) + amount_errors(order):
+        raise InvalidInput(errors)  # an order stored before dates and amounts were bounded
     if order.confirmation.mode == "send":
         if order.confirmation.offer_valid_until < today:
             raise Conflict("the offer's validity has passed; the member must duplicate and resubmit the order",
@@ -350,6 +406,8 @@ def adjust(order: Order, changes: dict) -> tuple[Order, list[dict]]:
     diff: list[dict] = []
     updates: dict = {}
     for name in ("project_name", "description", "special_agreement"):
+        if name in ("project_name", "description") and name in changes and not _text(changes[name]):
+            raise InvalidInput(field=name, message="is required: an order under review keeps it")
         if name in changes and _text(changes[name]) != getattr(order, name):
             diff.append({"field": name, "before": getattr(order, name), "after": _text(changes[name])})
             updates[name] = _text(changes[name])

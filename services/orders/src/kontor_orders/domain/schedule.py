@@ -16,14 +16,32 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kontor.clock import add_months
+from kontor.errors import InvalidInput
+from kontor.inputs import EARLIEST_DATE, LATEST_DATE, check_currency_decimals
 from kontor.money import round_money
 
 MODES = ("after_completion", "installments", "recurring", "advance")
 INTERVALS = {"month": 1, "quarter": 3, "year": 12}
 MAX_INSTALLMENTS = 3
+MAX_DUE_IN_DAYS = 120
 HUNDRED = Decimal(100)
 
 
+def date_error(name: str, day: dt.date | None) -> list[tuple[str, str]]:
+    """A business date outside the range every derived date (due dates, the day before the
+    service, the periods of recurring invoices, the end of a validity day) can be computed
+    from: years near 1 or 9999 would overflow that arithmetic."""
+    if day is not None and not EARLIEST_DATE <= day <= LATEST_DATE:
+        return [(name, f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}")]
+    return []
+
+
+def terms_date_errors(terms: PaymentTerms) -> list[tuple[str, str]]:
+    errors = date_error("payment.invoice_date", terms.invoice_date)
+    errors += date_error("payment.first_invoice_date", terms.first_invoice_date)
+    for i, item in enumerate(terms.installments):
+        errors += date_error(f"payment.installments.{i}.date", item.date)
+    return errors
 
 
 @dataclass(frozen=True)
@@ -70,11 +88,14 @@ class PlannedInvoice:
 def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, service_start: dt.date,
                    service_end: dt.date) -> list[tuple[str, str]]:
     """Problems of the payment terms of a complete order, each with its field."""
-    errors: list[tuple[str, str]] = []
+    errors = date_error("service_period.start", service_start) + date_error("service_period.end", service_end)
+    errors += terms_date_errors(terms)
+    if errors:
+        return errors
     if terms.mode not in MODES:
         return [("payment.mode", f"must be one of {', '.join(MODES)}")]
-    if not 0 <= terms.due_in_days <= 120:
-        errors.append(("payment.due_in_days", "must be between 0 and 120 days"))
+    if not 0 <= terms.due_in_days <= MAX_DUE_IN_DAYS:
+        errors.append(("payment.due_in_days", f"must be between 0 and {MAX_DUE_IN_DAYS} days"))
     if terms.mode == "after_completion":
         if terms.invoice_date is None:
             errors.append(("payment.invoice_date", "is required for payment after completion"))
@@ -88,8 +109,14 @@ def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, servic
         for i, item in enumerate(items):
             if (item.amount is None) == (item.percentage is None):
                 errors.append((f"payment.installments.{i}", "give either an amount or a percentage"))
-            if item.amount is not None and (item.amount <= 0 or item.amount != round_money(item.amount, currency)):
-                errors.append((f"payment.installments.{i}.amount", f"a positive amount in {currency}"))
+            if item.amount is not None:
+                if not item.amount.is_finite() or item.amount <= 0:
+                    errors.append((f"payment.installments.{i}.amount", f"a positive amount in {currency}"))
+                else:
+                    try:
+                        check_currency_decimals(item.amount, currency, "amount")
+                    except ValueError as exc:
+                        errors.append((f"payment.installments.{i}.amount", str(exc).removeprefix("amount: ")))
             if item.percentage is not None and not 0 < item.percentage <= HUNDRED:
                 errors.append((f"payment.installments.{i}.percentage", "between 0 and 100"))
             if i and item.date <= items[i - 1].date:
@@ -122,8 +149,13 @@ def _due(day: dt.date, terms: PaymentTerms) -> dt.date:
 
 def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: str, service_start: dt.date,
                      service_end: dt.date, activated_on: dt.date, label: str = "Installment") -> tuple[PlannedInvoice, ...]:
-    """The planned invoices of an order activated on `activated_on`."""
+    """The planned invoices of an order activated on `activated_on`; `InvalidInput` (never an
+    overflow) when the terms cannot be scheduled, e.g. an order stored before dates were bounded."""
     total = sum((line.net_amount for line in lines), Decimal(0))
+    errors = validate_terms(terms, total=total, currency=currency, service_start=service_start,
+                            service_end=service_end) + date_error("activated_on", activated_on)
+    if errors:
+        raise InvalidInput(errors)
     if terms.mode == "advance":
         # due before the service starts (and never before the invoice itself)
         due = max(activated_on, min(_due(activated_on, terms), service_start - dt.timedelta(days=1)))

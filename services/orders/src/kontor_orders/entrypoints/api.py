@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock, business_today
 from kontor.contracts.orders import OrderV1
+from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, EmailAddress, Input, Percentage, Quantity
 from kontor.money import CURRENCIES
 from kontor_orders.adapters import repository
 from kontor_orders.adapters.orm import outbox
 from kontor_orders.domain import model
 from kontor_orders.domain.catalogue import SECTORS
-from kontor_orders.domain.schedule import Installment, PaymentTerms
+from kontor_orders.domain.schedule import MAX_DUE_IN_DAYS, MAX_INSTALLMENTS, Installment, PaymentTerms
 from kontor_orders.entrypoints.confirmation import router as confirmation_router
 from kontor_orders.service_layer import services
 from kontor_orders.settings import OrdersSettings
@@ -28,56 +28,55 @@ Currency = Literal[CURRENCIES]  # type: ignore[valid-type]
 Unit = Literal[model.UNITS]  # type: ignore[valid-type]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MAX_CANCELLED_INVOICES = 100  # an order has at most a few dozen planned invoices
 
 
-class ContactPersonIn(_In):
+class ContactPersonIn(Input):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
+    email: EmailAddress
 
 
-class LineIn(_In):
+class LineIn(Input):
     description: str = Field(min_length=1, max_length=1000)
-    quantity: Decimal = Field(gt=0, description="decimal string, e.g. \"2.5\"")
+    quantity: Quantity
     unit: Unit
-    unit_price: Decimal = Field(gt=0, description="decimal string in the order's currency")
+    unit_price: Amount = Field(description="decimal string in the order's currency, with at most its decimals")
 
 
-class ServicePeriodIn(_In):
-    start: dt.date
-    end: dt.date
+class ServicePeriodIn(Input):
+    start: BusinessDate
+    end: BusinessDate
 
 
-class ConfirmationIn(_In):
+class ConfirmationIn(Input):
     mode: Literal["send", "skip"]
-    offer_valid_until: dt.date | None = Field(default=None, description="required when sent; the link works until "
-                                                                        "the end of that day (Europe/Berlin)")
+    offer_valid_until: BusinessDate | None = Field(default=None, description="required when sent; the link works "
+                                                                             "until the end of that day (Europe/Berlin)")
     skip_reason: str | None = Field(default=None, max_length=500)
     separate_agreement: bool = Field(default=False, description="skipped, but a signed agreement is attached")
 
 
-class InstallmentIn(_In):
-    date: dt.date
-    amount: Decimal | None = Field(default=None, gt=0)
-    percentage: Decimal | None = Field(default=None, gt=0, le=100)
+class InstallmentIn(Input):
+    date: BusinessDate
+    amount: Amount | None = None
+    percentage: Percentage | None = None
 
 
-class PaymentIn(_In):
+class PaymentIn(Input):
     mode: Literal["after_completion", "installments", "recurring", "advance"]
-    due_in_days: int = Field(default=14, ge=0, le=120)
-    invoice_date: dt.date | None = None
-    installments: list[InstallmentIn] = Field(default_factory=list, max_length=3)
+    due_in_days: int = Field(default=14, ge=0, le=MAX_DUE_IN_DAYS)
+    invoice_date: BusinessDate | None = None
+    installments: list[InstallmentIn] = Field(default_factory=list, max_length=MAX_INSTALLMENTS)
     interval: Literal["month", "quarter", "year"] | None = None
-    first_invoice_date: dt.date | None = None
+    first_invoice_date: BusinessDate | None = None
 
 
-class OrderIn(_In):
+class OrderIn(Input):
     client_id: uuid.UUID
     contact_person: ContactPersonIn
     currency: Currency = "EUR"
-    lines: list[LineIn] = Field(min_length=1)
-    sector: str | None = Field(default=None, description="a code of GET /sectors")
+    lines: list[LineIn] = Field(min_length=1, max_length=model.MAX_LINES)
+    sector: str | None = Field(default=None, max_length=64, description="a code of GET /sectors")
     place_of_service: Literal["DE", "EU", "OTHER"] | None = None
     project_name: str | None = Field(default=None, max_length=80)
     special_agreement: str | None = Field(default=None, max_length=2000)
@@ -155,26 +154,28 @@ def deps(ctx: ServiceContext) -> services.Deps:
     return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
 
 
-class ReasonIn(_In):
+class ReasonIn(Input):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class AdjustIn(_In):
+class AdjustIn(Input):
     project_name: str | None = Field(default=None, max_length=80)
     description: str | None = Field(default=None, max_length=5000)
     special_agreement: str | None = Field(default=None, max_length=2000)
-    line_descriptions: dict[int, str] | None = Field(default=None, description="line index → new description")
+    line_descriptions: dict[Annotated[int, Field(ge=0, lt=model.MAX_LINES)],
+                            Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
+        default=None, max_length=model.MAX_LINES, description="line index → new description")
     note: str | None = Field(default=None, max_length=2000, description="why (kept in the history)")
 
 
-class CancellationDecisionIn(_In):
+class CancellationDecisionIn(Input):
     approve: bool
     reason: str = Field(min_length=1, max_length=2000)
-    cancel_invoice_ids: list[uuid.UUID] = Field(default_factory=list,
+    cancel_invoice_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_CANCELLED_INVOICES,
                                                 description="issued invoices of this order to cancel as well")
 
 
-class CommentIn(_In):
+class CommentIn(Input):
     text: str = Field(min_length=1, max_length=5000)
 
 
@@ -206,8 +207,8 @@ class AttachmentOut(BaseModel):
     uploaded_at: dt.datetime
 
 
-class RunIn(_In):
-    as_of: dt.date | None = Field(default=None, description="default today (Europe/Berlin)")
+class RunIn(Input):
+    as_of: BusinessDate | None = Field(default=None, description="default today (Europe/Berlin)")
 
 
 class RunOut(BaseModel):
@@ -242,7 +243,7 @@ async def create_draft(body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> 
 async def list_orders(ctx: Ctx, principal: CurrentPrincipal,
                       status_: Annotated[list[Status] | None, Query(alias="status")] = None,
                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderOut]:
+                      offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[OrderOut]:
     async with ctx.session_factory() as session:
         found = await repository.list_orders(
             session, member_id=None if principal.is_advisor else principal.sub, statuses=status_,

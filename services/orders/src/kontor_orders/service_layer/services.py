@@ -45,24 +45,21 @@ from kontor.contracts.orders import (
     VatV1,
 )
 from kontor.envelope import Envelope
-from kontor.errors import Forbidden, InvalidInput, NotFound
+from kontor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
-from kontor_orders.domain import checks, model
+from kontor_orders.domain import attachments, checks, model
 from kontor_orders.settings import OrdersSettings
 
 log = get_logger(__name__)
 SYSTEM = Actor(kind="system", id="orders", name="order rules")
 
-ALLOWED_MEDIA_TYPES = {
-    "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv",
-    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-powerpoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-}
-
+# An event must fit in one Kafka record (the broker's default limit is 1 MiB); one that does
+# not would stop the outbox relay for every order. What an order publishes when activated is
+# judged on submission, with room for what later events add (an advisor's adjustments).
+MAX_EVENT_BYTES = 900_000
+MAX_SUBMITTED_ORDER_BYTES = 600_000
 
 
 def token_hash(token: str) -> str:
@@ -143,8 +140,15 @@ async def _record(session: AsyncSession, deps: Deps, before: model.Order | None,
         order_v1 = snapshot(after, await repository.attachments_of(session, after.id), deps.settings.public_base_url)
         for item in events:
             contract, extra = item if isinstance(item, tuple) else (item, {})
-            await deps.outbox.add(session, contract(order_id=after.id, order=order_v1, occurred_at=now, actor=actor,
-                                                    **extra), time=now, caused_by=caused_by)
+            event = contract(order_id=after.id, order=order_v1, occurred_at=now, actor=actor, **extra)
+            size = len(event.model_dump_json().encode())
+            if size > MAX_EVENT_BYTES:
+                # refused before it is stored: the transaction rolls back, the relay never sees it
+                log.warning("order event too large", order_id=str(after.id), action=action, bytes=size)
+                raise Conflict(f"the order is too large to publish ({size // 1024} KiB, at most "
+                               f"{MAX_EVENT_BYTES // 1024} KiB): fewer lines or shorter texts",
+                               current_status=before.status if before else None)
+            await deps.outbox.add(session, event, time=now, caused_by=caused_by)
     log.info("order transition", order_id=str(after.id), action=action,
              from_status=before.status if before else None, to_status=after.status, actor=actor.kind)
 
@@ -226,6 +230,16 @@ async def submit(session: AsyncSession, deps: Deps, principal: Principal, order_
     rejection = checks.rejection_for(order)
     flags = checks.minimum_fee_flags(order, exchange_rate_eur=rate, rule=rule)
     submitted = model.submit(order, today=deps.today, exchange_rate_eur=rate, rejection=rejection, flags=flags)
+    if submitted.status == "smart_review":
+        # what it publishes once active (its planned invoices repeat its lines) must fit in an event
+        activated = model.activate(submitted, today=deps.today)
+        size = len(snapshot(activated, await repository.attachments_of(session, order_id),
+                            deps.settings.public_base_url).model_dump_json().encode())
+        if size > MAX_SUBMITTED_ORDER_BYTES:
+            raise InvalidInput(field="lines", message=(
+                f"the order with its {len(activated.schedule)} planned invoices is too large ({size // 1024} KiB, "
+                f"at most {MAX_SUBMITTED_ORDER_BYTES // 1024} KiB): fewer lines, shorter descriptions or fewer "
+                "planned invoices"))
     flag_dicts = tuple({"code": f.code, "message": f.message, "figures": f.figures} for f in flags)
     events: list = [(OrderSubmittedV1, {"flags": flag_dicts})]
     if rejection:
@@ -383,18 +397,11 @@ async def add_attachment(session: AsyncSession, deps: Deps, principal: Principal
     order = await _owned(session, principal, order_id)
     if order.status not in ("draft", "smart_review", "client_confirmation", "active"):
         raise InvalidInput(field="file", message=f"no documents can be added to a {order.status} order")
-    errors = []
-    if media_type not in ALLOWED_MEDIA_TYPES:
-        errors.append(("file", f"{media_type!r} is not accepted: PDF, images, office documents or text"))
-    if not content:
-        errors.append(("file", "is empty"))
-    if len(content) > deps.settings.attachment_max_bytes:
-        errors.append(("file", f"is larger than {deps.settings.attachment_max_bytes // (1024 * 1024)} MiB"))
-    if not filename.strip() or "/" in filename or "\\" in filename:
-        errors.append(("file", "needs a plain file name"))
-    if errors:
-        raise InvalidInput(errors)
-    values = dict(id=uuid.uuid4(), order_id=order_id, filename=filename.strip(), media_type=media_type,
+    if len(await repository.attachments_of(session, order_id)) >= attachments.MAX_PER_ORDER:
+        raise InvalidInput(field="file", message=f"an order has at most {attachments.MAX_PER_ORDER} documents")
+    document = attachments.check_document(filename=filename, declared_type=media_type, content=content,
+                                          max_bytes=deps.settings.attachment_max_bytes)
+    values = dict(id=uuid.uuid4(), order_id=order_id, filename=document.filename, media_type=document.media_type,
                   size=len(content), sha256=hashlib.sha256(content).hexdigest(), content=content,
                   uploaded_by=principal.sub, uploaded_at=deps.clock.now())
     await repository.add_attachment(session, **values)
