@@ -5,7 +5,7 @@ accent-folded forms (`identifiers.search_key`) in the "C" collation, so that a b
 index serves both `LIKE 'prefix%'` and the ordering of the results.
 """
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kontor.db import new_metadata
 from kontor.inbox import define_inbox_table
@@ -107,4 +107,32 @@ standing_runs = sa.Table(
     # one scheduled run per day, whatever the number of replicas
     sa.Index("uq_standing_runs_scheduled_day", "as_of", unique=True,
              postgresql_where=sa.text("trigger = 'scheduled'")),
+)
+
+# Every change of a client's record: who, when, what (before and after). Standing changes have their own.
+client_changes = sa.Table(
+    "client_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("client_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("client_version", sa.Integer, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),  # registered | updated
+    sa.Column("actor_kind", sa.Text, nullable=False),  # member | advisor | system
+    sa.Column("actor_id", sa.Text, nullable=False),
+    sa.Column("actor_name", sa.Text),
+    sa.Column("changes", JSONB, nullable=False),  # {field: {"before": ..., "after": ...}}
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Which member has which order for which client, from order events: who else relies on the
+# client's billing data. The latest version of an order wins (a replayed older event changes nothing).
+client_orders = sa.Table(
+    "client_orders",
+    metadata,
+    sa.Column("order_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("client_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("member_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("order_version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

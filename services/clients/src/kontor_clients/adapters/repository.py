@@ -1,5 +1,5 @@
-"""Loads and stores clients, their standing history, receivables and standing runs;
-the only place that knows the table layout."""
+"""Loads and stores clients, their change and standing histories, receivables, the orders
+known for each client, and standing runs; the only place that knows the table layout."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,10 +10,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kontor.contracts.common import Actor
 from kontor.errors import Conflict, NotFound
-from kontor_clients.adapters.orm import client_search_terms, clients, receivables, standing_changes, standing_runs
+from kontor_clients.adapters.orm import (
+    client_changes,
+    client_orders,
+    client_search_terms,
+    clients,
+    receivables,
+    standing_changes,
+    standing_runs,
+)
 from kontor_clients.domain.identifiers import search_terms
-from kontor_clients.domain.model import Address, Client, Standing
+from kontor_clients.domain.model import ORDERS_WITHOUT_EFFECT, Address, Client, Standing, Ties
 from kontor_clients.domain.receivables import Receivable
 
 
@@ -120,6 +129,48 @@ async def search(session: AsyncSession, key: str, *, limit: int) -> list[Client]
                 seen.add(r.id)
                 found.append(_from_row(r))
     return found
+
+
+# -- change history -----------------------------------------------------------------------
+
+async def add_change(session: AsyncSession, client: Client, *, action: str, actor: Actor, changes: dict,
+                     at: dt.datetime) -> None:
+    await session.execute(client_changes.insert().values(
+        client_id=client.id, client_version=client.version, action=action, actor_kind=actor.kind,
+        actor_id=actor.id, actor_name=actor.name, changes=changes, changed_at=at))
+
+
+async def change_history(session: AsyncSession, client_id: uuid.UUID) -> Sequence:
+    return (await session.execute(
+        sa.select(client_changes).where(client_changes.c.client_id == client_id).order_by(client_changes.c.id)
+    )).all()
+
+
+# -- who relies on a client's billing data -------------------------------------------------
+
+async def record_order(session: AsyncSession, *, order_id: uuid.UUID, client_id: uuid.UUID, member_id: str,
+                       status: str, version: int) -> None:
+    """The order's latest known state; an event of an older version than the stored one changes nothing."""
+    stmt = pg_insert(client_orders).values(order_id=order_id, client_id=client_id, member_id=member_id,
+                                           status=status, order_version=version)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[client_orders.c.order_id],
+        set_={"client_id": stmt.excluded.client_id, "member_id": stmt.excluded.member_id,
+              "status": stmt.excluded.status, "order_version": stmt.excluded.order_version,
+              "updated_at": sa.func.now()},
+        where=client_orders.c.order_version <= stmt.excluded.order_version,
+    ))
+
+
+async def ties_of(session: AsyncSession, client_id: uuid.UUID) -> Ties:
+    issued = (await session.execute(
+        sa.select(sa.func.count()).select_from(receivables).where(receivables.c.client_id == client_id)
+    )).scalar_one()
+    members = (await session.execute(
+        sa.select(client_orders.c.member_id).distinct()
+        .where(client_orders.c.client_id == client_id, client_orders.c.status.not_in(ORDERS_WITHOUT_EFFECT))
+    )).scalars().all()
+    return Ties(issued_invoices=issued, members_with_orders=frozenset(members))
 
 
 # -- standing history ---------------------------------------------------------------------

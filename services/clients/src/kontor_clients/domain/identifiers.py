@@ -8,6 +8,9 @@ of a name. Pure functions; each check returns an error message or None.
   coarse address of 2 to 12 digits, an optional fine address of up to 30 letters and
   digits, and two check digits by ISO 7064 MOD 97-10 over the whole id.
 - Postal codes for the countries whose format is fixed and common among clients.
+
+Digits are ASCII digits (re.ASCII): otherwise a pattern would take any script's digits ("١٢٣٤٥"), which no
+tax office or post office writes and no X-Rechnung validator accepts.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import unicodedata
 
 # VAT prefix → (ISO 3166-1 country, pattern of the part after the prefix)
 EU_VAT_FORMATS: dict[str, tuple[str, re.Pattern[str]]] = {
-    prefix: (country, re.compile(pattern))
+    prefix: (country, re.compile(pattern, re.ASCII))
     for prefix, country, pattern in [
         ("AT", "AT", r"U\d{8}"),
         ("BE", "BE", r"[01]\d{9}"),
@@ -51,7 +54,7 @@ EU_VAT_FORMATS: dict[str, tuple[str, re.Pattern[str]]] = {
 EU_COUNTRIES = frozenset(country for country, _ in EU_VAT_FORMATS.values()) - {"GB"}
 _VAT_PREFIX_OF = {"GR": "EL"}
 
-_OTHER_TAX_ID = re.compile(r"[A-Z0-9][A-Z0-9 .\-/]{1,28}[A-Z0-9]")
+_OTHER_TAX_ID = re.compile(r"[A-Z0-9][A-Z0-9 .\-/]{1,28}[A-Z0-9]", re.ASCII)
 
 
 def normalise_vat_id(vat_id: str) -> str:
@@ -90,7 +93,7 @@ def vat_id_error(vat_id: str, country: str) -> str | None:
     return None
 
 
-_LEITWEG = re.compile(r"(?P<coarse>\d{2,12})(?:-(?P<fine>[A-Z0-9]{1,30}))?-(?P<check>\d{2})")
+_LEITWEG = re.compile(r"(?P<coarse>\d{2,12})(?:-(?P<fine>[A-Z0-9]{1,30}))?-(?P<check>\d{2})", re.ASCII)
 
 
 def leitweg_check_ok(leitweg_id: str) -> bool:
@@ -109,7 +112,7 @@ def leitweg_id_error(leitweg_id: str) -> str | None:
 
 
 POSTAL_CODES: dict[str, tuple[re.Pattern[str], str]] = {
-    country: (re.compile(pattern), example)
+    country: (re.compile(pattern, re.ASCII), example)
     for country, pattern, example in [
         ("DE", r"\d{5}", "10115"),
         ("AT", r"\d{4}", "1010"),

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
+import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
-from kontor.errors import InvalidInput
+from pydantic import TypeAdapter, ValidationError
+
+from kontor.errors import Forbidden, InvalidInput
+from kontor.inputs import EmailAddress
 from kontor_clients.domain.identifiers import (
     leitweg_id_error,
     normalise_vat_id,
@@ -32,8 +36,16 @@ RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
 TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """.split())
 
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+# E-mail addresses are checked (and normalised) by the one validator of every Kontor service.
+_EMAIL = TypeAdapter(EmailAddress)
+
+# The name's search key is indexed (btree rows hold at most 2704 bytes); folding spells ligatures
+# and compatibility characters out ("\ufdfa" is 18 letters), so its length is bounded on its own.
+MAX_NAME_KEY_BYTES = 1000
+
+# Characters no printed name or address has, and that break what shows or carries them (XML 1.0
+# of the X-Rechnung refuses control characters; bidi overrides disguise a name in e-mails and PDFs).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,33 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def text_error(value: str | None) -> str | None:
+    """Why a (cleaned) text cannot be a name, an address line or a reason, or None."""
+    if not value:
+        return None
+    for c in value:
+        if unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI_CONTROLS:
+            return f"must not contain control characters (found U+{ord(c):04X})"
+    return None
+
+
+def email_error(value: str) -> str | None:
+    try:
+        _EMAIL.validate_python(value)
+    except ValidationError as exc:
+        return f"{value!r} is {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+    return None
+
+
+def normalise_email(value: str) -> str:
+    """The address as the validator normalises it (domain in lower case), or unchanged if invalid
+    (the validation then says why)."""
+    try:
+        return _EMAIL.validate_python(value)
+    except ValidationError:
+        return value
+
+
 def validate_details(*, kind: str, name: str | None, address: Address, vat_id: str | None, leitweg_id: str | None,
                      invoice_email: str | None, language: str) -> list[tuple[str, str]]:
     """Every problem of a client record, each with its field (dotted path)."""
@@ -90,15 +129,23 @@ def validate_details(*, kind: str, name: str | None, address: Address, vat_id: s
         errors.append(("kind", f"must be one of {', '.join(KINDS)}"))
     if not name:
         errors.append(("name", "is required"))
+    elif problem := text_error(name):
+        errors.append(("name", problem))
+    elif not search_key(name):
+        errors.append(("name", "must contain letters or digits"))
+    elif len(search_key(name).encode()) > MAX_NAME_KEY_BYTES:
+        errors.append(("name", "is too long once its ligatures and compatibility characters are spelled out"))
     for part in ("street", "postal_code", "city"):
         if not getattr(address, part):
             errors.append((f"address.{part}", "is required"))
+        elif problem := text_error(getattr(address, part)):
+            errors.append((f"address.{part}", problem))
     if address.country not in COUNTRIES:
         errors.append(("address.country", f"{address.country!r} is not an ISO 3166-1 alpha-2 country code"))
     elif address.postal_code and (problem := postal_code_error(address.postal_code, address.country)):
         errors.append(("address.postal_code", problem))
-    if invoice_email is not None and not EMAIL_RE.match(invoice_email):
-        errors.append(("invoice_email", f"{invoice_email!r} is not a valid e-mail address"))
+    if invoice_email is not None and (problem := email_error(invoice_email)):
+        errors.append(("invoice_email", problem))
     if language not in LANGUAGES:
         errors.append(("language", f"must be one of {', '.join(LANGUAGES)}"))
     if vat_id is not None:
@@ -133,8 +180,7 @@ def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Addr
     if leitweg_id:
         leitweg_id = leitweg_id.upper()
     if invoice_email:
-        local, _, domain = invoice_email.rpartition("@")
-        invoice_email = f"{local}@{domain.lower()}"
+        invoice_email = normalise_email(invoice_email)
     errors = validate_details(kind=kind, name=name, address=address, vat_id=vat_id, leitweg_id=leitweg_id,
                               invoice_email=invoice_email, language=language)
     if errors:
@@ -145,6 +191,10 @@ def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Addr
 
 
 UPDATABLE = ("kind", "name", "address", "vat_id", "leitweg_id", "invoice_email", "language", "zugferd")
+# What a client is invoiced as and where its invoices go; language and the PDF flavour are not.
+BILLING_FIELDS = ("kind", "name", "address", "vat_id", "leitweg_id", "invoice_email")
+# Fields that can be removed (set to null); the others always have a value.
+REMOVABLE = ("vat_id", "leitweg_id", "invoice_email")
 
 
 def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, tuple[str, ...]]:
@@ -152,12 +202,61 @@ def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, 
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
         raise InvalidInput([(f, "cannot be changed") for f in sorted(unknown)])
+    nulls = [f for f in UPDATABLE if f in changes and changes[f] is None and f not in REMOVABLE]
+    if nulls:
+        raise InvalidInput([(f, "cannot be removed (null); leave it out to keep it") for f in nulls])
     merged = {f: getattr(client, f) for f in UPDATABLE} | changes
     candidate = register(client_id=client.id, now=now, created_by=client.created_by, **merged)
     changed = tuple(f for f in UPDATABLE if getattr(candidate, f) != getattr(client, f))
     if not changed:
         return client, ()
     return replace(candidate, standing=client.standing, version=client.version + 1), changed
+
+
+def audit_value(client: Client, field_name: str) -> Any:
+    """A field's value as the change history records it (JSON)."""
+    value = getattr(client, field_name)
+    return dict(vars(value)) if isinstance(value, Address) else value
+
+
+def differences(before: Client | None, after: Client, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What changed, field by field: {field: {"before": ..., "after": ...}}; before a registration, nothing."""
+    return {f: {"before": audit_value(before, f) if before else None, "after": audit_value(after, f)}
+            for f in fields}
+
+
+# -- who may change a client ----------------------------------------------------------------
+
+# Orders that will never be invoiced; an order in any other state (a draft sent back for changes
+# included) relies on the client's billing data.
+ORDERS_WITHOUT_EFFECT = ("rejected", "cancelled")
+
+
+@dataclass(frozen=True)
+class Ties:
+    """Who relies on a client's billing data besides the member who changes it: the invoices
+    already issued to it and the members with orders for it."""
+
+    issued_invoices: int = 0
+    members_with_orders: frozenset[str] = frozenset()
+
+
+def authorize_change(changed: Iterable[str], ties: Ties, *, actor_id: str, is_advisor: bool) -> None:
+    """Raise Forbidden, saying why, unless the actor may make these changes: a member changes the
+    billing data of a client only while no invoice has been issued to it and no other member has
+    an order for it (or the member's own invoices could go elsewhere, or another's); advisors may
+    always. Language and the PDF flavour anyone may change."""
+    billing = [f for f in changed if f in BILLING_FIELDS]
+    if is_advisor or not billing:
+        return
+    reasons = []
+    if ties.issued_invoices:
+        reasons.append("invoices have already been issued to it")
+    if ties.members_with_orders - {actor_id}:
+        reasons.append("other members have orders for it")
+    if reasons:
+        raise Forbidden(f"only advisors change the billing data ({', '.join(billing)}) of this client: "
+                        f"{' and '.join(reasons)}; ask an advisor to make the change")
 
 
 def duplicate_reason(new: Client, existing: Client) -> str | None:
@@ -180,6 +279,8 @@ def set_standing(client: Client, *, status: str, reason: str | None, advisor_id:
     reason = _clean(reason)
     if not reason or len(reason) < 3:
         errors.append(("reason", "is required (at least 3 characters): say why"))
+    elif problem := text_error(reason):
+        errors.append(("reason", problem))
     if errors:
         raise InvalidInput(errors)
     current = client.standing

@@ -4,14 +4,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from kontor.api import Ctx, create_service_api
 from kontor.auth import Advisor, CurrentPrincipal
 from kontor.clock import Clock, business_today
+from kontor.inputs import BusinessDate, EmailAddress, Input
 from kontor_clients.adapters import repository
 from kontor_clients.adapters.orm import outbox
 from kontor_clients.domain import model
@@ -19,35 +20,36 @@ from kontor_clients.service_layer import services
 from kontor_clients.settings import ClientsSettings
 
 
-class AddressIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AddressIn(Input):
     street: str = Field(max_length=200)
     postal_code: str = Field(max_length=20)
     city: str = Field(max_length=100)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")
 
 
-class ClientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClientIn(Input):
     kind: Literal["company", "person", "public_body"]
     name: str = Field(min_length=1, max_length=200)
     address: AddressIn
     vat_id: str | None = Field(default=None, max_length=20)
     leitweg_id: str | None = Field(default=None, max_length=46)
-    invoice_email: str | None = Field(default=None, max_length=254)
+    invoice_email: EmailAddress | None = None
     language: Literal["de", "en"] = "de"
     zugferd: bool = Field(default=False, description="send invoices as ZUGFeRD hybrid PDFs (PDF/A-3 with the "
                                                      "X-Rechnung embedded) instead of a plain PDF")
 
 
-class ClientPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClientPatch(Input):
+    """Only the fields sent change; null removes the VAT id, the Leitweg-ID or the invoice e-mail.
+    Billing data (kind, name, address, VAT id, Leitweg-ID, invoice e-mail) of a client with issued
+    invoices or other members' orders is changed by advisors only."""
+
     kind: Literal["company", "person", "public_body"] | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
     address: AddressIn | None = None
     vat_id: str | None = Field(default=None, max_length=20)
     leitweg_id: str | None = Field(default=None, max_length=46)
-    invoice_email: str | None = Field(default=None, max_length=254)
+    invoice_email: EmailAddress | None = None
     language: Literal["de", "en"] | None = None
     zugferd: bool | None = None
 
@@ -84,10 +86,23 @@ def client_out(c: model.Client) -> ClientOut:
     )
 
 
-class StandingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StandingIn(Input):
     status: Literal["ok", "advance_payment_only", "blocked"]
     reason: str = Field(max_length=500, description="why; required for setting and for lifting")
+
+
+class ActorOut(BaseModel):
+    kind: str
+    id: str
+    name: str | None
+
+
+class ClientChangeOut(BaseModel):
+    client_version: int
+    action: Literal["registered", "updated"]
+    actor: ActorOut
+    changed_at: dt.datetime
+    changes: dict[str, dict[str, Any]] = Field(description="{field: {before, after}}; the address as an object")
 
 
 class StandingChangeOut(BaseModel):
@@ -141,9 +156,8 @@ class ReceivablesOut(BaseModel):
     open_invoices: list[OpenInvoiceOut]
 
 
-class StandingRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    as_of: dt.date | None = Field(default=None, description="the date to judge debt as of; default today (Berlin)")
+class StandingRunIn(Input):
+    as_of: BusinessDate | None = Field(default=None, description="the date to judge debt as of; default today (Berlin)")
 
 
 class StandingRunOut(BaseModel):
@@ -191,7 +205,9 @@ async def get_client(client_id: uuid.UUID, ctx: Ctx, _: CurrentPrincipal) -> Cli
         return client_out(await repository.get(session, client_id))
 
 
-@router.patch("/{client_id}", response_model=ClientOut, summary="Change a client's details")
+@router.patch("/{client_id}", response_model=ClientOut, summary="Change a client's details",
+              responses={403: {"description": "a member may not change this client's billing data (it has issued "
+                                              "invoices or other members' orders); `detail` says why"}})
 async def update_client(client_id: uuid.UUID, body: ClientPatch, ctx: Ctx, principal: CurrentPrincipal) -> ClientOut:
     async with ctx.begin() as session:
         client = await services.update_client(session, ctx.outbox, ctx.clock, principal, client_id,
@@ -208,6 +224,16 @@ async def set_standing(client_id: uuid.UUID, body: StandingIn, ctx: Ctx, princip
     return client_out(client)
 
 
+@router.get("/{client_id}/history", response_model=list[ClientChangeOut],
+            summary="Every registration and change of the client's record: who, when, before and after (advisors)")
+async def change_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[ClientChangeOut]:
+    async with ctx.session_factory() as session:
+        rows = await services.change_history(session, client_id)
+    return [ClientChangeOut(client_version=r.client_version, action=r.action,
+                            actor=ActorOut(kind=r.actor_kind, id=r.actor_id, name=r.actor_name),
+                            changed_at=r.changed_at, changes=r.changes) for r in rows]
+
+
 @router.get("/{client_id}/standing-history", response_model=list[StandingChangeOut],
             summary="Every change of the client's standing (advisors)")
 async def standing_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[StandingChangeOut]:
@@ -220,7 +246,7 @@ async def standing_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[S
 @router.get("/{client_id}/receivables", response_model=ReceivablesOut,
             summary="Open and overdue amounts per currency, oldest overdue invoice (advisors)")
 async def receivables(client_id: uuid.UUID, ctx: Ctx, _: Advisor,
-                      as_of: Annotated[dt.date | None, Query(description="default today (Berlin)")] = None
+                      as_of: Annotated[BusinessDate | None, Query(description="default today (Berlin)")] = None
                       ) -> ReceivablesOut:
     as_of = as_of or business_today(ctx.clock)
     async with ctx.session_factory() as session:

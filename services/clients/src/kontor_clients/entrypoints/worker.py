@@ -1,14 +1,31 @@
 """Event worker of the clients service: the receivables ledger from invoice events (each
-one re-judges the client's standing), the daily standing run, and the outbox relay."""
+one re-judges the client's standing), which member has which order for which client from
+order events (who relies on a client's billing data), the daily standing run, and the outbox relay."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.clock import BERLIN, Clock, SystemClock, business_today
 from kontor.consumer import EventRouter
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceIssuedV1, InvoicePaidV1, InvoicePaymentRecordedV1
+from kontor.contracts.orders import (
+    OrderActivatedV1,
+    OrderApprovedV1,
+    OrderCancellationRequestedV1,
+    OrderCancelledV1,
+    OrderChangesRequestedV1,
+    OrderCompletedV1,
+    OrderConfirmedV1,
+    OrderOfferExpiringV1,
+    OrderRejectedV1,
+    OrderSentForConfirmationV1,
+    OrderSubmittedV1,
+    OrderUpdatedV1,
+    OrderV1,
+)
 from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.logging import get_logger
@@ -20,7 +37,19 @@ from kontor_clients.service_layer import services
 from kontor_clients.settings import ClientsSettings
 
 GROUP = "kontor-clients"
+# Every order event carries the whole order (member, client, status, version): each one updates
+# which member has which order for which client, and whether it still counts.
+ORDER_EVENTS = (OrderSubmittedV1, OrderApprovedV1, OrderSentForConfirmationV1, OrderOfferExpiringV1,
+                OrderConfirmedV1, OrderChangesRequestedV1, OrderRejectedV1, OrderActivatedV1, OrderUpdatedV1,
+                OrderCancellationRequestedV1, OrderCancelledV1, OrderCompletedV1)
 log = get_logger(__name__)
+
+
+class CarriesOrder(Protocol):
+    """Any order event: each carries the whole order."""
+
+    @property
+    def order(self) -> OrderV1: ...
 
 
 def create_router(*, events: Outbox | None = None, clock: Clock | None = None) -> EventRouter:
@@ -44,6 +73,12 @@ def create_router(*, events: Outbox | None = None, clock: Clock | None = None) -
     @router.on(InvoiceCancelledV1)
     async def on_invoice_cancelled(event: InvoiceCancelledV1, envelope: Envelope, session: AsyncSession) -> None:
         await services.record_cancelled(session, events, clock, event, envelope)
+
+    async def on_order_event(event: CarriesOrder, envelope: Envelope, session: AsyncSession) -> None:
+        await services.record_order(session, event.order)
+
+    for contract in ORDER_EVENTS:
+        router.on(contract)(on_order_event)
 
     return router
 

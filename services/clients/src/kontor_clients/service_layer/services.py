@@ -2,13 +2,19 @@
 
 Standing changes, whoever causes them (an advisor, the debt rule on an invoice event,
 a standing run), go through `_change_standing`: the client row, the history row and
-`client.standing-changed` are written together.
+`client.standing-changed` are written together. Registrations and changes of the record
+are written with their row of the change history (who, when, before and after) and their event.
+
+Who may change a client's billing data is the domain's rule (`model.authorize_change`), judged
+on what the service knows of the client's issued invoices (invoice events) and of the members
+with orders for it (order events).
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +37,9 @@ from kontor.contracts.invoices import (
     InvoicePaidV1,
     InvoicePaymentRecordedV1,
 )
+from kontor.contracts.orders import OrderV1
 from kontor.envelope import Envelope
-from kontor.errors import Conflict, InvalidInput
+from kontor.errors import Conflict, Forbidden, InvalidInput
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_clients.adapters import repository
@@ -86,6 +93,8 @@ async def register_client(session: AsyncSession, outbox: Outbox, clock: Clock, p
         if existing is None:
             raise
         return Registration(existing, model.duplicate_reason(client, existing))
+    await repository.add_change(session, client, action="registered", actor=principal.actor, at=now,
+                                changes=model.differences(None, client, model.UPDATABLE))
     await outbox.add(session, ClientRegisteredV1(client_id=client.id, client=snapshot(client), occurred_at=now,
                                                  actor=principal.actor), time=now)
     log.info("client registered", client_id=str(client.id), kind=client.kind)
@@ -96,15 +105,26 @@ async def update_client(session: AsyncSession, outbox: Outbox, clock: Clock, pri
                         client_id: uuid.UUID, changes: dict) -> model.Client:
     now = clock.now()
     current = await repository.get(session, client_id, for_update=True)
-    if "address" in changes:
+    if isinstance(changes.get("address"), dict):
         changes["address"] = model.Address(**changes["address"])
     updated, changed = model.update(current, changes, now=now)
     if not changed:
         return current
+    try:
+        model.authorize_change(changed, await repository.ties_of(session, client_id), actor_id=principal.sub,
+                               is_advisor=principal.is_advisor)
+    except Forbidden as refused:
+        log.info("client change refused", client_id=str(client_id), member_id=principal.sub,
+                 fields=list(changed), reason=str(refused))
+        raise
     if other := await repository.find_duplicate(session, updated):
         field = model.duplicate_reason(updated, other)
         raise Conflict(f"client {other.id} is already registered with this {field.replace('_', ' ')}")
     await repository.save(session, updated, name_changed="name" in changed)
+    await repository.add_change(session, updated, action="updated", actor=principal.actor, at=now,
+                                changes=model.differences(current, updated, changed))
+    log.info("client updated", client_id=str(client_id), version=updated.version, fields=list(changed),
+             actor_kind=principal.actor.kind)
     await outbox.add(session, ClientUpdatedV1(client_id=updated.id, client=snapshot(updated), occurred_at=now,
                                               actor=principal.actor, changed_fields=changed), time=now)
     return updated
@@ -161,6 +181,21 @@ async def evaluate_debt(session: AsyncSession, outbox: Outbox, clock: Clock, cli
         return None
     await _change_standing(session, outbox, current, changed, SYSTEM, caused_by=caused_by, run_id=run_id)
     return "lifted" if changed.standing.status == "ok" else "restricted"
+
+
+# -- the orders of each client, from order events -----------------------------------------
+
+async def record_order(session: AsyncSession, order: OrderV1) -> None:
+    """Note which member has this order for which client, and its status: whether the client's
+    billing data is relied on by others than the member who changes it."""
+    await repository.record_order(session, order_id=order.order_id, client_id=order.client.client_id,
+                                  member_id=order.member_id, status=order.status, version=order.version)
+
+
+async def change_history(session: AsyncSession, client_id: uuid.UUID) -> Sequence:
+    """Every registration and change of the client's record (404 if the client is unknown)."""
+    await repository.get(session, client_id)
+    return await repository.change_history(session, client_id)
 
 
 # -- the receivables ledger, from invoice events ------------------------------------------
