@@ -1,4 +1,5 @@
 """Who is told what (pure planning), every template in both languages, and the retry rule."""
+import re
 import uuid
 
 import pytest
@@ -35,7 +36,7 @@ def planned_for_every_template(language: str) -> dict[str, model.Planned]:
 
 
 EXPECTED = {  # template -> (words in the German subject, words in the English subject, a word of the body)
-    "order_sent_for_confirmation": ("Bitte bestätigen", "Please confirm", "confirm/tok-123"),
+    "order_sent_for_confirmation": ("Bitte bestätigen", "Please confirm", "/confirm/…"),
     "order_offer_expiring": ("läuft in 3 Tagen ab", "expires in 3 days", "Erika Muster"),
     "order_confirmed": ("bestätigt", "confirmed", "ACME Werkstatt GmbH"),
     "order_changes_requested": ("Änderungswunsch", "Changes requested", "auf 3 Tage erweitern"),
@@ -77,6 +78,79 @@ def test_the_html_part_escapes_what_people_typed():
     out = render(p.template, p.language, {**p.context, "attachments": [], "member_name": "Anna"})
     assert "<script>" not in out.html and "&lt;script&gt;" in out.html
     assert "> <script>alert(1)</script>" in out.text, "the plain-text part shows it as typed"
+
+
+HOSTILE = "<svg onload=alert(1)>"
+
+
+def _with_hostile_text(value, key=None):
+    """Every text of an event made hostile; identifiers, numbers, dates and codes left as they are."""
+    if isinstance(value, dict):
+        return {k: _with_hostile_text(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_hostile_text(v, key) for v in value]
+    if not isinstance(value, str) or re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[-+]?\d+(\.\d+)?|\d{4}-\d\d-\d\d.*"
+            r"|[a-z_]+|[A-Z]{1,3}", value):
+        return value
+    return value + HOSTILE
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_every_template_escapes_every_text_in_its_html_part(language):
+    for template, p in planned_for_every_template(language).items():
+        out = render(p.template, p.language, {**_with_hostile_text(p.context), "attachments": [f"{HOSTILE}.pdf"],
+                                              "member_name": HOSTILE})
+        assert "<svg" not in out.html, (template, out.html)
+        # the line descriptions, the attachment's name and at least the subject (<title>, <h1>) as text
+        assert out.html.count("&lt;svg onload=alert(1)&gt;") >= 4, (template, out.html)
+        assert HOSTILE in out.text, "the plain-text part shows it as typed"
+
+
+def test_the_stored_bodies_carry_the_confirmation_link_redacted_and_the_e_mail_sent_the_link():
+    event = order_events(order())["order_sent_for_confirmation"]
+    link = "https://kontor.example/confirm/" + "s3cr3t-Tok_en" * 3
+    [p] = model.plan_order_event(event.event_type, {**event.model_dump(mode="json"), "confirmation_url": link},
+                                 MEMBER)
+    assert p.secret_link == link and p.problem is None
+    out = render(p.template, p.language, {**p.context, "attachments": [], "member_name": "Anna"})
+    assert "s3cr3t" not in out.text + out.html + out.subject
+    assert "https://kontor.example/confirm/…" in out.text
+    assert f"{link}\n" in model.with_link(out.text, p.secret_link)
+    from markupsafe import escape
+    assert f'href="{link}"' in model.with_link(out.html, p.secret_link, lambda v: str(escape(v)))
+
+
+def test_a_confirmation_link_that_is_not_http_is_not_sent():
+    event = order_events(order())["order_sent_for_confirmation"]
+    [p] = model.plan_order_event(event.event_type, {**event.model_dump(mode="json"),
+                                                    "confirmation_url": "javascript:alert(1)//x"}, MEMBER)
+    assert p.problem == "the confirmation link is not an http(s) URL"
+
+
+def test_invalid_addresses_are_left_out_and_recorded_and_without_a_valid_one_there_is_no_e_mail():
+    o = order(contact_email="a\u0015b@c.example")
+    inv = invoice(o, invoice_email="rechnung@acme.example")
+    event = invoice_events(inv, inv)["invoice_issued"]
+    [p] = model.plan_invoice_event(event.event_type, event.model_dump(mode="json"), None,
+                                   model.Member("member-1", "not an address", "Anna"), o.model_dump(mode="json"))
+    checked = model.without_invalid_addresses(p)
+    assert (checked.to, checked.cc, checked.problem) == (("rechnung@acme.example",), (), None)
+    assert [r.address for r in checked.refused] == ["a\u0015b@c.example", "not an address"]
+    assert all(r.reason.startswith("not a valid e-mail address") for r in checked.refused)
+    assert checked.recipients_key == p.recipients_key, "the same e-mail as planned (no second one on redelivery)"
+
+    confirm = order_events(o)["order_sent_for_confirmation"]
+    [only] = model.plan_order_event(confirm.event_type, confirm.model_dump(mode="json"), MEMBER)
+    checked = model.without_invalid_addresses(only)
+    assert checked.to == () and checked.problem.startswith("a\\x15b@c.example: not a valid e-mail address")
+
+
+def test_attachment_file_names_lose_control_characters_and_paths_and_keep_their_letters():
+    assert model.attachment_filename("Überweisung – Angebot №5 ✓.pdf") == "Überweisung – Angebot №5 ✓.pdf"
+    assert model.attachment_filename('Say "hi"\r\nBcc: x@evil.example.pdf') == 'Say "hi" Bcc: x@evil.example.pdf'
+    assert model.attachment_filename("../../etc/passwd") == ".._.._etc_passwd"
+    assert model.attachment_filename("\x00\x01") == "attachment"
 
 
 def test_invoice_recipients_contact_and_invoice_address_member_in_cc():

@@ -61,6 +61,11 @@ emails = sa.Table(
     sa.Column("text_body", sa.Text, nullable=False),
     sa.Column("html_body", sa.Text, nullable=False),
     sa.Column("attachments", JSONB, nullable=False),
+    # the client's confirmation link, put into the message only when it is sent: the stored
+    # bodies carry it redacted, since members and advisors read them (GET /emails/{id})
+    sa.Column("secret_link", sa.Text),
+    # [{address, reason}]: recipients it did not reach (not an address; refused by the SMTP server)
+    sa.Column("refused", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Column("order_id", UUID(as_uuid=True), index=True),
     sa.Column("invoice_id", UUID(as_uuid=True), index=True),
     sa.Column("client_id", UUID(as_uuid=True)),

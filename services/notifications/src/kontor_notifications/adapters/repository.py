@@ -84,7 +84,7 @@ async def update_email(session: AsyncSession, email_id: uuid.UUID, **values) -> 
 async def get_email(session: AsyncSession, email_id: uuid.UUID):
     row = (await session.execute(sa.select(emails).where(emails.c.id == email_id))).first()
     if row is None:
-        raise NotFound(f"no e-mail {email_id}")
+        raise NotFound("e-mail", email_id)
     return row
 
 

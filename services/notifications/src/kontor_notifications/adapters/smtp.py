@@ -24,6 +24,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from kontor.logging import get_logger
+from kontor_notifications.domain.model import Refused, printable
 from kontor_notifications.settings import NotificationsSettings
 
 log = get_logger(__name__)
@@ -179,23 +180,28 @@ class Mailer:
         self.settings = settings
         self.pool = SmtpPool(settings, size=pool_size or settings.delivery_concurrency)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage) -> list[Refused]:
+        """Hand `message` to the SMTP server; the recipients it refused while accepting the
+        others (the e-mail went out to those). Raises SendFailed when it did not go out."""
         try:
             async with self.pool.connection() as client:
                 errors, _ = await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
-            raise SendFailed(f"recipients refused: {'; '.join(f'{r.recipient}: {r.code} {r.message}' for r in e.recipients)}",
-                             permanent=all(c >= 500 for c in codes)) from e
+            reasons = "; ".join(f"{printable(r.recipient)}: {r.code} {printable(r.message)}" for r in e.recipients)
+            raise SendFailed(f"recipients refused: {reasons}", permanent=all(c >= 500 for c in codes)) from e
         except aiosmtplib.SMTPResponseException as e:
             raise SendFailed(f"SMTP {e.code}: {e.message}", permanent=e.code >= 500) from e
         except aiosmtplib.SMTPTimeoutError as e:
             raise SendFailed(f"SMTP server timed out: {e}", permanent=False) from e
         except (aiosmtplib.SMTPException, OSError, socket.gaierror, TimeoutError) as e:
             raise SendFailed(f"SMTP server unreachable: {type(e).__name__}: {e}", permanent=False) from e
-        if errors:  # some recipients were refused, the others accepted: the e-mail went out
-            log.warning("some recipients refused", refused={k: f"{v.code} {v.message}" for k, v in errors.items()},
+        # some recipients were refused, the others accepted: the e-mail went out to those
+        refused = [Refused(address, f"{answer.code} {answer.message}") for address, answer in errors.items()]
+        if refused:
+            log.warning("some recipients refused", refused={r.address: r.reason for r in refused},
                         message_id=message["Message-ID"])
+        return refused
 
     async def close_idle(self) -> int:
         return await self.pool.close_idle()

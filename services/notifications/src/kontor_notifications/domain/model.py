@@ -17,8 +17,11 @@ the same keys, so a redelivered event never sends a second e-mail.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field, replace
+
+from email_validator import EmailNotValidError, validate_email
 
 LANGUAGES = ("de", "en")
 # orders a member is still working on with the client (the standing matters to them)
@@ -60,10 +63,82 @@ class Planned:
     member_id: str | None = None
     problem: str | None = None  # set when it cannot be sent at all (e.g. no address on file)
     key: str | None = None  # who it is for, when that is not just the addresses (a member, by id)
+    # the client's confirmation link: only the e-mail sent carries it; the stored bodies carry
+    # `redacted_link(secret_link)` in its place (members and advisors read the delivery log)
+    secret_link: str | None = None
+    refused: tuple[Refused, ...] = ()  # recipients left out (an address that is not one), with why
 
     @property
     def recipients_key(self) -> str:
         return self.key or ",".join(sorted({a.lower() for a in self.to}))
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A recipient the e-mail did not reach: an address that is not one, or refused by the SMTP server."""
+
+    address: str
+    reason: str
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` cannot be sent to (its syntax, by email-validator), or None."""
+    try:
+        validate_email(address, check_deliverability=False)  # whether the domain takes mail is SMTP's to say
+    except EmailNotValidError as e:
+        return f"not a valid e-mail address: {e}"
+    return None
+
+
+def without_invalid_addresses(p: Planned) -> Planned:
+    """The planned e-mail to its valid addresses only; the others are recorded as refused. With no
+    valid address in To left, it cannot be sent at all (`problem`)."""
+    if p.problem:
+        return p
+    refused = [Refused(a, why) for a in (*p.to, *p.cc) if (why := address_problem(a))]
+    if not refused:
+        return p
+    bad = {r.address for r in refused}
+    to, cc = tuple(a for a in p.to if a not in bad), tuple(a for a in p.cc if a not in bad)
+    problem = None if to else "; ".join(f"{printable(r.address)}: {r.reason}" for r in refused)
+    return replace(p, to=to, cc=cc, refused=p.refused + tuple(refused), problem=problem,
+                   key=p.recipients_key)  # the same e-mail (dedup key) as planned with every address
+
+
+REDACTED = "…"
+
+
+def redacted_link(link: str) -> str:
+    """The confirmation link as members and advisors see it: its secret last part left out."""
+    base, _, _ = link.rpartition("/")
+    return f"{base}/{REDACTED}" if base else REDACTED
+
+
+def with_link(body: str, link: str | None, escape=lambda s: s) -> str:
+    """The stored body as the client receives it: the redacted link replaced by the real one
+    (`escape` for HTML bodies)."""
+    if not link:
+        return body
+    return body.replace(escape(redacted_link(link)), escape(link))
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """`text` fit for a log, a header or a database column: control characters and lone
+    surrogates shown as escapes, at most `limit` characters."""
+    text = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def attachment_filename(name: str) -> str:
+    """The file name an attachment goes out under: no control characters (CR/LF would break the
+    MIME header), no path; non-Latin-1 characters stay (RFC 2231 encodes them)."""
+    clean = " ".join(_UNPRINTABLE.sub(" ", name).replace("/", "_").replace("\\", "_").split())
+    clean = clean.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+    return clean[:200] or "attachment"
 
 
 def _language(value: str | None) -> str:
@@ -91,7 +166,7 @@ def to_member(template: str, member_id: str, member: Member | None, context: dic
 
 
 def _documents(documents, kinds=("pdf", "xrechnung", "attachment")) -> tuple[DocumentRef, ...]:
-    return tuple(DocumentRef(d["filename"], d["media_type"], d["sha256"], d.get("url"))
+    return tuple(DocumentRef(attachment_filename(d["filename"]), d["media_type"], d["sha256"], d.get("url"))
                  for d in documents or () if d.get("kind", "attachment") in kinds)
 
 
@@ -111,10 +186,13 @@ def plan_order_event(event_type: str, event: dict, member: Member | None) -> lis
     ids = {"order_id": uuid.UUID(str(event["order_id"])), "client_id": uuid.UUID(str(order["client"]["client_id"]))}
     if event_type == "kontor.order.sent-for-confirmation.v1":
         contact = order["contact_person"]
+        link = event["confirmation_url"]
         return [Planned("order_sent_for_confirmation", _language(order["client"].get("language")), (contact["email"],),
-                        context={"order": order, "confirmation_url": event["confirmation_url"],
+                        context={"order": order, "confirmation_url": redacted_link(link),
                                  "valid_until": event["valid_until"]},
-                        attachments=_documents(order.get("attachments")), member_id=order["member_id"], **ids)]
+                        attachments=_documents(order.get("attachments")), member_id=order["member_id"],
+                        secret_link=link, problem=None if link.startswith(("https://", "http://"))
+                        else "the confirmation link is not an http(s) URL", **ids)]
     template = MEMBER_ORDER_TEMPLATES.get(event_type)
     if template is None:
         return []

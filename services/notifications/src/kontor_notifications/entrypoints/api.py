@@ -1,7 +1,10 @@
 """HTTP API of the notifications service: members' addresses and the delivery log.
 
 Advisors see every e-mail; a member sees the e-mails that concern their own orders and
-invoices (those carry their member id), including the ones sent to their clients.
+invoices (those carry their member id), including the ones sent to their clients. Neither
+sees the client's confirmation link: the stored bodies carry it redacted (only the e-mail
+sent to the client has it). The preview is a page of its own with a strict
+Content-Security-Policy; every value in it is escaped.
 """
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
-from markupsafe import escape
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 
-from kontor.api import Ctx, create_service_api
+from kontor.api import Ctx, ServiceContext, create_service_api
 from kontor.auth import CurrentPrincipal, Principal
 from kontor.clock import Clock
+from kontor.html import html_page
+from kontor.inputs import EmailAddress
 from kontor_notifications.adapters import repository
 from kontor_notifications.adapters.orm import outbox
 from kontor_notifications.domain import model
@@ -26,24 +31,31 @@ from kontor_notifications.settings import NotificationsSettings
 members = APIRouter(prefix="/members", tags=["members"])
 emails = APIRouter(prefix="/emails", tags=["delivery log"])
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    email: EmailAddress
     name: str | None = Field(default=None, max_length=200)
     language: Literal["de", "en"] = "de"
 
 
-class MemberOut(MemberIn):
+class MemberOut(BaseModel):
     member_id: str
+    email: str
+    name: str | None
+    language: str
 
 
 class AttachmentOut(BaseModel):
     filename: str
     media_type: str
     sha256: str
+
+
+class RefusedOut(BaseModel):
+    address: str
+    reason: str
 
 
 class EmailSummary(BaseModel):
@@ -67,6 +79,8 @@ class EmailSummary(BaseModel):
     member_id: str | None
     message_id: str
     attachments: list[AttachmentOut]
+    refused: list[RefusedOut] = Field(description="recipients it did not reach (not an address, or refused by "
+                                                  "the SMTP server while it took the others), with why")
 
 
 class EmailDetail(EmailSummary):
@@ -82,7 +96,8 @@ def _summary(row, cls=EmailSummary):
                event_type=row.event_type, event_id=row.event_id, order_id=row.order_id, invoice_id=row.invoice_id,
                client_id=row.client_id, member_id=row.member_id, message_id=row.message_id,
                attachments=[AttachmentOut(**{k: a[k] for k in ("filename", "media_type", "sha256")})
-                            for a in row.attachments], **extra)
+                            for a in row.attachments],
+               refused=[RefusedOut(address=r["address"], reason=r["reason"]) for r in row.refused], **extra)
 
 
 def _may_manage(principal: Principal, member_id: str) -> None:
@@ -108,7 +123,7 @@ async def get_member(member_id: str, ctx: Ctx, principal: CurrentPrincipal) -> M
     return MemberOut(member_id=member_id, email=found.email, name=found.name, language=found.language)
 
 
-async def _visible_email(ctx, principal: Principal, email_id: uuid.UUID):
+async def _visible_email(ctx: ServiceContext, principal: Principal, email_id: uuid.UUID):
     async with ctx.session_factory() as session:
         row = await repository.get_email(session, email_id)
     if not principal.is_advisor and row.member_id != principal.sub:
@@ -134,17 +149,28 @@ async def get_email(email_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) 
     return _summary(await _visible_email(ctx, principal, email_id), EmailDetail)
 
 
+def _preview_header(row) -> Markup:
+    """Who it went to and how it stands, above the e-mail; every value escaped (Markup.format)."""
+    lines = [Markup("<b>{}</b>").format(row.subject), Markup("To: {}").format(", ".join(row.to))]
+    if row.cc:
+        lines.append(Markup("Cc: {}").format(", ".join(row.cc)))
+    lines.append(Markup("Status: {} ({} attempt(s))").format(row.status, row.attempts))
+    if row.attachments:
+        lines.append(Markup("Attachments: {}").format(", ".join(a["filename"] for a in row.attachments)))
+    if row.refused:
+        lines.append(Markup("Not reached: {}").format("; ".join(f"{r['address']} ({r['reason']})"
+                                                                for r in row.refused)))
+    return Markup('<div style="font:13px sans-serif;background:#eef;padding:8px 12px;border-bottom:1px solid #ccd">'
+                  '{}</div>').format(Markup("<br>").join(lines))
+
+
 @emails.get("/{email_id}/preview", response_class=HTMLResponse, summary="The e-mail as a page, as it was sent")
 async def preview_email(email_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> HTMLResponse:
     row = await _visible_email(ctx, principal, email_id)
-    header = (f'<div style="font:13px sans-serif;background:#eef;padding:8px 12px;border-bottom:1px solid #ccd">'
-              f"<b>{escape(row.subject)}</b><br>To: {escape(', '.join(row.to))}"
-              f"{'<br>Cc: ' + str(escape(', '.join(row.cc))) if row.cc else ''}"
-              f"<br>Status: {escape(row.status)} ({row.attempts} attempt(s))"
-              f"{'<br>Attachments: ' + str(escape(', '.join(a['filename'] for a in row.attachments))) if row.attachments else ''}"
-              f"</div>")
-    # the stored body is a whole document; the header goes right after <body>
-    return HTMLResponse(row.html_body.replace("<body>", f"<body>{header}", 1))
+    header = _preview_header(row)
+    # the stored body is a whole document; the header goes right after <body>. It carries the
+    # confirmation link redacted, as stored: the preview shows no more than the delivery log
+    return html_page(row.html_body.replace("<body>", f"<body>{header}", 1))
 
 
 def create_api_app(settings: NotificationsSettings, *, clock: Clock | None = None) -> FastAPI:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.clock import Clock
@@ -56,7 +57,7 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
     """Render and queue the planned e-mails; those already queued for this event are skipped."""
     now = deps.clock.now()
     stored = 0
-    for p in planned:
+    for p in map(model.without_invalid_addresses, planned):
         email_id = uuid.uuid4()
         rendered = render(p.template, p.language, {
             **p.context, "attachments": [a.filename for a in p.attachments],
@@ -67,9 +68,10 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
             cc=[a.lower() for a in p.cc], subject=rendered.subject, text_body=rendered.text, html_body=rendered.html,
             attachments=[{"filename": a.filename, "media_type": a.media_type, "sha256": a.sha256, "url": a.url}
                          for a in p.attachments],
+            secret_link=p.secret_link, refused=_refused(p.refused),
             order_id=p.order_id, invoice_id=p.invoice_id, client_id=p.client_id, member_id=p.member_id,
             status=model.FAILED if p.problem else model.PENDING, attempts=0,
-            next_attempt_at=None if p.problem else now, last_error=p.problem,
+            next_attempt_at=None if p.problem else now, last_error=model.printable(p.problem) if p.problem else None,
             message_id=f"<{email_id}@{deps.settings.message_id_domain}>", created_at=now)
         if not await repository.insert_email(session, values):
             log.info("e-mail already planned for this event", template=p.template, event_id=envelope.id)
@@ -78,13 +80,18 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
         if p.problem:
             await deps.outbox.add(session, EmailFailedV1(email_id=email_id, email=contract(SimpleNamespace(**values)),
                                                          attempts=0,
-                                                         occurred_at=now, reason=p.problem),
+                                                         occurred_at=now, reason=values["last_error"]),
                                   time=now, caused_by=envelope)
-            log.warning("e-mail cannot be sent", template=p.template, reason=p.problem, event_id=envelope.id)
+            log.warning("e-mail cannot be sent", template=p.template, reason=values["last_error"],
+                        event_id=envelope.id)
         else:
             log.info("e-mail queued", template=p.template, language=p.language, to=p.to, cc=p.cc,
-                     event_id=envelope.id, email_id=str(email_id))
+                     refused=values["refused"] or None, event_id=envelope.id, email_id=str(email_id))
     return stored
+
+
+def _refused(refused) -> list[dict[str, str]]:
+    return [{"address": model.printable(r.address, 254), "reason": model.printable(r.reason, 500)} for r in refused]
 
 
 def _names(found: dict[str, model.Member | None]) -> dict[str, str]:
@@ -126,17 +133,19 @@ async def put_member(session: AsyncSession, member: model.Member) -> None:
 
 # --- delivery -----------------------------------------------------------------------------
 
-async def _attempt(deps: Deps, row) -> None:
-    """Fetch the e-mail's documents, build it and hand it to the SMTP server; raises why not."""
+async def _attempt(deps: Deps, row) -> list[model.Refused]:
+    """Fetch the e-mail's documents, build it and hand it to the SMTP server; the recipients it
+    refused while it accepted the others. Raises why not."""
     s = deps.settings
     attachments = [(a["filename"], a["media_type"],
                     await deps.documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
                                                                  a.get("url"))))
                    for a in row.attachments]
     message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
-                            subject=row.subject, text=row.text_body, html=row.html_body,
+                            subject=row.subject, text=model.with_link(row.text_body, row.secret_link),
+                            html=model.with_link(row.html_body, row.secret_link, lambda v: str(escape(v))),
                             message_id=row.message_id, language=row.language, attachments=attachments)
-    await deps.mailer.send(message)
+    return await deps.mailer.send(message)
 
 
 async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: Deps,
@@ -156,31 +165,36 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
         if row is None:
             return None
         error: SendFailed | None = None
+        refused: list[model.Refused] = []
         try:
             async with asyncio.timeout(s.delivery_timeout_s):
-                await _attempt(deps, row)
+                refused = await _attempt(deps, row) or []
         except SendFailed as e:
             error = e
         except TimeoutError:
             error = SendFailed(f"not sent within {s.delivery_timeout_s:g} s (delivery_timeout_s)", permanent=False)
         except Exception as e:  # noqa: BLE001 - recorded on the e-mail; a fix and a retry may send it
             log.exception("e-mail could not be built or sent", email_id=str(row.id), template=row.template)
-            error = SendFailed(f"unexpected error: {type(e).__name__}: {e}", permanent=False)
+            # ValueError: what the SMTP client refuses to send (a control character in an address),
+            # UnicodeError: text that cannot be encoded; neither changes by trying again
+            error = SendFailed(f"unexpected error: {type(e).__name__}: {e}",
+                               permanent=isinstance(e, (ValueError, UnicodeError)))
         # after the attempt, which may have taken long: backoff counts from its end
         now = deps.clock.now()
         outcome = model.after_attempt(
             model.Delivery(row.status, row.attempts, row.next_attempt_at, row.last_error), now=now,
-            error=str(error) if error else None, permanent=bool(error and error.permanent),
+            error=model.printable(str(error)) if error else None, permanent=bool(error and error.permanent),
             max_attempts=s.max_attempts, base_s=s.retry_base_s, max_s=s.retry_max_delay_s)
         await repository.update_email(session, row.id, status=outcome.status, attempts=outcome.attempts,
                                       next_attempt_at=outcome.next_attempt_at, last_error=outcome.last_error,
-                                      sent_at=now if outcome.status == model.SENT else None)
+                                      sent_at=now if outcome.status == model.SENT else None,
+                                      **({"refused": [*row.refused, *_refused(refused)]} if refused else {}))
         email = contract(row)
         if outcome.status == model.SENT:
             await deps.outbox.add(session, EmailSentV1(email_id=row.id, email=email, attempts=outcome.attempts,
                                                        occurred_at=now, message_id=row.message_id), time=now)
             log.info("e-mail sent", email_id=str(row.id), template=row.template, to=list(row.to), cc=list(row.cc),
-                     attempts=outcome.attempts)
+                     attempts=outcome.attempts, refused=_refused(refused) or None)
         elif outcome.status == model.FAILED:
             await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=email, attempts=outcome.attempts,
                                                          occurred_at=now, reason=outcome.last_error), time=now)
