@@ -1,7 +1,9 @@
 """The client's confirmation page: `GET /confirm/{token}` shows the order as the client
 will be invoiced, `POST /confirm/{token}` takes the answer (a browser form). German or
 English by the client's language. Unknown, used, expired or closed links get a clear page
-with a fitting status code, never an error trace."""
+with a fitting status code, never an error trace. Every value is escaped (Jinja2 autoescape),
+and every page is sent with a strict Content-Security-Policy (`kontor.html`): no script, no
+frame, forms only to this origin, not cached, no referrer (the link is the client's secret)."""
 from __future__ import annotations
 
 import uuid
@@ -13,13 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kontor.api import Ctx, file_response
+from kontor.html import html_page
 from kontor.money import format_money
 from kontor_orders.adapters import repository
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.service_layer import services
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+                        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+                        trim_blocks=True, lstrip_blocks=True)
 TEMPLATES.globals["format_money"] = format_money
 
 TEXT = {
@@ -68,7 +72,7 @@ router = APIRouter(prefix="/confirm", tags=["client confirmation"])
 def _page(name: str, language: str, status_code: int = 200, **context) -> HTMLResponse:
     language = language if language in TEXT else "de"
     html = TEMPLATES.get_template(name).render(t=TEXT[language], lang=language, **context)
-    return HTMLResponse(html, status_code=status_code)
+    return html_page(html, status_code=status_code, forms=name == "confirm.html")
 
 
 def _notice(link: services.LinkState, language: str) -> HTMLResponse:
