@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from kontor.clock import BERLIN
-from kontor.errors import InvalidInput
+from kontor.errors import Forbidden, InvalidInput
 from kontor_clients.domain import model
 from kontor_clients.domain import receivables as ledger
 from kontor_clients.domain.identifiers import (
@@ -89,7 +89,17 @@ def register(**overrides):
     ({"kind": "public_body", "leitweg_id": "991-33333TEST-33"}, "invoice_email"),
     ({"kind": "public_body", "leitweg_id": "991-33333TEST-34", "invoice_email": "e@bund.example"}, "leitweg_id"),
     ({"invoice_email": "rechnung@@acme"}, "invoice_email"),
+    ({"invoice_email": "a..b@acme.example"}, "invoice_email"),
+    ({"invoice_email": "a\u0015b@acme.example"}, "invoice_email"),
     ({"language": "fr"}, "language"),
+    ({"name": "ACME\u0015 GmbH"}, "name"),
+    ({"name": "\u202eHbmG EMCA"}, "name"),
+    ({"name": "\u0301\u0301"}, "name"),
+    ({"name": "\ufdfa" * 60}, "name"),
+    ({"address": model.Address("Hauptstraße\u0007 1", "10115", "Berlin", "DE")}, "address.street"),
+    ({"address": model.Address("Hauptstraße 1", "\u0661\u0660\u0661\u0661\u0665", "Berlin", "DE")},
+     "address.postal_code"),
+    ({"vat_id": "DE\u0661\u0663\u0666\u0666\u0669\u0665\u0669\u0667\u0666"}, "vat_id"),
 ])
 def test_bad_records_name_the_field(overrides, field):
     with pytest.raises(InvalidInput) as e:
@@ -104,6 +114,52 @@ def test_a_good_record_is_cleaned():
         ("ACME GmbH", "DE136695976", "Rechnung@acme.example", "DE")
     body = register(kind="public_body", name="Bundesamt", leitweg_id="991-33333test-33", invoice_email="e@bund.example")
     assert body.leitweg_id == "991-33333TEST-33"
+
+
+def test_changes_name_what_changed_and_refuse_removing_what_is_required():
+    c = register(invoice_email="a@acme.example")
+    updated, changed = model.update(c, {"invoice_email": "b@acme.example", "language": "de"}, now=NOW)
+    assert changed == ("invoice_email",) and updated.version == c.version + 1
+    assert model.differences(c, updated, changed) == {"invoice_email": {"before": "a@acme.example",
+                                                                        "after": "b@acme.example"}}
+    moved = model.update(c, {"address": model.Address("Marktplatz 2", "80331", "München", "DE")}, now=NOW)[0]
+    assert model.differences(c, moved, ["address"])["address"]["before"] == {
+        "street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}
+    for required in ("kind", "name", "address", "language", "zugferd"):
+        with pytest.raises(InvalidInput) as e:
+            model.update(c, {required: None}, now=NOW)
+        assert [f for f, _ in e.value.errors] == [required]
+    assert model.update(c, {"invoice_email": None}, now=NOW)[0].invoice_email is None
+
+
+NOBODY = model.Ties()
+OWN_ORDERS = model.Ties(members_with_orders=frozenset({"member-1"}))
+OTHERS_ORDERS = model.Ties(members_with_orders=frozenset({"member-1", "member-2"}))
+INVOICED = model.Ties(issued_invoices=1, members_with_orders=frozenset({"member-1"}))
+
+
+@pytest.mark.parametrize("changed, ties, is_advisor, refused_because", [
+    (("invoice_email",), NOBODY, False, None),
+    (("invoice_email",), OWN_ORDERS, False, None),
+    (("invoice_email",), OTHERS_ORDERS, False, "other members have orders"),
+    (("invoice_email",), INVOICED, False, "invoices have already been issued"),
+    (("name", "address"), model.Ties(issued_invoices=2, members_with_orders=frozenset({"member-3"})), False,
+     "invoices have already been issued to it and other members have orders"),
+    (("kind", "vat_id"), OTHERS_ORDERS, False, "other members"),
+    (("leitweg_id",), INVOICED, False, "invoices"),
+    (("language", "zugferd"), INVOICED, False, None),  # how documents look, not where or to whom they go
+    (("invoice_email",), OTHERS_ORDERS, True, None),
+    (("invoice_email", "name"), INVOICED, True, None),
+])
+def test_who_may_change_billing_data(changed, ties, is_advisor, refused_because):
+    if refused_because is None:
+        model.authorize_change(changed, ties, actor_id="member-1", is_advisor=is_advisor)
+        return
+    with pytest.raises(Forbidden) as e:
+        model.authorize_change(changed, ties, actor_id="member-1", is_advisor=is_advisor)
+    assert refused_because in str(e.value) and "only advisors" in str(e.value)
+    assert all(f in str(e.value) for f in changed), "the answer names the fields"
+    assert "member-2" not in str(e.value) and "member-3" not in str(e.value)
 
 
 def test_duplicates_by_vat_id_or_name_and_postal_code():

@@ -118,9 +118,15 @@ async def update_client(session: AsyncSession, outbox: Outbox, clock: Clock, pri
                  fields=list(changed), reason=str(refused))
         raise
     if other := await repository.find_duplicate(session, updated):
-        field = model.duplicate_reason(updated, other)
-        raise Conflict(f"client {other.id} is already registered with this {field.replace('_', ' ')}")
-    await repository.save(session, updated, name_changed="name" in changed)
+        raise _duplicate(updated, other)
+    try:
+        async with session.begin_nested():  # a concurrent change into the same client wins the race
+            await repository.save(session, updated, name_changed="name" in changed)
+    except IntegrityError:
+        other = await repository.find_duplicate(session, updated)
+        if other is None:
+            raise
+        raise _duplicate(updated, other) from None
     await repository.add_change(session, updated, action="updated", actor=principal.actor, at=now,
                                 changes=model.differences(current, updated, changed))
     log.info("client updated", client_id=str(client_id), version=updated.version, fields=list(changed),
@@ -128,6 +134,11 @@ async def update_client(session: AsyncSession, outbox: Outbox, clock: Clock, pri
     await outbox.add(session, ClientUpdatedV1(client_id=updated.id, client=snapshot(updated), occurred_at=now,
                                               actor=principal.actor, changed_fields=changed), time=now)
     return updated
+
+
+def _duplicate(client: model.Client, other: model.Client) -> Conflict:
+    field = model.duplicate_reason(client, other) or "data"
+    return Conflict(f"client {other.id} is already registered with this {field.replace('_', ' ')}")
 
 
 async def search_clients(session: AsyncSession, q: str, *, limit: int) -> list[model.Client]:
