@@ -1,13 +1,15 @@
 """The orders domain alone: state machine, VAT determination, billing schedules, checks."""
 import datetime as dt
+import io
 import uuid
+import zipfile
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from kontor.errors import Conflict, InvalidInput
-from kontor_orders.domain import model
+from kontor_orders.domain import attachments, model
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.checks import MinimumFeeRule, minimum_fee_flags, rejection_for
 from kontor_orders.domain.schedule import Installment, PaymentTerms, Line, compute_schedule, validate_terms
@@ -292,3 +294,142 @@ def test_totals_with_vat_and_completion_rules():
         model.complete(active, today=dt.date(2027, 1, 31))
     with pytest.raises(Conflict, match="0 of 1"):
         model.complete(active, today=dt.date(2027, 2, 5))
+
+
+# -- bounds: dates whose derived dates overflow, totals, documents --------------------------------
+
+@pytest.mark.parametrize("terms, start, end, field", [
+    # the due date (invoice date + 14 days) is past year 9999
+    (PaymentTerms("after_completion", 14, invoice_date=dt.date(9999, 12, 25)), dt.date(9999, 12, 1),
+     dt.date(9999, 12, 20), "payment.invoice_date"),
+    # an advance is due the day before the service starts: before year 1
+    (PaymentTerms("advance", 14), dt.date(1, 1, 1), dt.date(2027, 1, 31), "service_period.start"),
+    # the recurring invoices' next date is in year 10000
+    (PaymentTerms("recurring", 14, interval="year", first_invoice_date=dt.date(9999, 6, 1)), dt.date(9999, 1, 1),
+     dt.date(9999, 12, 31), "payment.first_invoice_date"),
+    (PaymentTerms("installments", 120, installments=(Installment(dt.date(9999, 12, 31), percentage=D(100)),)),
+     dt.date(2027, 1, 1), dt.date(2027, 6, 30), "payment.installments.0.date"),
+])
+def test_dates_whose_derived_dates_overflow_are_refused_by_the_schedule_not_crashed_on(terms, start, end, field):
+    with pytest.raises(InvalidInput) as e:
+        schedule(terms, start=start, end=end)
+    assert field in [f for f, _ in e.value.errors]
+    assert field in [f for f, _ in validate_terms(terms, total=D("3000.00"), currency="EUR", service_start=start,
+                                                   service_end=end)]
+
+
+def test_a_stored_order_with_dates_near_year_9999_is_refused_on_approval_not_crashed_on():
+    # as drafts were stored before dates were bounded at entry
+    valid_forever = replace(submitted(), confirmation=model.Confirmation("send", offer_valid_until=dt.date(9999, 12, 31)))
+    with pytest.raises(InvalidInput) as e:
+        model.approve(valid_forever, today=TODAY)
+    assert [f for f, _ in e.value.errors] == ["confirmation.offer_valid_until"]
+    late = replace(submitted(), confirmation=model.Confirmation("skip", skip_reason="signed"),
+                   payment=PaymentTerms("after_completion", 14, invoice_date=dt.date(9999, 12, 30)))
+    with pytest.raises(InvalidInput) as e:
+        model.approve(late, today=TODAY)
+    assert [f for f, _ in e.value.errors] == ["payment.invoice_date"]
+
+
+def test_drafts_refuse_dates_outside_the_business_range_and_totals_above_the_maximum():
+    with pytest.raises(InvalidInput) as e:
+        draft(service_start=dt.date(1, 1, 1), confirmation=model.Confirmation("send", dt.date(9999, 12, 31)))
+    assert {f for f, _ in e.value.errors} == {"service_period.start", "confirmation.offer_valid_until"}
+    # each line may be the maximum amount; the order's total may not, net or with its 19 % VAT
+    with pytest.raises(InvalidInput, match="net total 1999999999.98 EUR"):
+        draft(lines=[line("lump_sum", "999999999.99", "1"), line("lump_sum", "999999999.99", "1")])
+    with pytest.raises(InvalidInput, match="with VAT 1071000000.00 EUR") as e:
+        draft(lines=[line("lump_sum", "900000000.00", "1")])
+    assert [f for f, _ in e.value.errors] == ["lines"]
+    exempt = draft(sector="teaching", lines=[line("lump_sum", "900000000.00", "1")])
+    assert exempt.gross_total == D("900000000.00")
+    # at most the currency's decimals, even when the value would round to them
+    with pytest.raises(InvalidInput) as e:
+        draft(currency="JPY", lines=[line("day", "1000.0")])
+    assert [f for f, _ in e.value.errors] == ["lines.0.unit_price"]
+    assert draft(lines=[line("day", "640.00", "1E+1")]).lines[0].quantity.as_tuple().exponent == 0
+
+
+def ole2(stream: str) -> bytes:
+    """An OLE2 header and one directory sector whose second entry is `stream` (as Office writes it)."""
+    def entry(name: str) -> bytes:
+        encoded = name.encode("utf-16-le") + b"\x00\x00"
+        return (encoded.ljust(64, b"\x00") + len(encoded).to_bytes(2, "little")).ljust(128, b"\x00")
+    return (attachments.OLE2 + bytes(504)) + entry("Root Entry") + entry(stream) + bytes(256)
+
+
+def archive(*names: str, mimetype: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        if mimetype is not None:
+            z.writestr("mimetype", mimetype)
+        for name in names:
+            z.writestr(name, "<x/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, media_type", [
+    (b"%PDF-1.7\n%%EOF", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg"),
+    (ole2("WordDocument"), "application/msword"),
+    (ole2("Workbook"), "application/vnd.ms-excel"),
+    (ole2("PowerPoint Document"), "application/vnd.ms-powerpoint"),
+    (archive("[Content_Types].xml", "word/document.xml"),
+     "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    (archive("[Content_Types].xml", "xl/workbook.xml"), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (archive("[Content_Types].xml", "ppt/presentation.xml"),
+     "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+    (archive("content.xml", mimetype="application/vnd.oasis.opendocument.text"), "application/vnd.oasis.opendocument.text"),
+    (archive("content.xml", mimetype="application/vnd.oasis.opendocument.spreadsheet"),
+     "application/vnd.oasis.opendocument.spreadsheet"),
+    # not allowed, whatever they are called
+    (archive("content.xml", mimetype="application/vnd.oasis.opendocument.graphics"), None),
+    (archive("evil.exe"), None),
+    (b"PK\x03\x04 a broken archive", None),
+    (ole2("Something else"), None),
+    (attachments.OLE2 + bytes(504) + "WordDocument".encode("utf-16-le") + bytes(200), None),  # text, not an entry
+    (b"MZ\x90\x00\x03", None),
+    (b"GIF89a", None),
+    (b"<html><script>alert(1)</script>", None),
+])
+def test_documents_are_recognised_by_their_bytes(content, media_type):
+    assert attachments.sniff(content) == media_type
+
+
+@pytest.mark.parametrize("sent, stored", [
+    ("Angebot.pdf", "Angebot.pdf"),
+    ("C:\\Users\\erika\\Angebot.pdf", "Angebot.pdf"),
+    ("../../etc/Angebot.pdf", "Angebot.pdf"),
+    ("Übersicht 見積書 ✓.pdf", "Übersicht 見積書 ✓.pdf"),
+    ("Rechnung\u202efdp.exe", "Rechnungfdp.exe"),  # the bidi override that shows it as "exe.pdf"
+    ("a\x00b\r\n\x1bc.pdf", "ab c.pdf"),
+    ("  name  with\tspaces .pdf ", "name with spaces .pdf"),
+    ("Cafe\u0301.pdf", "Café.pdf"),  # NFC
+    ("x" * 300 + ".pdf", "x" * 196 + ".pdf"),
+])
+def test_file_names_are_sanitized_but_keep_any_script(sent, stored):
+    assert attachments.sanitize_filename(sent) == stored
+
+
+@pytest.mark.parametrize("name, declared, content, field", [
+    ("offer.pdf", "application/pdf", b"", "file"),
+    ("offer.pdf", "application/pdf", b"%PDF-1.7" + bytes(2000), "file"),  # above max_bytes
+    ("offer.pdf", "application/pdf", b"MZ\x90\x00", "file"),
+    ("offer.pdf", "application/pdf", b"\x89PNG\r\n\x1a\n", "file.content_type"),
+    ("offer.png", "application/pdf", b"%PDF-1.7", "file.filename"),
+    ("offer", "application/pdf", b"%PDF-1.7", "file.filename"),
+    ("/", "application/pdf", b"%PDF-1.7", "file.filename"),
+    (".pdf", "application/pdf", b"%PDF-1.7", "file.filename"),
+])
+def test_a_document_whose_content_type_or_name_disagree_is_refused_naming_the_field(name, declared, content, field):
+    with pytest.raises(InvalidInput) as e:
+        attachments.check_document(filename=name, declared_type=declared, content=content, max_bytes=1000)
+    assert field in [f for f, _ in e.value.errors]
+
+
+def test_a_document_undeclared_or_declared_by_an_alias_takes_its_type_from_its_content():
+    for declared in ("", "application/octet-stream", "image/jpg", "IMAGE/JPEG; charset=binary"):
+        checked = attachments.check_document(filename="Foto.JPG", declared_type=declared,
+                                             content=b"\xff\xd8\xff\xe0\x00\x10JFIF", max_bytes=1000)
+        assert checked == attachments.CheckedDocument("Foto.JPG", "image/jpeg")

@@ -113,8 +113,8 @@ def sanitize_filename(name: str) -> str:
     overrides that make "invoice\u202efdp.exe" look like a PDF), NFC-normalised, at most
     `MAX_FILENAME_LENGTH` characters with its extension kept. Any other Unicode stays."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    kept = "".join(ch for ch in unicodedata.normalize("NFC", base)
-                   if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
+    kept = "".join(" " if ch.isspace() else ch for ch in unicodedata.normalize("NFC", base)
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
     kept = " ".join(kept.split()).strip(" .")
     if len(kept) > MAX_FILENAME_LENGTH:
         stem, dot, ext = kept.rpartition(".")
