@@ -347,7 +347,11 @@ def test_drafts_refuse_dates_outside_the_business_range_and_totals_above_the_max
     with pytest.raises(InvalidInput) as e:
         draft(currency="JPY", lines=[line("day", "1000.0")])
     assert [f for f, _ in e.value.errors] == ["lines.0.unit_price"]
-    assert draft(lines=[line("day", "640.00", "1E+1")]).lines[0].quantity.as_tuple().exponent == 0
+    # exponent notation is stored (and shown on invoices) as plain numbers
+    plain = draft(lines=[line("day", "1E+3", "1E+1")], payment=PaymentTerms("installments", installments=(
+        Installment(dt.date(2027, 1, 15), amount=D("2E+3")), Installment(dt.date(2027, 1, 31), amount=D("8E+3")))))
+    assert [str(v) for v in (plain.lines[0].quantity, plain.lines[0].unit_price, plain.payment.installments[0].amount,
+                             plain.net_total)] == ["10", "1000", "2000", "10000.00"]
 
 
 def ole2(stream: str) -> bytes:

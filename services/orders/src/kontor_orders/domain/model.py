@@ -194,8 +194,13 @@ def _decimal(value: object, name: str, errors: list[tuple[str, str]], *, maximum
     if d > maximum:
         errors.append((name, f"must be at most {maximum}"))
         return None
-    # "1E+2" is stored and shown as 100, not in exponent notation
-    return Decimal(f"{d:f}") if d.as_tuple().exponent > 0 else d
+    return plain(d)
+
+
+def plain(d: Decimal) -> Decimal:
+    """`d` without exponent notation: "1E+2" is stored, and shown on invoices, as 100."""
+    exponent = d.as_tuple().exponent
+    return Decimal(f"{d:f}") if isinstance(exponent, int) and exponent > 0 else d
 
 
 def _text(value: str | None) -> str | None:
@@ -288,6 +293,11 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
         if confirmation.mode == "send" and confirmation.offer_valid_until is None:
             errors.append(("confirmation.offer_valid_until", "is required when the order is sent for confirmation"))
     payment: PaymentTerms | None = fields.get("payment")
+    if payment is not None:
+        payment = replace(payment, installments=tuple(
+            replace(i, amount=plain(i.amount) if i.amount is not None else None,
+                    percentage=plain(i.percentage) if i.percentage is not None else None)
+            for i in payment.installments))
     errors += date_error("service_period.start", start) + date_error("service_period.end", end)
     if confirmation is not None:
         errors += date_error("confirmation.offer_valid_until", confirmation.offer_valid_until)
