@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy import CursorResult
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,11 +91,11 @@ async def add_many(session: AsyncSession, batch: Sequence[Client]) -> None:
 
 async def save(session: AsyncSession, client: Client, *, name_changed: bool = False) -> None:
     """Store a changed client; its version must be exactly one more than the stored one."""
-    result = await session.execute(
+    result = cast(CursorResult, await session.execute(
         clients.update()
         .where(clients.c.id == client.id, clients.c.version == client.version - 1)
         .values(**_to_row(client), updated_at=sa.func.now())
-    )
+    ))
     if result.rowcount != 1:
         raise Conflict(f"client {client.id} was changed concurrently; reload and retry")
     if name_changed:

@@ -21,6 +21,7 @@ from kontor_clients.domain.identifiers import (
 )
 
 ClientKind = Literal["company", "person", "public_body"]
+StandingSource = Literal["initial", "advisor", "debt_rule"]
 KINDS = ("company", "person", "public_body")
 LANGUAGES = ("de", "en")
 STANDINGS = ("ok", "advance_payment_only", "blocked")
@@ -62,7 +63,7 @@ class Standing:
 
     status: str = "ok"
     reason: str | None = None
-    source: str = "initial"  # initial | advisor | debt_rule
+    source: StandingSource = "initial"
     since: dt.datetime | None = None
     set_by: str | None = None  # the advisor's id; None for the debt rule
 
