@@ -1,6 +1,7 @@
 """The orders domain alone: state machine, VAT determination, billing schedules, checks."""
 import datetime as dt
 import io
+import random
 import uuid
 import zipfile
 from dataclasses import replace
@@ -362,9 +363,9 @@ def ole2(stream: str) -> bytes:
     return (attachments.OLE2 + bytes(504)) + entry("Root Entry") + entry(stream) + bytes(256)
 
 
-def archive(*names: str, mimetype: str | None = None) -> bytes:
+def archive(*names: str, mimetype: str | None = None, compressed: bool = False) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED) as z:
         if mimetype is not None:
             z.writestr("mimetype", mimetype)
         for name in names:
@@ -399,6 +400,24 @@ def archive(*names: str, mimetype: str | None = None) -> bytes:
 ])
 def test_documents_are_recognised_by_their_bytes(content, media_type):
     assert attachments.sniff(content) == media_type
+
+
+def test_damaged_archives_are_no_document_and_never_an_error():
+    # corrupt compressed data and encrypted members raised zlib.error and RuntimeError (a 500)
+    rnd = random.Random(17)
+    odt = archive("content.xml", mimetype="application/vnd.oasis.opendocument.text", compressed=True)
+    docx = archive("[Content_Types].xml", "word/document.xml", compressed=True)
+    for base in (odt, docx):
+        for _ in range(1500):
+            damaged = bytearray(base)
+            for _ in range(rnd.randint(1, 8)):
+                damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
+            assert attachments.sniff(bytes(damaged)) in (None, *attachments.ALLOWED_MEDIA_TYPES)
+    encrypted = bytearray(odt)
+    encrypted[6] |= 1  # the general-purpose flag of the first local header (mimetype): encrypted
+    central = bytes(encrypted).index(b"PK\x01\x02")
+    encrypted[central + 8] |= 1  # and of its central directory entry
+    assert attachments.sniff(bytes(encrypted)) is None
 
 
 @pytest.mark.parametrize("sent, stored", [

@@ -16,8 +16,10 @@ it adds no dependency to the service.
 from __future__ import annotations
 
 import io
+import struct
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from kontor.errors import InvalidInput
@@ -97,8 +99,10 @@ def _sniff_zip(content: bytes) -> str | None:
                     return None
                 declared = archive.read(info).decode("ascii", errors="replace").strip()
                 return declared if declared in (ODT, ODS) else None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError, OSError):
-        return None  # not a readable archive (or an encrypted or unsupported member): not an allowed type
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, NotImplementedError, RuntimeError,
+            ValueError, EOFError, OSError):
+        # not a readable archive (corrupt data; RuntimeError: an encrypted member): not an allowed type
+        return None
     if "[Content_Types].xml" not in names:
         return None
     for media_type, folder in OOXML_PARTS:
