@@ -35,6 +35,8 @@ NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
 MEMBER = auth("member-1", "member")
 ADVISOR = auth("advisor-1", "advisor")
 RULES = Path(__file__).resolve().parents[4] / "shared" / "xrechnung"
+# Most tests play 2027 through from NOW (1 Dec 2026): with runs as of 2027's dates, which the
+# service accepts only when told to (allow_future_as_of); test_runs_and_dates.py tests the refusal.
 
 
 def official_validator():
@@ -129,7 +131,7 @@ async def invoices_of(svc, order_id, headers=ADVISOR) -> list[dict]:
 async def test_three_installments_payments_cancellation_and_reminders(infra, topic_prefix):
     validate = official_validator()
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False, xrechnung_rules_dir=RULES,
+                               billing_runs_enabled=False, allow_future_as_of=True, xrechnung_rules_dir=RULES,
                                public_base_url="https://invoicing.example") as svc:
         client = await register_client(infra, topic_prefix)
         event = activated(client, installments())
@@ -238,7 +240,7 @@ async def test_three_installments_payments_cancellation_and_reminders(infra, top
 
 async def test_recurring_monthly_for_a_year_under_concurrent_runs(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False) as svc:
+                               billing_runs_enabled=False, allow_future_as_of=True) as svc:
         client = await register_client(infra, topic_prefix)
         line = (OrderLineV1(description="Monthly retainer", quantity=D(1), unit="month", unit_price=D("1500.00"),
                             net_amount=D("1500.00")),)
@@ -264,7 +266,7 @@ async def test_recurring_monthly_for_a_year_under_concurrent_runs(infra, topic_p
 
 async def test_order_cancellation_drops_plans_discards_drafts_cancels_named_invoices(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False) as svc:
+                               billing_runs_enabled=False, allow_future_as_of=True) as svc:
         event = await active_order(infra, topic_prefix)
 
         async def issued_first():
@@ -286,12 +288,51 @@ async def test_order_cancellation_drops_plans_discards_drafts_cancels_named_invo
         assert (await run(svc, "2027-12-31"))["drafted"] == 0, "the third installment was dropped"
 
 
+async def test_orders_dated_at_the_ends_of_the_calendar_never_stop_a_run(infra, topic_prefix):
+    """A plan dated 1 Jan of year 1 and a payment term beyond year 9999 (what an order event may
+    carry): the run as of today drafts and issues the first as of today, holds the second for an
+    advisor, and ends; nothing overflows, no run is left unfinished."""
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               billing_runs_enabled=False) as svc:
+        client = await register_client(infra, topic_prefix)
+        line = (OrderLineV1(description="Beratung", quantity=D(1), unit="lump_sum", unit_price=D("500.00"),
+                            net_amount=D("500.00")),)
+
+        def plan(day):
+            return PlannedInvoiceV1(seq=1, kind="advance", invoice_date=day, due_date=day, lines=line,
+                                    net_amount=D("500.00"))
+        ancient = activated(client, [plan(dt.date(1, 1, 1))], mode="advance", lines=line)
+        endless = activated(client, [plan(dt.date(2026, 11, 20))], mode="advance", lines=line)
+        terms = endless.order.payment.model_copy(update={"due_in_days": 10**9})  # the contract has no bound on it
+        endless = endless.model_copy(update={"order": endless.order.model_copy(update={"payment": terms})})
+        for event in (ancient, endless):
+            await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
+
+        async def both_planned():
+            report = await run(svc, NOW.date().isoformat())
+            return report if (await invoices_of(svc, ancient.order_id)) and \
+                (await invoices_of(svc, endless.order_id)) else None
+        report = await eventually(both_planned, what="both orders drafted by a run that ends")
+        assert report["status"] == "finished" and report["errors"] == [], report
+        [first] = await invoices_of(svc, ancient.order_id)
+        first = await settled(svc, first["invoice_id"], "invoiced")
+        assert (first["invoice_date"], first["issue_date"], first["due_date"]) == \
+            ("0001-01-01", "2026-12-01", "2026-12-15"), "issued as of the run's date"
+        [held] = await invoices_of(svc, endless.order_id)
+        assert held["status"] == "waiting_for_adjustment" and held["number"] is None, held
+        assert any(e.startswith("due_in_days:") for e in held["validation_errors"]), held["validation_errors"]
+        fixed = await svc.http.patch(f"/invoices/{held['invoice_id']}", json={"due_in_days": 30}, headers=ADVISOR)
+        assert fixed.status_code == 200, fixed.text
+        assert (await svc.http.post(f"/invoices/{held['invoice_id']}/issue", headers=ADVISOR)).status_code == 202
+        assert (await settled(svc, held["invoice_id"], "invoiced"))["due_date"] == "2026-12-31"
+
+
 async def test_an_invoice_failing_the_official_rules_is_not_sent(infra, topic_prefix):
     official_validator()
     from kontor_invoicing.settings import Seller
 
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False, xrechnung_rules_dir=RULES,
+                               billing_runs_enabled=False, allow_future_as_of=True, xrechnung_rules_dir=RULES,
                                seller=Seller(phone="")) as svc:  # BR-DE-6: the seller's phone is required
         event = await active_order(infra, topic_prefix)
 
@@ -369,7 +410,7 @@ async def test_a_client_asking_for_zugferd_gets_the_x_rechnung_inside_its_pdf(in
     from pypdf import PdfReader
 
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False) as svc:
+                               billing_runs_enabled=False, allow_future_as_of=True) as svc:
         event = await active_order(infra, topic_prefix, zugferd=True)
 
         async def issued_first():
@@ -386,7 +427,7 @@ async def test_the_billing_run_command_starts_a_run_and_follows_it_to_its_end(in
     import subprocess
 
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               billing_runs_enabled=False) as svc:
+                               billing_runs_enabled=False, allow_future_as_of=True) as svc:
         event = await active_order(infra, topic_prefix)
 
         async def planned():
@@ -402,7 +443,8 @@ async def test_the_billing_run_command_starts_a_run_and_follows_it_to_its_end(in
                 await engine.dispose()
         await eventually(planned, what="the order's planned invoices")
 
-        env = {**os.environ, "KONTOR_INVOICING_DATABASE_URL": svc.database, "KONTOR_INVOICING_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "KONTOR_INVOICING_DATABASE_URL": svc.database, "KONTOR_INVOICING_LOG_LEVEL": "WARNING",
+               "KONTOR_INVOICING_ALLOW_FUTURE_AS_OF": "true"}
         done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kontor_invoicing", "billing-run",
                                                         "--as-of", "2027-01-15", "--poll-s", "0.1"],
                                        env=env, capture_output=True, text=True, timeout=120)

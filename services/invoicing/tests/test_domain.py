@@ -226,3 +226,80 @@ def test_a_cancellation_invoice_is_neither_adjusted_nor_discarded():
     with pytest.raises(Conflict):
         model.adjust(held, {"project_name": "x"}, by="a", at=NOW, today=NOW.date())
     assert model.order_cancelled([held], []).discard == ()
+
+
+def test_dates_at_the_ends_of_the_calendar_never_overflow():
+    assert model.days_after(dt.date(9999, 12, 30), 7) == dt.date.max, "a bound saturates"
+    assert model.days_after(dt.date(1, 1, 1), -1) == dt.date.min
+    assert model.days_after(dt.date(2027, 1, 1), 10**12) == dt.date.max
+    assert model.reminder_cutoff(dt.date(1, 1, 5), 7) is None, "no due date is that early"
+    assert model.reminder_cutoff(dt.date(2027, 2, 5), 7) == dt.date(2027, 1, 29)
+    late = replace(issued(), due_date=dt.date(9999, 12, 25))
+    assert model.reminders_due(late, dt.date(9999, 12, 31), (7, 21)) == 0
+    assert model.reminders_due(late, dt.date(9999, 12, 31), (6,)) == 1
+    with pytest.raises(InvalidInput) as e:
+        model.issue(replace(invoice(), due_in_days=10**9), number="2027-000001", issue_date=dt.date(2027, 1, 15))
+    assert e.value.errors[0][0] == "due_in_days"
+    for on in (dt.date(9999, 12, 31), dt.date(1, 1, 1), dt.date(2100, 1, 1)):
+        with pytest.raises(InvalidInput) as e:
+            model.queue_issue(invoice(), on=on)
+        assert e.value.errors[0][0] == "issue_date", on
+    with pytest.raises(InvalidInput) as e:
+        model.queue_issue(replace(invoice(), due_in_days=10**9), on=dt.date(2027, 1, 15))
+    assert e.value.errors[0][0] == "due_in_days", "refused before it is queued, not when it is numbered"
+    held = model.hold_for_adjustment(invoice(), ("due_in_days: ...",))
+    assert (held.status, held.validation_errors) == ("waiting_for_adjustment", ("due_in_days: ...",))
+
+
+def test_adjusting_refuses_nulls_unbounded_lines_and_dates():
+    inv = invoice()
+
+    def adjust(changes):
+        return model.adjust(inv, changes, by="adv", at=NOW, today=NOW.date())
+    line = {"description": "Workshop", "quantity": D(1), "unit": "day", "unit_price": D("640.00")}
+    cases = {"lines": [{"lines": None}, {"lines": []}, {"lines": [line] * (model.MAX_LINES + 1)}, {"lines": "x"}],
+             "invoice_date": [{"invoice_date": None}, {"invoice_date": dt.date(9999, 12, 31)}],
+             "due_in_days": [{"due_in_days": None}, {"due_in_days": 121}, {"due_in_days": -1}],
+             "lines.0.unit_price": [{"lines": [{**line, "unit_price": D("640.001")}]}],
+             "lines.0": [{"lines": [{**line, "quantity": D(10**6), "unit_price": D("999999999.99")}]}, {"lines": [7]}]}
+    for field, changes_list in cases.items():
+        for changes in changes_list:
+            with pytest.raises(InvalidInput) as e:
+                adjust(changes)
+            assert e.value.errors[0][0] == field, changes
+    with pytest.raises(InvalidInput) as e:
+        adjust({"lines": [{**line, "quantity": D(1000), "unit_price": D("999999.99")}] * 2})
+    assert e.value.errors == [("lines", "the invoice's gross total (2379999976.20) must not exceed 999999999.99")]
+    jpy = invoice(currency="JPY")
+    with pytest.raises(InvalidInput) as e:
+        model.adjust(jpy, {"lines": [{**line, "unit_price": D("640.5")}]}, by="a", at=NOW, today=NOW.date())
+    assert e.value.errors == [("lines.0.unit_price", "at most 0 decimals in JPY")]
+    adjusted = adjust({"lines": [line], "project_name": None})
+    assert [(l.net_amount, l.vat_rate) for l in adjusted.lines] == [(D("640.00"), D(19))]
+
+
+def test_payments_are_bounded_and_not_dated_after_today():
+    inv = issued()
+
+    def pay(amount, on=None, latest=None):
+        return model.record_payment(inv, payment_id=uuid.uuid4(), amount=amount, received_on=on or NOW.date(),
+                                    by="a", latest=latest)
+    for amount in (D("1e30"), D(0), D(-1), D("NaN"), D("Infinity"), D("10.000"), D("10.001")):
+        with pytest.raises(InvalidInput) as e:
+            pay(amount)
+        assert e.value.errors[0][0] == "amount", amount
+    for on in (dt.date(1, 1, 1), dt.date(9999, 12, 31)):
+        with pytest.raises(InvalidInput) as e:
+            pay(D("10.00"), on)
+        assert e.value.errors[0][0] == "received_on"
+    with pytest.raises(InvalidInput, match="after today"):
+        pay(D("10.00"), dt.date(2027, 1, 11), latest=dt.date(2027, 1, 10))
+    assert pay(D("10.00"), dt.date(2027, 1, 10), latest=dt.date(2027, 1, 10)).paid_total == D("10.00")
+    assert pay(D("1E+1")).payments[0].amount == D("10.00") and str(pay(D("1E+1")).payments[0].amount) == "10.00"
+    _, storno = model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=NOW.date(), reason="x", now=NOW)
+    storno = model.documents_stored(model.number(storno, sequence=2), ())
+    with pytest.raises(Conflict, match="cannot be paid"):
+        model.record_payment(storno, payment_id=uuid.uuid4(), amount=D("1.00"), received_on=NOW.date(), by="a")
+    with pytest.raises(Conflict, match="cancellation invoice cannot be cancelled"):
+        model.request_cancellation(replace(storno, status="issuing"), cancellation_id=uuid.uuid4(), on=NOW.date(),
+                                   reason="x", now=NOW)

@@ -25,3 +25,17 @@ def test_outcome_and_rate():
     assert runs.rate(100, start, start + dt.timedelta(seconds=8), start) == 12.5
     assert runs.rate(10, start, None, start + dt.timedelta(seconds=4)) == 2.5
     assert runs.rate(10, None, None, start) is None
+
+
+def test_a_run_is_as_of_a_business_date_not_after_today_unless_allowed():
+    from kontor.errors import InvalidInput
+
+    today = dt.date(2026, 12, 1)
+    assert runs.check_as_of(today, today=today, allow_future=False) == today
+    assert runs.check_as_of(dt.date(2026, 1, 1), today=today, allow_future=False) == dt.date(2026, 1, 1)
+    assert runs.check_as_of(dt.date(2027, 12, 31), today=today, allow_future=True) == dt.date(2027, 12, 31)
+    for as_of, allow in ((dt.date(2026, 12, 2), False), (dt.date(9999, 12, 31), True), (dt.date(1, 1, 1), True),
+                         (dt.date(1999, 12, 31), False)):
+        with pytest.raises(InvalidInput) as e:
+            runs.check_as_of(as_of, today=today, allow_future=allow)
+        assert e.value.errors[0][0] == "as_of", as_of

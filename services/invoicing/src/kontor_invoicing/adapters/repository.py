@@ -24,7 +24,7 @@ from kontor_invoicing.adapters.orm import (
     known_orders,
     planned_invoices,
 )
-from kontor_invoicing.domain.model import Invoice
+from kontor_invoicing.domain.model import Invoice, reminder_cutoff
 
 _INVOICE = TypeAdapter(Invoice)
 
@@ -143,8 +143,8 @@ async def lock_reminders_due(session: AsyncSession, *, as_of: dt.date, schedule:
 
 
 def _reminders_due_where(as_of: dt.date, schedule: Sequence[int]):
-    steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= as_of - dt.timedelta(days=days))
-             for k, days in enumerate(schedule)]
+    steps = [sa.and_(invoices.c.reminders_sent == k, invoices.c.due_date <= cutoff) if cutoff is not None
+             else sa.false() for k, cutoff in enumerate(reminder_cutoff(as_of, days) for days in schedule)]
     return sa.and_(invoices.c.status == "invoiced", invoices.c.kind == "invoice", sa.or_(*steps),
                    invoices.c.data["cancelled_by"].astext.is_(None))  # not while a cancellation is under way
 

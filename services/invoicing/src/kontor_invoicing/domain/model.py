@@ -14,18 +14,31 @@ advisor after adjusting); the invoice is then `prepare`d (buyer data, what a fin
 deducts) and its X-Rechnung checked outside any lock; `number` gives it its number (status
 still `issuing`: its documents are being made); `documents_stored` makes it `invoiced`.
 A cancellation invoice takes the same path and cancels its original in the last step.
+
+Dates: an invoice is issued within the cooperative's business dates (`kontor.inputs`); date
+arithmetic never overflows the calendar (a bound such as "drafts until" saturates, a due date
+that cannot exist is refused naming its cause), whatever an order or a request carried.
+Amounts: at most the currency's decimals, no line and no invoice above `MAX_AMOUNT`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
+from kontor.inputs import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_AMOUNT,
+    check_currency_decimals,
+)
 from kontor.money import round_money
 
+MAX_LINES = 200  # as many as an order may have (a final invoice lists the whole order)
 STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled", "discarded")
 ZERO = Decimal(0)
 
@@ -34,7 +47,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "adjust": frozenset({"draft", "waiting_for_adjustment"}),
     "issue": frozenset({"draft", "waiting_for_adjustment"}),
     "number": frozenset({"issuing"}),
-    "hold": frozenset({"issuing"}),
+    "hold": frozenset({"draft", "issuing"}),
     "store_documents": frozenset({"issuing"}),
     "discard": frozenset({"draft", "waiting_for_adjustment"}),
     "dispute": frozenset({"invoiced"}),
@@ -43,6 +56,33 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "remind": frozenset({"invoiced"}),
     "cancel": frozenset({"invoiced", "disputed", "paid"}),
 }
+
+
+def days_after(day: dt.date, days: int) -> dt.date:
+    """`day` moved by `days` (negative: before), saturating at the ends of the calendar: for
+    bounds ("drafts until", "to be checked until"), where beyond the calendar nothing is due."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max if days > 0 else dt.date.min
+
+
+def business_date(value: dt.date, field: str) -> dt.date:
+    """`value` if it is one of the cooperative's business dates, else `InvalidInput` naming `field`."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise InvalidInput(field=field, message=f"must be between {EARLIEST_DATE.isoformat()} and "
+                                                f"{LATEST_DATE.isoformat()}")
+    return value
+
+
+def due_date(issue_date: dt.date, due_in_days: int) -> dt.date:
+    """The due date of an invoice issued on `issue_date`; `InvalidInput` (naming `due_in_days`)
+    when it would fall outside the calendar, instead of an overflow."""
+    try:
+        return issue_date + dt.timedelta(days=due_in_days)
+    except OverflowError:
+        raise InvalidInput(field="due_in_days", message=f"issued on {issue_date.isoformat()}, it would be due "
+                                                        f"outside the calendar") from None
 
 
 def format_number(year: int, sequence: int) -> str:
@@ -188,6 +228,47 @@ def priced_line(invoice: Invoice, *, description: str, quantity: Decimal, unit: 
                 first.vat_category, first.vat_rate)
 
 
+def _decimals_error(amount: Decimal, currency: str, field: str) -> str | None:
+    try:
+        check_currency_decimals(amount, currency, field)
+    except ValueError as e:
+        return str(e).removeprefix(f"{field}: ")
+    return None
+
+
+def adjusted_lines(invoice: Invoice, lines: object) -> tuple[Line, ...]:
+    """The lines an advisor gives (description, quantity, unit, unit price each), priced for this
+    invoice: at least one, at most `MAX_LINES`, unit prices with at most the currency's decimals,
+    no line's net above `MAX_AMOUNT`. `InvalidInput` names each line's field at fault."""
+    if not isinstance(lines, Sequence) or isinstance(lines, str):
+        raise InvalidInput(field="lines", message="a list of lines")
+    if not lines:
+        raise InvalidInput(field="lines", message="at least one line")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(field="lines", message=f"at most {MAX_LINES} lines")
+    errors: list[tuple[str, str]] = []
+    priced: list[Line] = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, Mapping):
+            errors.append((f"lines.{i}", "a line: description, quantity, unit, unit_price"))
+            continue
+        unit_price = line.get("unit_price")
+        if not isinstance(unit_price, Decimal) or not isinstance(line.get("quantity"), Decimal):
+            errors.append((f"lines.{i}", "quantity and unit_price are decimal numbers"))
+            continue
+        if reason := _decimals_error(unit_price, invoice.currency, f"lines.{i}.unit_price"):
+            errors.append((f"lines.{i}.unit_price", reason))
+            continue
+        p = priced_line(invoice, description=line["description"], quantity=line["quantity"], unit=line["unit"],
+                        unit_price=unit_price)
+        if p.net_amount > MAX_AMOUNT:
+            errors.append((f"lines.{i}", f"its net amount ({p.net_amount}) must not exceed {MAX_AMOUNT}"))
+        priced.append(p)
+    if errors:
+        raise InvalidInput(errors)
+    return tuple(priced)
+
+
 def require(invoice: Invoice, action: str) -> None:
     lifecycle.require(invoice, action, TRANSITIONS, "an invoice")
 
@@ -203,19 +284,34 @@ def request_change(invoice: Invoice, message: str) -> Invoice:
 
 
 ADJUSTABLE = ("lines", "project_name", "description", "invoice_date", "due_in_days")
+NOT_NULL = ("lines", "invoice_date", "due_in_days")  # the texts may be cleared, these not
+MAX_DUE_IN_DAYS = 120
 
 
 def adjust(invoice: Invoice, changes: dict, *, by: str, at: dt.datetime, today: dt.date) -> Invoice:
-    """An advisor adjusts a draft or a waiting invoice (lines, texts, dates); recorded."""
+    """An advisor adjusts a draft or a waiting invoice (lines as given: description, quantity,
+    unit, unit price; texts; invoice date; payment term); recorded."""
     require(invoice, "adjust")
     _not_a_cancellation(invoice, "adjusted")
     unknown = set(changes) - set(ADJUSTABLE)
     if unknown:
         raise InvalidInput([(f, "cannot be adjusted") for f in sorted(unknown)])
-    if "invoice_date" in changes and changes["invoice_date"] < today:
-        raise InvalidInput(field="invoice_date", message="must not be in the past")
-    if "lines" in changes and not changes["lines"]:
-        raise InvalidInput(field="lines", message="at least one line")
+    nulls = [(f, "must not be null") for f in NOT_NULL if f in changes and changes[f] is None]
+    if nulls:
+        raise InvalidInput(nulls)
+    changes = dict(changes)
+    if "invoice_date" in changes:
+        if changes["invoice_date"] < today:
+            raise InvalidInput(field="invoice_date", message="must not be in the past")
+        business_date(changes["invoice_date"], "invoice_date")
+    if "due_in_days" in changes and not 0 <= changes["due_in_days"] <= MAX_DUE_IN_DAYS:
+        raise InvalidInput(field="due_in_days", message=f"between 0 and {MAX_DUE_IN_DAYS} days")
+    if "lines" in changes:
+        changes["lines"] = adjusted_lines(invoice, changes["lines"])
+        total = replace(invoice, lines=changes["lines"]).gross_total
+        if total > MAX_AMOUNT:
+            raise InvalidInput(field="lines", message=f"the invoice's gross total ({total}) must not exceed "
+                                                      f"{MAX_AMOUNT}")
     diff = {k: {"before": _plain(getattr(invoice, k)), "after": _plain(v)} for k, v in changes.items()
             if getattr(invoice, k) != v}
     if not diff:
@@ -237,8 +333,11 @@ def _plain(value):
 def queue_issue(invoice: Invoice, *, on: dt.date, run_id: uuid.UUID | None = None,
                 by: dict | None = None) -> Invoice:
     """To be issued as of `on`: by a billing run (its as-of), or by "save and send" or an
-    advisor (today)."""
+    advisor (today); `on` is a business date, and its due date must exist."""
     require(invoice, "issue")
+    business_date(on, "issue_date")
+    if invoice.kind != "cancellation":
+        due_date(on, invoice.due_in_days)
     return _next(invoice, status="issuing", issue_on=on, run_id=run_id, issued_by=by, number=None,
                  validation_errors=())
 
@@ -250,7 +349,7 @@ def issue(invoice: Invoice, *, number: str, issue_date: dt.date) -> Invoice:
     if invoice.status != "issuing":
         require(invoice, "issue")
     status = "issuing" if invoice.status == "issuing" else "invoiced"
-    due = issue_date if invoice.kind == "cancellation" else issue_date + dt.timedelta(days=invoice.due_in_days)
+    due = issue_date if invoice.kind == "cancellation" else due_date(issue_date, invoice.due_in_days)
     return _next(invoice, status=status, number=number, issue_date=issue_date, due_date=due, validation_errors=())
 
 
@@ -311,15 +410,16 @@ def prepaid(invoice: Invoice, order_invoices: list[Invoice]) -> Decimal:
 
 
 def hold_for_adjustment(invoice: Invoice, errors: tuple[str, ...]) -> Invoice:
-    """Its X-Rechnung failed the official rules: not numbered, not sent; an advisor adjusts it."""
+    """Its X-Rechnung failed the official rules (or, a draft, it cannot be issued as it is): not
+    numbered, not sent; an advisor adjusts it."""
     require(invoice, "hold")
     return _next(invoice, status="waiting_for_adjustment", validation_errors=errors, number=None, issue_date=None,
                  due_date=None)
 
 
-def _not_a_cancellation(invoice: Invoice, action: str) -> None:
+def _not_a_cancellation(invoice: Invoice, action: str, instead: str = "issue it") -> None:
     if invoice.kind == "cancellation":
-        raise Conflict(f"a cancellation invoice mirrors its original and cannot be {action}; issue it",
+        raise Conflict(f"a cancellation invoice mirrors its original and cannot be {action}; {instead}",
                        current_status=invoice.status)
 
 
@@ -343,11 +443,23 @@ def resolve_dispute(invoice: Invoice) -> Invoice:
 
 
 def record_payment(invoice: Invoice, *, payment_id: uuid.UUID, amount: Decimal, received_on: dt.date,
-                   by: str) -> Invoice:
-    """A payment in the invoice's currency; partial ones keep it open, an overpayment is kept."""
+                   by: str, latest: dt.date | None = None) -> Invoice:
+    """A payment in the invoice's currency (at most its decimals, at most `MAX_AMOUNT`), received
+    on a business date and, given `latest` (today), not after it: a bookkeeper records what
+    the bank statement shows, never a payment still to come. Partial ones keep the invoice
+    open, an overpayment is kept. A cancellation invoice is not paid: what was paid on its
+    original is to be refunded."""
+    _not_a_cancellation(invoice, "paid", "what was paid on the original is refunded")
     require(invoice, "record_payment")
-    if amount <= 0 or amount != round_money(amount, invoice.currency):
-        raise InvalidInput(field="amount", message=f"a positive amount in {invoice.currency}")
+    reason = _decimals_error(amount, invoice.currency, "amount") if amount.is_finite() else "a finite number"
+    if reason is None and not 0 < amount <= MAX_AMOUNT:
+        reason = f"greater than 0 and at most {MAX_AMOUNT}"
+    if reason:
+        raise InvalidInput(field="amount", message=f"a positive amount in {invoice.currency}: {reason}")
+    amount = round_money(amount, invoice.currency)  # 1E+2 is stored as 100.00
+    business_date(received_on, "received_on")
+    if latest is not None and received_on > latest:
+        raise InvalidInput(field="received_on", message=f"must not be after today ({latest.isoformat()})")
     if any(p.payment_id == payment_id for p in invoice.payments):
         return invoice
     paid = _next(invoice, payments=invoice.payments + (Payment(payment_id, amount, received_on, by),))
@@ -361,7 +473,17 @@ def reminders_due(invoice: Invoice, as_of: dt.date, schedule: tuple[int, ...]) -
     if invoice.kind != "invoice" or invoice.status != "invoiced" or invoice.due_date is None \
             or invoice.open_amount == 0 or invoice.cancelled_by is not None:
         return 0
-    return sum(1 for days in schedule if as_of >= invoice.due_date + dt.timedelta(days=days))
+    overdue_days = (as_of - invoice.due_date).days  # a difference of dates never overflows
+    return sum(1 for days in schedule if overdue_days >= days)
+
+
+def reminder_cutoff(as_of: dt.date, days: int) -> dt.date | None:
+    """The latest due date whose reminder `days` after it is due as of `as_of`; None when no
+    date of the calendar is that early."""
+    try:
+        return as_of - dt.timedelta(days=days)
+    except OverflowError:
+        return None if days > 0 else dt.date.max
 
 
 def remind(invoice: Invoice, *, on: dt.date) -> Invoice:
@@ -375,9 +497,11 @@ def request_cancellation(invoice: Invoice, *, cancellation_id: uuid.UUID, on: dt
     invoice, queued for issuing (type 381: the same lines with positive amounts, referring to
     the original, dated no earlier than it). The original becomes `cancelled` when the
     cancellation invoice's documents are stored (`cancel`)."""
-    require(invoice, "cancel")
+    # A cancellation invoice is final: cancelling it would revive the invoice it cancelled.
     if invoice.kind == "cancellation":
-        raise Conflict("a cancellation invoice cannot be cancelled", current_status=invoice.status)
+        raise Conflict(f"a cancellation invoice cannot be cancelled (it cancels invoice "
+                       f"{invoice.cancels_number or invoice.cancels_invoice_id})", current_status=invoice.status)
+    require(invoice, "cancel")
     if invoice.cancelled_by is not None:
         raise Conflict(f"invoice {invoice.number} is already being cancelled", current_status=invoice.status)
     if not (reason or "").strip():

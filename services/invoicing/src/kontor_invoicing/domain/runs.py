@@ -10,6 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from kontor.errors import InvalidInput
+
+from kontor_invoicing.domain.model import business_date
+
 PHASES = ("drafting", "issuing", "reminding", "done")
 ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed")
@@ -24,6 +28,17 @@ class Remaining:
     to_issue: int = 0  # invoices of this run still being checked, numbered or rendered
     stuck: int = 0  # invoices of this run whose check or rendering failed every attempt so far
     to_remind: int = 0  # reminders due
+
+
+def check_as_of(as_of: dt.date, *, today: dt.date, allow_future: bool) -> dt.date:
+    """A run's date: a business date, and not later than today unless the deployment allows it
+    (a demo or a test playing a year through). A run as of a future date would take that
+    year's invoice numbers, issue invoices dated in the future and send reminders not yet due."""
+    business_date(as_of, "as_of")
+    if as_of > today and not allow_future:
+        raise InvalidInput(field="as_of", message=f"must not be after today ({today.isoformat()}): this "
+                                                  f"deployment does not allow runs as of a later date")
+    return as_of
 
 
 def phase_done(phase: str, left: Remaining) -> bool:

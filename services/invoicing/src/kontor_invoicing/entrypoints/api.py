@@ -7,13 +7,14 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, field_validator
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
 from kontor.errors import Conflict
+from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, Input, Quantity
 from kontor_invoicing.adapters import repository
 from kontor_invoicing.adapters import weasyprint_speedups
 from kontor_invoicing.adapters.orm import outbox
@@ -23,45 +24,53 @@ from kontor_invoicing.service_layer import services
 from kontor_invoicing.settings import InvoicingSettings
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MessageIn(_In):
+class MessageIn(Input):
     message: str = Field(min_length=1, max_length=2000)
 
 
-class ObjectionIn(_In):
+class ObjectionIn(Input):
     objection: str = Field(min_length=1, max_length=2000)
 
 
-class ReasonIn(_In):
+class ReasonIn(Input):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class LineIn(_In):
+class LineIn(Input):
     description: str = Field(min_length=1, max_length=1000)
-    quantity: Decimal = Field(gt=0)
+    quantity: Quantity
     unit: Literal["day", "hour", "lump_sum", "week", "month", "other"]
-    unit_price: Decimal = Field(gt=0)
+    unit_price: Amount
 
 
-class AdjustIn(_In):
-    lines: list[LineIn] | None = None
+class AdjustIn(Input):
+    """Only the fields sent change; `project_name` and `description` may be cleared with null,
+    the others not (null answers 422 naming the field)."""
+
+    lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=model.MAX_LINES)
     project_name: str | None = Field(default=None, max_length=80)
     description: str | None = Field(default=None, max_length=5000)
-    invoice_date: dt.date | None = None
-    due_in_days: int | None = Field(default=None, ge=0, le=120)
+    invoice_date: BusinessDate | None = None
+    due_in_days: int | None = Field(default=None, ge=0, le=model.MAX_DUE_IN_DAYS)
+
+    @field_validator(*model.NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # runs for values sent only: an omitted field stays unset, a null one is refused
+        if value is None:
+            raise ValueError("must not be null (leave the field out to keep it)")
+        return value
 
 
-class PaymentIn(_In):
-    amount: Decimal = Field(gt=0, description="in the invoice's currency")
-    received_on: dt.date
+class PaymentIn(Input):
+    amount: Amount = Field(description="in the invoice's currency, with at most its decimals (JPY none)")
+    received_on: BusinessDate = Field(description="as the bank statement shows it; not after today")
     payment_id: uuid.UUID | None = Field(default=None, description="repeat it to make a retry harmless")
 
 
-class RunIn(_In):
-    as_of: dt.date | None = None
+class RunIn(Input):
+    as_of: BusinessDate | None = Field(default=None, description="default today (Berlin); not later than today "
+                                                                 "unless the deployment allows it")
 
 
 class RemainingOut(BaseModel):
@@ -142,7 +151,7 @@ async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
                         status_: Annotated[list[Status] | None, Query(alias="status")] = None,
                         order_id: uuid.UUID | None = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> list[InvoiceOut]:
+                        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[InvoiceOut]:
     async with ctx.session_factory() as session:
         found = await repository.list_invoices(session, member_id=None if principal.is_advisor else principal.sub,
                                                statuses=status_, order_id=order_id, limit=limit, offset=offset)
@@ -255,7 +264,7 @@ async def start_billing_run(body: RunIn, ctx: Ctx, principal: Advisor, response:
 
 @runs.get("", response_model=list[RunOut], summary="Advisor: billing runs, newest first")
 async def list_billing_runs(ctx: Ctx, _: Advisor, limit: Annotated[int, Query(ge=1, le=200)] = 20,
-                            offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[RunOut]:
+                            offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[RunOut]:
     async with ctx.session_factory() as session:
         return [run_out(v) for v in await billing_runs.list_runs(session, deps(ctx), limit=limit, offset=offset)]
 

@@ -1,6 +1,8 @@
 """`kontor-invoicing billing-run --as-of D`: start a billing run and follow it with a progress
 bar until it ends (the invoicing workers do the work; this command only watches). It talks to
-the service's database with the service's settings, as `migrate` does."""
+the service's database with the service's settings, as `migrate` does. Its date obeys the rule
+the API's does: a business date, not after today unless the deployment allows it
+(KONTOR_INVOICING_ALLOW_FUTURE_AS_OF)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +14,7 @@ from tqdm import tqdm
 
 from kontor.clock import SystemClock
 from kontor.db import create_engine, create_session_factory
+from kontor.errors import InvalidInput
 from kontor.outbox import Outbox
 from kontor.service import Command
 from kontor.topics import Topics
@@ -22,7 +25,8 @@ from kontor_invoicing.settings import InvoicingSettings
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
-                        help="the run's date (YYYY-MM-DD); today in Europe/Berlin by default")
+                        help="the run's date (YYYY-MM-DD); today in Europe/Berlin by default, not later "
+                             "unless KONTOR_INVOICING_ALLOW_FUTURE_AS_OF=true")
     parser.add_argument("--by", default="cli", help="who started it (shown in the run)")
     parser.add_argument("--no-wait", action="store_true", help="start it and print its id, do not follow it")
     parser.add_argument("--poll-s", type=float, default=0.5)
@@ -72,7 +76,12 @@ async def follow(settings: InvoicingSettings, args: argparse.Namespace, out=sys.
 
 
 def _run(settings: InvoicingSettings, args: argparse.Namespace) -> int:
-    view = asyncio.run(follow(settings, args))
+    try:
+        view = asyncio.run(follow(settings, args))
+    except InvalidInput as refused:
+        for field, message in refused.errors:
+            print(f"billing-run: --{field.replace('_', '-')}: {message}", file=sys.stderr)
+        return 2
     return 0 if view.status in ("finished", "queued", "running") else 1
 
 

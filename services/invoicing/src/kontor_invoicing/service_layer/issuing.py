@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceChangeRequestedV1, InvoiceIssuedV1
 from kontor import faults
+from kontor.errors import InvalidInput
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import repository
 from kontor_invoicing.adapters.rendering import RenderingFailed, RenderPool
@@ -109,11 +110,7 @@ class IssuingPipeline:
                 await repository.set_claim(session, [w.id for w in waiting], for_s=2)
         if not prepared:
             return []
-        if self.pool.validates:
-            checks = await asyncio.gather(*(self.pool.check(model.provisional(p)) for p in prepared),
-                                          return_exceptions=True)
-        else:  # no rules configured: nothing to check, no trip to a rendering process
-            checks = [((), 0.0)] * len(prepared)
+        checks = await asyncio.gather(*(self._check(p) for p in prepared), return_exceptions=True)
         for result in checks:
             if not isinstance(result, BaseException):
                 self.times.add("validate", result[1])
@@ -124,6 +121,18 @@ class IssuingPipeline:
         for inv, error in failed:
             await self._failed(inv, error)
         return numbered
+
+    async def _check(self, prepared: model.Invoice) -> tuple[tuple[str, ...], float]:
+        """The X-Rechnung rules' errors of the invoice as it will be issued, and the seconds it took.
+        One the domain refuses to issue (its due date would not exist) fails as a check fails: it
+        waits for an advisor instead of stopping the batch."""
+        try:
+            candidate = model.provisional(prepared)
+        except InvalidInput as refused:
+            return tuple(f"{f}: {m}" for f, m in refused.errors), 0.0
+        if not self.pool.validates:  # no rules configured: nothing to check, no trip to a rendering process
+            return (), 0.0
+        return await self.pool.check(candidate)
 
     async def _number(self, session: AsyncSession, prepared: list[model.Invoice], checks: list):
         now = self.deps.clock.now()

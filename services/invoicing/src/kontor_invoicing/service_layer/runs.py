@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kontor.auth import Principal
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import repository
-from kontor_invoicing.domain import runs
+from kontor_invoicing.domain import model, runs
 from kontor_invoicing.service_layer import services
 from kontor_invoicing.service_layer.services import Deps
 
@@ -52,7 +52,7 @@ class RunView:
 async def _remaining(session: AsyncSession, deps: Deps, run: dict) -> runs.Remaining:
     s = deps.settings
     return runs.Remaining(**await repository.run_remaining(
-        session, run_id=run["id"], as_of=run["as_of"], draft_until=run["as_of"] + dt.timedelta(days=s.draft_lead_days),
+        session, run_id=run["id"], as_of=run["as_of"], draft_until=model.days_after(run["as_of"], s.draft_lead_days),
         schedule=tuple(sorted(s.reminder_days)), max_render_attempts=s.max_render_attempts))
 
 
@@ -76,7 +76,10 @@ async def _views(session: AsyncSession, deps: Deps, rows: list[dict]) -> list[Ru
 
 
 async def start_run(session: AsyncSession, deps: Deps, *, as_of: dt.date, requested_by: str) -> tuple[RunView, bool]:
-    """A queued run as of `as_of`, or (False) the one of that date that is queued or running."""
+    """A queued run as of `as_of`, or (False) the one of that date that is queued or running.
+    `as_of` later than today is refused unless the deployment allows it (the API, the command
+    and the schedule alike)."""
+    runs.check_as_of(as_of, today=deps.today, allow_future=deps.settings.allow_future_as_of)
     row, created = await repository.create_run(session, {
         "id": uuid.uuid4(), "as_of": as_of, "status": "queued", "phase": runs.PHASES[0],
         "requested_by": requested_by, "created_at": deps.clock.now()})

@@ -30,7 +30,7 @@ from kontor.contracts.invoices import (
 )
 from kontor.contracts.orders import OrderV1
 from kontor.envelope import Envelope
-from kontor.errors import Forbidden, NotFound
+from kontor.errors import Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_invoicing.adapters import repository
@@ -51,6 +51,11 @@ class Deps:
     def today(self) -> dt.date:
         return business_today(self.clock)
 
+    @property
+    def latest_business_date(self) -> dt.date | None:
+        """The latest date anything may be dated as of (a run, a payment): today, or no limit
+        when the deployment plays the future through (demos, tests)."""
+        return None if self.settings.allow_future_as_of else self.today
 
 
 def published(inv: model.Invoice, base_url: str = "") -> InvoiceV1:
@@ -126,7 +131,7 @@ async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], d
                             run_id: uuid.UUID | None = None, worker: str = "") -> int:
     """Drafts of the planned invoices due within the lead days, a batch per transaction
     (planned invoices locked with SKIP LOCKED, so replicas share them)."""
-    until = as_of + dt.timedelta(days=deps.settings.draft_lead_days)
+    until = model.days_after(as_of, deps.settings.draft_lead_days)
     created = 0
     while True:
         async with session_factory.begin() as session:
@@ -145,7 +150,7 @@ async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], d
                 if await repository.add(session, draft):
                     await deps.outbox.add(session, InvoiceDraftCreatedV1(
                         **_common(draft, SYSTEM, now), invoice=published(draft),
-                        check_until=draft.invoice_date - dt.timedelta(days=1)), time=now)
+                        check_until=model.days_after(draft.invoice_date, -1)), time=now)
                     batch += 1
                 await repository.mark_plan(session, row.order_id, row.seq, "drafted")
             await repository.count_progress(session, run_id, worker, drafted=batch)
@@ -156,16 +161,30 @@ async def create_due_drafts(session_factory: async_sessionmaker[AsyncSession], d
 async def queue_due_drafts(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
                            run_id: uuid.UUID | None = None, worker: str = "") -> int:
     """Drafts nobody acted on are issued on their invoice date: queued for the issuing workers,
-    as of the run's date, a batch per transaction (SKIP LOCKED)."""
+    as of the run's date, a batch per transaction (SKIP LOCKED). A draft the domain refuses to
+    issue as of that date (its due date would not exist) waits for an advisor, as one failing
+    the X-Rechnung rules does: the run goes on without it."""
     queued = 0
     while True:
         async with session_factory.begin() as session:
             due = await repository.lock_drafts_due(session, until=as_of, limit=deps.settings.billing_batch_size)
             if not due:
                 return queued
+            held = 0
             for current in due:
-                await _save(session, current, model.queue_issue(current, on=as_of, run_id=run_id))
-            await repository.count_progress(session, run_id, worker, queued=len(due))
+                try:
+                    after = model.queue_issue(current, on=as_of, run_id=run_id)
+                except InvalidInput as refused:
+                    errors = tuple(f"{f}: {m}" for f, m in refused.errors)
+                    after = model.hold_for_adjustment(current, errors)
+                    now = deps.clock.now()
+                    await deps.outbox.add(session, InvoiceChangeRequestedV1(
+                        **_common(after, SYSTEM, now), validation_errors=errors,
+                        message="the invoice cannot be issued as it is; an advisor must adjust it"), time=now)
+                    log.warning("draft held: cannot be issued", invoice_id=str(current.id), errors=list(errors))
+                    held += 1
+                await _save(session, current, after)
+            await repository.count_progress(session, run_id, worker, queued=len(due) - held, held=held)
             queued += len(due)
 
 
@@ -221,8 +240,6 @@ async def adjust(session: AsyncSession, deps: Deps, principal: Principal, invoic
                  changes: dict) -> model.Invoice:
     principal.require_advisor("adjust invoices")
     current = await visible(session, principal, invoice_id, for_update=True)
-    if "lines" in changes:
-        changes["lines"] = tuple(model.priced_line(current, **line) for line in changes["lines"])
     after = model.adjust(current, changes, by=principal.sub, at=deps.clock.now(), today=deps.today)
     if after is not current:
         await _save(session, current, after)
@@ -247,14 +264,15 @@ async def record_payment(session: AsyncSession, deps: Deps, principal: Principal
     current = await visible(session, principal, invoice_id, for_update=True)
     payment_id = payment_id or uuid.uuid4()
     after = model.record_payment(current, payment_id=payment_id, amount=amount, received_on=received_on,
-                                 by=principal.sub)
+                                 by=principal.sub, latest=deps.latest_business_date)
     if after is current:
         return current
     await _save(session, current, after)
     now = deps.clock.now()
     common = _common(after, principal.actor, now)
     await deps.outbox.add(session, InvoicePaymentRecordedV1(
-        **common, payment_id=payment_id, number=after.number, currency=after.currency, amount=amount,
+        **common, payment_id=payment_id, number=after.number, currency=after.currency,
+        amount=after.payments[-1].amount,
         received_on=received_on, paid_total=after.paid_total, open_amount=after.open_amount,
         overpaid_amount=after.overpaid_amount), time=now)
     if after.status == "paid" and current.status != "paid":
