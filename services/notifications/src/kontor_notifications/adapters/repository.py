@@ -29,8 +29,10 @@ async def member(session: AsyncSession, member_id: str) -> Member | None:
 async def members_by_id(session: AsyncSession, member_ids) -> dict[str, Member | None]:
     """Each of `member_ids` with its address on file, or None."""
     ids = list(dict.fromkeys(member_ids))
-    rows = await session.execute(sa.select(members).where(members.c.id.in_(ids))) if ids else []
-    found = {r.id: Member(r.id, r.email, r.name, r.language) for r in rows}
+    found: dict[str, Member] = {}
+    if ids:
+        for r in await session.execute(sa.select(members).where(members.c.id.in_(ids))):
+            found[r.id] = Member(r.id, r.email, r.name, r.language)
     return {m: found.get(m) for m in ids}
 
 

@@ -20,6 +20,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -183,7 +184,8 @@ MEMBER_ORDER_TEMPLATES = {
 
 def plan_order_event(event_type: str, event: dict, member: Member | None) -> list[Planned]:
     order = event["order"]
-    ids = {"order_id": uuid.UUID(str(event["order_id"])), "client_id": uuid.UUID(str(order["client"]["client_id"]))}
+    ids: dict[str, Any] = {"order_id": uuid.UUID(str(event["order_id"])),
+                           "client_id": uuid.UUID(str(order["client"]["client_id"]))}
     if event_type == "kontor.order.sent-for-confirmation.v1":
         contact = order["contact_person"]
         link = event["confirmation_url"]

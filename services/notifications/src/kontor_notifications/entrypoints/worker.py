@@ -52,8 +52,8 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
     for contract in ORDER_EVENTS:
         router.on(contract)(on_order_event)
-    for contract in INVOICE_EVENTS:
-        router.on(contract)(on_invoice_event)
+    for invoice_contract in INVOICE_EVENTS:
+        router.on(invoice_contract)(on_invoice_event)
     return router
 
 

@@ -117,7 +117,7 @@ class DeliveryLoop:
             if not claimed.done():
                 claimed.set_result(found)
 
-        status = "error"
+        status: str | None = "error"
         try:
             status = await services.deliver_one(self.session_factory, self.deps, on_claimed=on_claimed)
         except Exception:  # noqa: BLE001 - e.g. the database is gone; the e-mail stays due (rolled back)

@@ -59,6 +59,7 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
     stored = 0
     for p in map(model.without_invalid_addresses, planned):
         email_id = uuid.uuid4()
+        reason = model.printable(p.problem) if p.problem else None
         rendered = render(p.template, p.language, {
             **p.context, "attachments": [a.filename for a in p.attachments],
             "member_name": member_names.get(p.member_id or "", p.member_id)})
@@ -71,19 +72,18 @@ async def _store(session: AsyncSession, deps: Deps, envelope: Envelope, planned:
             secret_link=p.secret_link, refused=_refused(p.refused),
             order_id=p.order_id, invoice_id=p.invoice_id, client_id=p.client_id, member_id=p.member_id,
             status=model.FAILED if p.problem else model.PENDING, attempts=0,
-            next_attempt_at=None if p.problem else now, last_error=model.printable(p.problem) if p.problem else None,
+            next_attempt_at=None if p.problem else now, last_error=reason,
             message_id=f"<{email_id}@{deps.settings.message_id_domain}>", created_at=now)
         if not await repository.insert_email(session, values):
             log.info("e-mail already planned for this event", template=p.template, event_id=envelope.id)
             continue
         stored += 1
-        if p.problem:
+        if reason is not None:
             await deps.outbox.add(session, EmailFailedV1(email_id=email_id, email=contract(SimpleNamespace(**values)),
                                                          attempts=0,
-                                                         occurred_at=now, reason=values["last_error"]),
+                                                         occurred_at=now, reason=reason),
                                   time=now, caused_by=envelope)
-            log.warning("e-mail cannot be sent", template=p.template, reason=values["last_error"],
-                        event_id=envelope.id)
+            log.warning("e-mail cannot be sent", template=p.template, reason=reason, event_id=envelope.id)
         else:
             log.info("e-mail queued", template=p.template, language=p.language, to=p.to, cc=p.cc,
                      refused=values["refused"] or None, event_id=envelope.id, email_id=str(email_id))
@@ -137,15 +137,18 @@ async def _attempt(deps: Deps, row) -> list[model.Refused]:
     """Fetch the e-mail's documents, build it and hand it to the SMTP server; the recipients it
     refused while it accepted the others. Raises why not."""
     s = deps.settings
+    if deps.mailer is None or deps.documents is None:
+        raise RuntimeError("delivering needs Deps.mailer and Deps.documents")
+    documents, mailer = deps.documents, deps.mailer
     attachments = [(a["filename"], a["media_type"],
-                    await deps.documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
+                    await documents.fetch(model.DocumentRef(a["filename"], a["media_type"], a["sha256"],
                                                                  a.get("url"))))
                    for a in row.attachments]
     message = build_message(sender=s.mail_from, reply_to=s.reply_to, to=list(row.to), cc=list(row.cc),
                             subject=row.subject, text=model.with_link(row.text_body, row.secret_link),
                             html=model.with_link(row.html_body, row.secret_link, lambda v: str(escape(v))),
                             message_id=row.message_id, language=row.language, attachments=attachments)
-    return await deps.mailer.send(message)
+    return await mailer.send(message)
 
 
 async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: Deps,
@@ -197,11 +200,12 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
                      attempts=outcome.attempts, refused=_refused(refused) or None)
         elif outcome.status == model.FAILED:
             await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=email, attempts=outcome.attempts,
-                                                         occurred_at=now, reason=outcome.last_error), time=now)
+                                                         occurred_at=now, reason=outcome.last_error or "failed"),
+                                  time=now)
             log.error("e-mail failed for good", email_id=str(row.id), template=row.template, reason=outcome.last_error,
                       attempts=outcome.attempts)
         else:
             log.warning("e-mail not sent, will retry", email_id=str(row.id), template=row.template,
                         error=outcome.last_error, attempts=outcome.attempts,
-                        next_attempt_at=outcome.next_attempt_at.isoformat())
+                        next_attempt_at=outcome.next_attempt_at.isoformat() if outcome.next_attempt_at else None)
     return outcome.status

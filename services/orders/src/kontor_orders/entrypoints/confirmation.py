@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from kontor.api import Ctx, file_response
+from kontor.api import Ctx, ServiceContext, file_response
 from kontor.html import html_page
 from kontor.money import format_money
 from kontor_orders.adapters import repository
+from kontor_orders.domain import model
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.service_layer import services
+from kontor_orders.settings import OrdersSettings
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
                         autoescape=select_autoescape(["html"], default_for_string=True, default=True),
                         trim_blocks=True, lstrip_blocks=True)
 TEMPLATES.globals["format_money"] = format_money
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "de": {
         "title": "Auftragsbestätigung", "intro": "Bitte prüfen Sie den folgenden Auftrag. So wird er Ihnen in "
         "Rechnung gestellt.", "project": "Projekt", "description": "Beschreibung", "agreement": "Besondere Vereinbarung",
@@ -69,6 +71,22 @@ STATUS = {"unknown": 404, "used": 410, "expired": 410, "closed": 409}
 router = APIRouter(prefix="/confirm", tags=["client confirmation"])
 
 
+def _deps(ctx: ServiceContext) -> services.Deps:
+    if not isinstance(ctx.settings, OrdersSettings):
+        raise TypeError("the orders API runs with OrdersSettings")
+    return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+
+
+def _order_of(link: services.LinkState) -> model.Order:
+    if link.order is None:  # only an unknown link has no order
+        raise ValueError(f"a {link.state} link without its order")
+    return link.order
+
+
+def _language_of(link: services.LinkState) -> str:
+    return link.order.client.language if link.order else "de"
+
+
 def _page(name: str, language: str, status_code: int = 200, **context) -> HTMLResponse:
     language = language if language in TEXT else "de"
     html = TEMPLATES.get_template(name).render(t=TEXT[language], lang=language, **context)
@@ -84,33 +102,33 @@ def _notice(link: services.LinkState, language: str) -> HTMLResponse:
 
 async def _order_page(ctx, session, token: str, link: services.LinkState, *, error: str | None = None,
                       message: str = "") -> HTMLResponse:
-    order = link.order
+    order = _order_of(link)
     language = order.client.language
     documents = await repository.attachments_of(session, order.id)
-    sector = SECTORS.get(order.sector)
+    sector = SECTORS.get(order.sector) if order.sector else None
     return _page("confirm.html", language, 422 if error else 200, order=order, token=token, vat=order.vat,
                  documents=documents, sector=sector.name(language) if sector else None, error=error, message=message)
 
 
 @router.get("/{token}", response_class=HTMLResponse, summary="The confirmation page for the client")
 async def confirmation_page(token: str, ctx: Ctx) -> HTMLResponse:
-    deps = services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+    deps = _deps(ctx)
     async with ctx.session_factory() as session:
         link = await services.open_link(session, deps, token)
         if link.state != "open":
-            return _notice(link, link.order.client.language if link.order else "de")
+            return _notice(link, _language_of(link))
         return await _order_page(ctx, session, token, link)
 
 
 @router.post("/{token}", response_class=HTMLResponse, summary="The client's answer (form post)")
 async def answer(token: str, ctx: Ctx, action: Annotated[str, Form()],
                  message: Annotated[str, Form(max_length=5000)] = "") -> HTMLResponse:
-    deps = services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+    deps = _deps(ctx)
     async with ctx.session_factory() as session:
         link = await services.open_link(session, deps, token)
     if link.state != "open":
-        return _notice(link, link.order.client.language if link.order else "de")
-    language = link.order.client.language
+        return _notice(link, _language_of(link))
+    language = _order_of(link).client.language
     if action not in ("confirm", "reject", "request_changes"):
         async with ctx.session_factory() as session:
             return await _order_page(ctx, session, token, link, error="?", message=message)
@@ -126,10 +144,10 @@ async def answer(token: str, ctx: Ctx, action: Annotated[str, Form()],
 
 @router.get("/{token}/documents/{attachment_id}", summary="A document of the order, for the client")
 async def document(token: str, attachment_id: uuid.UUID, ctx: Ctx) -> Response:
-    deps = services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+    deps = _deps(ctx)
     async with ctx.session_factory() as session:
         link = await services.open_link(session, deps, token)
         if link.state != "open":
-            return _notice(link, link.order.client.language if link.order else "de")
-        row = await repository.get_attachment(session, link.order.id, attachment_id)
+            return _notice(link, _language_of(link))
+        row = await repository.get_attachment(session, _order_of(link).id, attachment_id)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
