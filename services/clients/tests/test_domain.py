@@ -193,6 +193,14 @@ def invoice(client, due, amount="1190.00", number="2026-000001", **kw):
                              amount_due=Decimal(amount), issue_date=due - dt.timedelta(days=14), due_date=due, **kw)
 
 
+def test_an_invoice_due_at_the_end_of_the_calendar_never_overflows_the_debt_rule():
+    c = register()
+    late = invoice(c, dt.date(9999, 12, 15))
+    assert late.restricts_after == dt.date.max and not late.restricts(dt.date(9999, 12, 31))
+    assert ledger.debt_rule(c, [late], as_of=dt.date(9999, 12, 31), now=NOW) is None
+    assert ledger.positions([late], dt.date(9999, 12, 31))[0].overdue_invoices == 1
+
+
 def test_debt_rule_restricts_only_after_two_full_months():
     c = register()
     r = invoice(c, dt.date(2026, 1, 15))

@@ -218,8 +218,9 @@ async def test_standing_run_as_of_a_date(infra, topic_prefix):
         assert (run["evaluated"], run["restricted"], run["lifted"]) == (2, 1, 0)
         assert [(await standing_of(svc, i))["status"] for i in ids] == ["advance_payment_only", "ok", "ok"]
 
-        # Later events are judged as of the run's date, not the earlier "today": a payment of
-        # another client's invoice does not release this one.
+        # A run's restriction stays until the client's own invoices change; events of another
+        # client's invoices do not touch it. (Later events are judged as of today, never as of
+        # the run's date: tests/test_runs_and_dates.py.)
         other = issued(ids[2], due=dt.date(2026, 12, 1), number="2026-000006")
         await publish_event(infra.kafka_bootstrap, topic_prefix, other, time=NOW)
         await publish_event(infra.kafka_bootstrap, topic_prefix, paid(other), time=NOW)

@@ -10,6 +10,11 @@ payment. When no such invoice is left, a restriction the rule set is lifted; one
 advisor set stays. An advisor who lifts the rule's restriction while the debt is still
 there is respected for the invoices that had already crossed the line at that moment;
 an invoice crossing it later restricts the client again.
+
+The date the rule judges as of: a standing run's date, for that run only; an invoice event
+is judged as of today by the clients service's clock, whatever date an earlier run was "as
+of": a run as of a later date (a demo playing a year through) must not make every later
+event look two months overdue.
 """
 from __future__ import annotations
 
@@ -25,8 +30,6 @@ from kontor_clients.domain.model import Client, Standing
 
 GRACE_MONTHS = 2
 ZERO = Decimal(0)
-
-
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ class Receivable:
 
     @property
     def restricts_after(self) -> dt.date:
-        """The last day before the debt rule applies to this invoice."""
-        return add_months(self.due_date, GRACE_MONTHS)
+        """The last day before the debt rule applies to this invoice (the calendar's last day
+        when that would be beyond it: such an invoice never restricts)."""
+        try:
+            return add_months(self.due_date, GRACE_MONTHS)
+        except (ValueError, OverflowError):  # a due date in the last two months of year 9999
+            return dt.date.max
 
     def restricts(self, as_of: dt.date) -> bool:
         return self.open_amount > 0 and as_of > self.restricts_after

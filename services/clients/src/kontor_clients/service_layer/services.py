@@ -174,11 +174,9 @@ async def set_standing(session: AsyncSession, outbox: Outbox, clock: Clock, prin
 
 
 async def _debt_rule_date(session: AsyncSession, clock: Clock) -> dt.date:
-    """Today, or the date of the latest "as of" run if that is later: once the rule has been
-    run as of a date, later events are not judged as of an earlier one."""
-    latest = await repository.latest_run_date(session)
-    today = business_today(clock)
-    return max(today, latest) if latest else today
+    """Today: an invoice event is judged by what is true today, never as of the date of an
+    earlier "as of" run (one as of a later date would make every later event look overdue)."""
+    return business_today(clock)
 
 
 async def evaluate_debt(session: AsyncSession, outbox: Outbox, clock: Clock, client_id: uuid.UUID, *,
