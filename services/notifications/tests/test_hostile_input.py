@@ -174,6 +174,46 @@ async def test_an_e_mail_the_smtp_client_refuses_to_send_fails_alone_at_once(inf
     smtp.stop()
 
 
+async def test_an_e_mail_whose_outcome_cannot_be_recorded_is_failed_for_good_not_claimed_for_ever(infra, topic_prefix):
+    """A fault of the e-mail's own while recording its outcome (here: its `email.sent` event
+    refused) fails it for good, with the reason, in a transaction of its own; left due, the
+    loop would claim it again at once, for ever."""
+    from kontor.contracts.notifications import EmailSentV1
+
+    class RefusesSentEvents(Outbox):
+        async def add(self, session, event, **kw):
+            if isinstance(event, EmailSentV1) and event.email.order_id == first.order_id:
+                raise ValueError("this event cannot be stored")
+            return await super().add(session, event, **kw)
+
+    smtp = smtp_server()
+    smtp.start()
+    first, second = order(), order()
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, smtp_host="127.0.0.1", smtp_port=smtp.port,
+                               delivery_enabled=False, **FAST) as svc:
+        for o in (first, second):
+            await publish_event(infra.kafka_bootstrap, topic_prefix, sent_for_confirmation(o), time=NOW)
+
+        async def queued():
+            return len(await log_of(svc, status="pending")) == 2
+        await eventually(queued, what="both e-mails queued")
+        engine = create_engine(svc.database)
+        deps = services.Deps(svc.settings, SystemClock(), RefusesSentEvents(outbox, Topics(topic_prefix)),
+                             Mailer(svc.settings), DocumentFetcher(svc.settings))
+        try:
+            assert await DeliveryLoop(create_session_factory(engine), deps).drain() == 2, "each claimed once"
+        finally:
+            await deps.mailer.close()
+            await deps.documents.close()
+            await engine.dispose()
+        log = {e["order_id"]: e for e in await log_of(svc)}
+        broken = log[str(first.order_id)]
+        assert (broken["status"], broken["attempts"]) == ("failed", 1), broken
+        assert broken["last_error"] == "recording its outcome failed: ValueError: this event cannot be stored"
+        assert log[str(second.order_id)]["status"] == "sent"
+    smtp.stop()
+
+
 async def test_recipients_refused_while_others_were_accepted_are_recorded(infra, topic_prefix):
     smtp = smtp_server(refuse=frozenset({"rechnung@acme.example"}))
     smtp.start()

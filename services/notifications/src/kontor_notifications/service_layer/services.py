@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kontor.clock import Clock
 from kontor.contracts.notifications import EmailAttachmentV1, EmailFailedV1, EmailSentV1, EmailV1
 from kontor.envelope import Envelope
+from kontor.faults import is_infrastructure_fault
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_notifications.adapters import repository
@@ -159,7 +160,10 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
     `on_claimed` is told at once whether an e-mail was claimed (the loop then claims the next).
 
     Whatever goes wrong with this one e-mail (a refusal, a dropped line, `delivery_timeout_s`
-    passing, a bug in building it) is an attempt that failed, recorded on this e-mail alone."""
+    passing, a bug in building it) is an attempt that failed, recorded on this e-mail alone.
+    Should recording its outcome fail for a reason of the e-mail's own (not the database's or
+    the broker's), that is undone to a savepoint and the e-mail failed for good, still locked:
+    left due, it would be claimed again at once, for ever."""
     s = deps.settings
     async with session_factory() as session, session.begin():
         row = await repository.claim_due_email(session, deps.clock.now())
@@ -182,30 +186,54 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
             # UnicodeError: text that cannot be encoded; neither changes by trying again
             error = SendFailed(f"unexpected error: {type(e).__name__}: {e}",
                                permanent=isinstance(e, (ValueError, UnicodeError)))
-        # after the attempt, which may have taken long: backoff counts from its end
-        now = deps.clock.now()
-        outcome = model.after_attempt(
-            model.Delivery(row.status, row.attempts, row.next_attempt_at, row.last_error), now=now,
-            error=model.printable(str(error)) if error else None, permanent=bool(error and error.permanent),
-            max_attempts=s.max_attempts, base_s=s.retry_base_s, max_s=s.retry_max_delay_s)
-        await repository.update_email(session, row.id, status=outcome.status, attempts=outcome.attempts,
-                                      next_attempt_at=outcome.next_attempt_at, last_error=outcome.last_error,
-                                      sent_at=now if outcome.status == model.SENT else None,
-                                      **({"refused": [*row.refused, *_refused(refused)]} if refused else {}))
-        email = contract(row)
-        if outcome.status == model.SENT:
-            await deps.outbox.add(session, EmailSentV1(email_id=row.id, email=email, attempts=outcome.attempts,
-                                                       occurred_at=now, message_id=row.message_id), time=now)
-            log.info("e-mail sent", email_id=str(row.id), template=row.template, to=list(row.to), cc=list(row.cc),
-                     attempts=outcome.attempts, refused=_refused(refused) or None)
-        elif outcome.status == model.FAILED:
-            await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=email, attempts=outcome.attempts,
-                                                         occurred_at=now, reason=outcome.last_error or "failed"),
-                                  time=now)
-            log.error("e-mail failed for good", email_id=str(row.id), template=row.template, reason=outcome.last_error,
-                      attempts=outcome.attempts)
-        else:
-            log.warning("e-mail not sent, will retry", email_id=str(row.id), template=row.template,
-                        error=outcome.last_error, attempts=outcome.attempts,
-                        next_attempt_at=outcome.next_attempt_at.isoformat() if outcome.next_attempt_at else None)
+        try:
+            async with session.begin_nested():
+                return await _record(session, deps, row, error, refused)
+        except Exception as e:
+            if is_infrastructure_fault(e):
+                raise  # the e-mail stays due (rolled back); the loop logs it
+            log.exception("recording the outcome of an e-mail failed; it is failed for good", email_id=str(row.id))
+            await _fail_for_good(session, deps, row, f"recording its outcome failed: {type(e).__name__}: {e}")
+            return model.FAILED
+
+
+async def _fail_for_good(session: AsyncSession, deps: Deps, row, why: str) -> None:
+    now = deps.clock.now()
+    reason = model.printable(why)
+    await repository.update_email(session, row.id, status=model.FAILED, attempts=row.attempts + 1,
+                                  next_attempt_at=None, last_error=reason)
+    await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=contract(row), attempts=row.attempts + 1,
+                                                 occurred_at=now, reason=reason), time=now)
+
+
+async def _record(session: AsyncSession, deps: Deps, row, error: SendFailed | None,
+                  refused: list[model.Refused]) -> str:
+    """Store the outcome of one attempt with its event; the e-mail's status afterwards."""
+    s = deps.settings
+    # after the attempt, which may have taken long: backoff counts from its end
+    now = deps.clock.now()
+    outcome = model.after_attempt(
+        model.Delivery(row.status, row.attempts, row.next_attempt_at, row.last_error), now=now,
+        error=model.printable(str(error)) if error else None, permanent=bool(error and error.permanent),
+        max_attempts=s.max_attempts, base_s=s.retry_base_s, max_s=s.retry_max_delay_s)
+    await repository.update_email(session, row.id, status=outcome.status, attempts=outcome.attempts,
+                                  next_attempt_at=outcome.next_attempt_at, last_error=outcome.last_error,
+                                  sent_at=now if outcome.status == model.SENT else None,
+                                  **({"refused": [*row.refused, *_refused(refused)]} if refused else {}))
+    email = contract(row)
+    if outcome.status == model.SENT:
+        await deps.outbox.add(session, EmailSentV1(email_id=row.id, email=email, attempts=outcome.attempts,
+                                                   occurred_at=now, message_id=row.message_id), time=now)
+        log.info("e-mail sent", email_id=str(row.id), template=row.template, to=list(row.to), cc=list(row.cc),
+                 attempts=outcome.attempts, refused=_refused(refused) or None)
+    elif outcome.status == model.FAILED:
+        await deps.outbox.add(session, EmailFailedV1(email_id=row.id, email=email, attempts=outcome.attempts,
+                                                     occurred_at=now, reason=outcome.last_error or "failed"),
+                              time=now)
+        log.error("e-mail failed for good", email_id=str(row.id), template=row.template, reason=outcome.last_error,
+                  attempts=outcome.attempts)
+    else:
+        log.warning("e-mail not sent, will retry", email_id=str(row.id), template=row.template,
+                    error=outcome.last_error, attempts=outcome.attempts,
+                    next_attempt_at=outcome.next_attempt_at.isoformat() if outcome.next_attempt_at else None)
     return outcome.status
