@@ -5,6 +5,10 @@ development secret `make up` uses) (the same steps as
 tests/test_journey.py), reads the e-mails the SMTP server of `make up` kept in .local/mail,
 prints what happened at each step, and saves the invoices' PDFs and X-Rechnungen it received
 under .local/demo/<run>/.
+
+The journey plays 2027 through: billing runs as of its dates and a payment received then.
+`make up` allows that (KONTOR_INVOICING_ALLOW_FUTURE_AS_OF=true, deploy/stack.py); a real
+deployment refuses runs and payments dated after today.
 """
 from __future__ import annotations
 
