@@ -56,9 +56,9 @@ os.environ.setdefault("KONTOR_LOG_FORMAT", "json")
 
 from stack import SERVICES, Stack, say  # noqa: E402
 
+from kontor.db import upgrade  # noqa: E402
 from kontor.devinfra import local_dir, wait_for_port  # noqa: E402
 from kontor.devinfra.postgres import drop_database, ensure_database  # noqa: E402
-from kontor.db import upgrade  # noqa: E402
 from kontor.testing import free_port  # noqa: E402
 from kontor.testing.services import auth  # noqa: E402
 

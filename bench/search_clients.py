@@ -17,7 +17,7 @@ import time
 import uuid
 
 import sqlalchemy as sa
-import sqlalchemy.ext.asyncio  # noqa: F401 (sa.ext.asyncio below)
+import sqlalchemy.ext.asyncio
 
 from kontor.clock import SystemClock
 from kontor.logging import configure_logging

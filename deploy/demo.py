@@ -22,8 +22,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kontor.devinfra.smtp import read_messages  # noqa: E402
 from test_journey import Platform, attachments, journey, official_validator  # noqa: E402
+
+from kontor.devinfra.smtp import read_messages  # noqa: E402
 
 URLS = {"orders": "http://127.0.0.1:8101", "clients": "http://127.0.0.1:8102", "invoicing": "http://127.0.0.1:8103",
         "notifications": "http://127.0.0.1:8104"}

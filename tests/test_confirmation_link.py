@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+from notification_samples import SmtpServer
 
 from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
@@ -17,8 +18,6 @@ from kontor.testing.services import auth, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
 from kontor_orders.spec import SPEC as ORDERS
-
-from notification_samples import SmtpServer
 
 pytestmark = pytest.mark.integration
 MEMBER = auth("member-1", "member")

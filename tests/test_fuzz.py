@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import hypothesis
 import pytest
-from hypothesis import strategies
 import schemathesis
+from hypothesis import strategies
 from schemathesis.generation import DataGenerationMethod
 from schemathesis.runner import events, from_schema
 

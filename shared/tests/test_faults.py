@@ -1,5 +1,4 @@
 """Classifying failures by cause: what waits out an outage, what is the work's own failure."""
-import asyncio
 
 import asyncpg
 import pytest
@@ -49,7 +48,7 @@ def test_failures_of_the_work_itself_are_not(error):
 
 
 @pytest.mark.parametrize("error", [
-    ConnectionRefusedError(111, "refused"), ConnectionResetError("reset"), TimeoutError(), asyncio.TimeoutError(),
+    ConnectionRefusedError(111, "refused"), ConnectionResetError("reset"), TimeoutError(), TimeoutError(),
     OSError(113, "No route to host"), KafkaConnectionError("Unable to bootstrap"), NotLeaderForPartitionError(),
 ], ids=lambda e: type(e).__name__)
 def test_network_and_broker_errors_are_infrastructure_faults(error):

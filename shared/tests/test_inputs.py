@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import FastAPI, Query
-from typing import Annotated
 
 from kontor.api import install_error_handlers
 from kontor.inputs import Amount, BusinessDate, EmailAddress, Input, InputGuard, Quantity

@@ -43,7 +43,7 @@ def official_validator():
     if not (RULES / "validate.py").exists():
         pytest.skip(f"official X-Rechnung rules not found at {RULES}")
     sys.path.insert(0, str(RULES))
-    from validate import validate  # noqa: PLC0415
+    from validate import validate
 
     return validate
 

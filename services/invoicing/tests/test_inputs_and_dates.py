@@ -12,6 +12,7 @@ from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
+
 from kontor.clock import FixedClock, SystemClock, business_today
 from kontor.db import create_engine, create_session_factory
 from kontor.testing.services import auth, running_service

@@ -8,8 +8,8 @@ import pytest
 from pypdf import PdfReader
 
 from kontor.money import round_money
-from kontor_invoicing.adapters.weasyprint_speedups import pango_cache
 from kontor_invoicing.adapters.pdf import InvoicePdf
+from kontor_invoicing.adapters.weasyprint_speedups import pango_cache
 from kontor_invoicing.domain import model
 from kontor_invoicing.settings import Seller
 

@@ -8,11 +8,30 @@ from decimal import Decimal as D
 
 from kontor.contracts.clients import ClientSnapshotV1, ClientStandingChangedV1, ClientStandingV1
 from kontor.contracts.common import Actor, Address
-from kontor.contracts.invoices import (InvoiceCancelledV1, InvoiceDocumentV1, InvoiceDraftCreatedV1, InvoiceIssuedV1,
-                                       InvoiceReminderSentV1, InvoiceV1, VatBreakdownV1)
-from kontor.contracts.orders import (AttachmentV1, ContactPersonV1, OrderApprovedV1, OrderChangesRequestedV1,
-                                     OrderClientV1, OrderConfirmedV1, OrderLineV1, OrderOfferExpiringV1,
-                                     OrderRejectedV1, OrderSentForConfirmationV1, OrderV1, PlannedInvoiceV1, VatV1)
+from kontor.contracts.invoices import (
+    InvoiceCancelledV1,
+    InvoiceDocumentV1,
+    InvoiceDraftCreatedV1,
+    InvoiceIssuedV1,
+    InvoiceReminderSentV1,
+    InvoiceV1,
+    VatBreakdownV1,
+)
+from kontor.contracts.orders import (
+    AttachmentV1,
+    ContactPersonV1,
+    OrderApprovedV1,
+    OrderChangesRequestedV1,
+    OrderClientV1,
+    OrderConfirmedV1,
+    OrderLineV1,
+    OrderOfferExpiringV1,
+    OrderRejectedV1,
+    OrderSentForConfirmationV1,
+    OrderV1,
+    PlannedInvoiceV1,
+    VatV1,
+)
 
 NOW = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 CLIENT_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
@@ -120,7 +139,7 @@ class DocumentServer:
         served = self.requests = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the stdlib's name)
+            def do_GET(self):
                 served.append((self.path, self.headers.get("Authorization", "")))
                 body = documents.get(self.path)
                 if not self.headers.get("Authorization", "").startswith("Bearer "):
@@ -145,7 +164,7 @@ class DocumentServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"
 
-    def __enter__(self) -> "DocumentServer":
+    def __enter__(self) -> DocumentServer:
         self.thread.start()
         return self
 
@@ -186,12 +205,12 @@ class SmtpServer:
         server = self
 
         class Handler(MaildirHandler):
-            async def handle_EHLO(self, smtp, session, envelope, hostname, responses):  # noqa: N802
+            async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
                 server.connections += 1  # the handler runs in the server's one thread: no lock needed
                 session.host_name = hostname
                 return responses
 
-            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):  # noqa: N802
+            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
                 if address.lower() in server.refuse:
                     return "550 5.1.1 no such user here"
                 if address.lower() in server.defer:
@@ -203,7 +222,7 @@ class SmtpServer:
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
-            async def handle_DATA(self, smtp, session, envelope):  # noqa: N802
+            async def handle_DATA(self, smtp, session, envelope):
                 if server.data_delay_s:
                     await asyncio.sleep(server.data_delay_s)
                 return await super().handle_DATA(smtp, session, envelope)

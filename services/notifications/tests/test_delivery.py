@@ -7,16 +7,25 @@ import hashlib
 import json
 
 import pytest
+from notification_samples import (
+    NOW,
+    DocumentServer,
+    SmtpServer,
+    attachment,
+    document,
+    invoice,
+    invoice_events,
+    order,
+    order_events,
+    standing_changed,
+)
 
 from kontor.clock import FixedClock
+from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
 from kontor.testing.kafka import publish_event, read_topic
 from kontor.testing.services import auth, running_service
-from kontor.devinfra import local_dir
 from kontor_notifications.spec import SPEC
-
-from notification_samples import (NOW, DocumentServer, SmtpServer, attachment, document, invoice, invoice_events,
-                                  order, order_events, standing_changed)
 
 pytestmark = pytest.mark.integration
 ADVISOR = auth("advisor-1", "advisor")
@@ -232,10 +241,10 @@ async def test_a_crash_between_sending_and_recording_resends_the_same_message(in
     and before recording it, the e-mail is still due and goes out again, with the same
     Message-ID, so the receiving mail system can tell it is the same e-mail. The window is
     the time between the server's 250 and the commit."""
+    from kontor.clock import SystemClock
     from kontor.db import create_engine, create_session_factory
     from kontor.outbox import Outbox
     from kontor.topics import Topics
-    from kontor.clock import SystemClock
     from kontor_notifications.adapters.documents import DocumentFetcher
     from kontor_notifications.adapters.orm import outbox
     from kontor_notifications.adapters.smtp import Mailer

@@ -7,12 +7,13 @@ import json
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from notification_samples import NOW, SmtpServer, invoice, invoice_events, order
 
 from kontor.clock import FixedClock, SystemClock
 from kontor.db import create_engine, create_session_factory
+from kontor.devinfra import local_dir
 from kontor.envelope import Envelope, encode_payload
 from kontor.outbox import Outbox
-from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
 from kontor.testing.kafka import read_topic
 from kontor.testing.services import auth, running_service
@@ -24,8 +25,6 @@ from kontor_notifications.entrypoints.worker import delivery
 from kontor_notifications.service_layer import services
 from kontor_notifications.service_layer.delivery import DeliveryLoop, deliver_due
 from kontor_notifications.spec import SPEC
-
-from notification_samples import NOW, SmtpServer, invoice, invoice_events, order
 
 pytestmark = pytest.mark.integration
 ADVISOR = auth("advisor-1", "advisor")

@@ -3,11 +3,10 @@ import re
 import uuid
 
 import pytest
+from notification_samples import NOW, invoice, invoice_events, order, order_events, standing_changed
 
 from kontor_notifications.adapters.templates import TEMPLATE_NAMES, render
 from kontor_notifications.domain import model
-
-from notification_samples import NOW, invoice, invoice_events, order, order_events, standing_changed
 
 pytestmark = pytest.mark.unit
 MEMBER = model.Member("member-1", "anna@member.example", "Anna Freiberuf", "de")

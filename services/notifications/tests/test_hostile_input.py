@@ -7,6 +7,16 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from notification_samples import (
+    NOW,
+    DocumentServer,
+    SmtpServer,
+    attachment,
+    invoice,
+    invoice_events,
+    order,
+    order_events,
+)
 
 from kontor.clock import FixedClock, SystemClock
 from kontor.db import create_engine, create_session_factory
@@ -22,9 +32,6 @@ from kontor_notifications.adapters.smtp import Mailer
 from kontor_notifications.service_layer import services
 from kontor_notifications.service_layer.delivery import DeliveryLoop
 from kontor_notifications.spec import SPEC
-
-from notification_samples import (NOW, DocumentServer, SmtpServer, attachment, invoice, invoice_events, order,
-                                  order_events)
 
 pytestmark = pytest.mark.integration
 ADVISOR = auth("advisor-1", "advisor")

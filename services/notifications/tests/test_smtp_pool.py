@@ -4,13 +4,12 @@ fake monotonic clock, so "idle for a minute" takes no minute."""
 import asyncio
 
 import pytest
+from notification_samples import SmtpServer
 
 from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
 from kontor_notifications.adapters.smtp import Mailer, SendFailed, SmtpPool, build_message
 from kontor_notifications.settings import NotificationsSettings
-
-from notification_samples import SmtpServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from kontor.errors import Conflict, InvalidInput
 from kontor_orders.domain import attachments, model
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.checks import MinimumFeeRule, minimum_fee_flags, rejection_for
-from kontor_orders.domain.schedule import Installment, PaymentTerms, Line, compute_schedule, validate_terms
+from kontor_orders.domain.schedule import Installment, Line, PaymentTerms, compute_schedule, validate_terms
 from kontor_orders.domain.vat import determine_vat
 
 pytestmark = pytest.mark.unit

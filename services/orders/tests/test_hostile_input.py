@@ -9,6 +9,7 @@ import uuid
 import zipfile
 
 import pytest
+
 from kontor.clock import FixedClock
 from kontor.contracts.clients import (
     ClientRegisteredV1,

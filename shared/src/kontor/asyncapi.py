@@ -41,7 +41,7 @@ def contract_schemas(contracts: list[type[Contract]], ref_template: str) -> tupl
     return top.get("$defs", {}), {c.__name__: {"$ref": ref_template.format(model=c.__name__)} for c in contracts}
 
 
-def build_document(spec: "ServiceSpec") -> dict[str, Any]:
+def build_document(spec: ServiceSpec) -> dict[str, Any]:
     consumed = spec.consumes()
     every: dict[str, type[Contract]] = {c.event_type: c for c in spec.publishes}
     for _, contracts in consumed:

@@ -143,7 +143,7 @@ class Dispatcher:
                     bound.info("event applied after the infrastructure recovered", waits=backoff.attempts)
                 bound.debug("event applied", attempt=attempt + 1)
                 return DispatchResult("applied")
-            except Exception as exc:  # noqa: BLE001 - classified below: infrastructure, or the handler's own
+            except Exception as exc:
                 if faults.is_infrastructure_fault(exc):
                     if self.stopping:
                         raise

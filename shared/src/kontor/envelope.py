@@ -37,9 +37,9 @@ class Envelope:
         event: Contract,
         *,
         time: dt.datetime,
-        caused_by: "Envelope | None" = None,
+        caused_by: Envelope | None = None,
         correlation_id: uuid.UUID | None = None,
-    ) -> "Envelope":
+    ) -> Envelope:
         """A new envelope; an event caused by another inherits its correlation id."""
         event_id = uuid.uuid4()
         if caused_by is not None:
@@ -71,7 +71,7 @@ class Envelope:
         return [(k, v.encode()) for k, v in pairs.items()]
 
     @classmethod
-    def from_headers(cls, headers: list[tuple[str, bytes]] | tuple) -> "Envelope":
+    def from_headers(cls, headers: list[tuple[str, bytes]] | tuple) -> Envelope:
         values: dict[str, str] = {}
         for key, raw in headers or ():
             try:
@@ -103,7 +103,7 @@ class Envelope:
             extra={k: v for k, v in values.items() if k not in known},
         )
 
-    def with_extra(self, **extra: str) -> "Envelope":
+    def with_extra(self, **extra: str) -> Envelope:
         return replace(self, extra={**self.extra, **extra})
 
 

@@ -51,7 +51,7 @@ class ServiceSpec:
     @classmethod
     def for_package(cls, name: str, *, settings_cls: type[ServiceSettings],
                     publishes: tuple[type[Contract], ...] = (),
-                    commands: tuple[Command, ...] = ()) -> "ServiceSpec":
+                    commands: tuple[Command, ...] = ()) -> ServiceSpec:
         """A service laid out by the convention every Kontor service follows:
         `kontor_<name>/entrypoints/{api.py: create_api_app, worker.py: create_worker, create_router}`,
         `kontor_<name>/migrations/`, and `asyncapi.json` beside `src/`."""

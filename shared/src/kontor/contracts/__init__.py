@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-_REGISTRY: dict[str, type["Contract"]] = {}
+_REGISTRY: dict[str, type[Contract]] = {}
 
 
 class Contract(BaseModel):

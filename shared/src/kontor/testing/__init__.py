@@ -57,7 +57,7 @@ class TestInfra:
         for stop in reversed(self._stoppers):
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - log and go on stopping the rest
+            except Exception:
                 log.exception("stopping test infrastructure failed")
         self._stoppers.clear()
 

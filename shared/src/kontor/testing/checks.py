@@ -28,7 +28,7 @@ async def check_health_and_readiness(spec: ServiceSpec, infra: TestInfra, topic_
 async def check_not_ready_without_kafka(spec: ServiceSpec, infra: TestInfra) -> None:
     async with fresh_database(infra, spec) as url:
         settings = spec.settings_cls(database_url=url, kafka_bootstrap="127.0.0.1:9", log_format="console")
-        app = getattr(import_module(spec.api_factory.split(":")[0]), "create_api_app")(settings)
+        app = import_module(spec.api_factory.split(":")[0]).create_api_app(settings)
         async with LifespanManager(app) as manager:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http:
                 ready = await http.get("/readyz")

@@ -97,7 +97,7 @@ async def running_service(
                                      topic_prefix=topic_prefix, log_format="console",
                                      consumer_retry_backoff_s=0.05, **overrides)
         module = spec.api_factory.split(":")[0]
-        create_api_app = getattr(import_module(module), "create_api_app")
+        create_api_app = import_module(module).create_api_app
         app = create_api_app(settings, clock=clock)
         worker = spec.worker_factory(settings, clock=clock) if start_worker else None
         if worker:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from typing import Protocol
 
 from kontor_invoicing.adapters.pdf import InvoicePdf

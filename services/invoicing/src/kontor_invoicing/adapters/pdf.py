@@ -51,7 +51,6 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from kontor.money import format_money
-
 from kontor_invoicing.adapters.weasyprint_speedups import font_cache, pango_cache, style_cache
 from kontor_invoicing.domain.model import Invoice, Line, VatBreakdown
 from kontor_invoicing.settings import Seller

@@ -60,7 +60,7 @@ def _start(seller_json: str, rules_dir: str | None) -> None:
     _renderer = DefaultRenderer(_seller)
     _validator = XRechnungValidator(Path(rules_dir)) if rules_dir else None
     if _validator is not None:
-        _validator._compile()  # noqa: SLF001 - compile the rules now, not on the first invoice
+        _validator._compile()
 
 
 def _check(invoice_json: bytes) -> Timed:

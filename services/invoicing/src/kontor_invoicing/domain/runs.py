@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from kontor.errors import InvalidInput
-
 from kontor_invoicing.domain.model import business_date
 
 PHASES = ("drafting", "issuing", "reminding", "done")

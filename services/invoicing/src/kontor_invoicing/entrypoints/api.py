@@ -15,8 +15,7 @@ from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
 from kontor.errors import Conflict
 from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, Input, Quantity
-from kontor_invoicing.adapters import repository
-from kontor_invoicing.adapters import weasyprint_speedups
+from kontor_invoicing.adapters import repository, weasyprint_speedups
 from kontor_invoicing.adapters.orm import outbox
 from kontor_invoicing.domain import model
 from kontor_invoicing.service_layer import runs as billing_runs

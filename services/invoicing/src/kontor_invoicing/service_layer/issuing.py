@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kontor import faults
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceChangeRequestedV1, InvoiceIssuedV1
-from kontor import faults
 from kontor.errors import InvalidInput
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import repository

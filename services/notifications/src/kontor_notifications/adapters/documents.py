@@ -12,8 +12,8 @@ import hashlib
 import httpx
 
 from kontor.auth import mint_token
-from kontor_notifications.domain.model import DocumentRef
 from kontor_notifications.adapters.smtp import SendFailed
+from kontor_notifications.domain.model import DocumentRef
 from kontor_notifications.settings import NotificationsSettings
 
 

@@ -10,8 +10,7 @@ from kontor.clock import Clock, SystemClock
 from kontor.consumer import EventRouter
 from kontor.contracts import orders as order_events
 from kontor.contracts.clients import ClientStandingChangedV1
-from kontor.contracts.invoices import (InvoiceCancelledV1, InvoiceDraftCreatedV1, InvoiceIssuedV1,
-                                       InvoiceReminderSentV1)
+from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceDraftCreatedV1, InvoiceIssuedV1, InvoiceReminderSentV1
 from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.outbox import Outbox

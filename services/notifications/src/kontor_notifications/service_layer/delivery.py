@@ -120,7 +120,7 @@ class DeliveryLoop:
         status: str | None = "error"
         try:
             status = await services.deliver_one(self.session_factory, self.deps, on_claimed=on_claimed)
-        except Exception:  # noqa: BLE001 - e.g. the database is gone; the e-mail stays due (rolled back)
+        except Exception:
             log.exception("delivering an e-mail failed; it stays due")
         finally:
             if not claimed.done():  # failed (or cancelled) before the claim answered

@@ -180,7 +180,7 @@ async def deliver_one(session_factory: async_sessionmaker[AsyncSession], deps: D
             error = e
         except TimeoutError:
             error = SendFailed(f"not sent within {s.delivery_timeout_s:g} s (delivery_timeout_s)", permanent=False)
-        except Exception as e:  # noqa: BLE001 - recorded on the e-mail; a fix and a retry may send it
+        except Exception as e:
             log.exception("e-mail could not be built or sent", email_id=str(row.id), template=row.template)
             # ValueError: what the SMTP client refuses to send (a control character in an address),
             # UnicodeError: text that cannot be encoded; neither changes by trying again

@@ -22,7 +22,7 @@ from decimal import Decimal
 from kontor_orders.domain.catalogue import Sector
 
 PLACES = ("DE", "EU", "OTHER")
-EU_VAT_PREFIXES = frozenset("AT BE BG CY CZ DE DK EE EL ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI".split())
+EU_VAT_PREFIXES = frozenset(["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"])
 
 
 @dataclass(frozen=True)

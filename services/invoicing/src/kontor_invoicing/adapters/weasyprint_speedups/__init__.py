@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 from kontor.logging import get_logger
-
 from kontor_invoicing.adapters.weasyprint_speedups.patching import (
     WRITTEN_FOR,
     declined,

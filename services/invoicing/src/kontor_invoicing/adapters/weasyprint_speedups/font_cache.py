@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import pydyf
 from fontTools.ttLib import TTFont
 from weasyprint.pdf import fonts, stream
-from weasyprint.text.fonts import get_pango_font_hb_face, get_pango_font_key
 from weasyprint.text.ffi import pango
+from weasyprint.text.fonts import get_pango_font_hb_face, get_pango_font_key
 
 from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
 

@@ -44,7 +44,6 @@ from weasyprint.text.fonts import font_features, get_font_description
 
 from kontor_invoicing.adapters.weasyprint_speedups.patching import decline, scope, written_for_this_weasyprint
 
-
 _original_setup = line_break.Layout.setup
 _original_deactivate = line_break.Layout.deactivate
 _original_reactivate = line_break.Layout.reactivate

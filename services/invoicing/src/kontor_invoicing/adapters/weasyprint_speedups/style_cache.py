@@ -41,7 +41,6 @@ from weasyprint.layout import inline
 
 from kontor_invoicing.adapters.weasyprint_speedups.patching import scope, written_for_this_weasyprint
 
-
 _original = css.StyleFor.set_computed_styles
 _original_strut = inline.strut
 _computing = threading.RLock()
@@ -86,7 +85,7 @@ class _AnonymousCopy(AnonymousStyle):
 class _Template:
     """A style computed once, lazily, by WeasyPrint's own code; what its key refers to by id; its strut."""
 
-    __slots__ = ("style", "keeps", "strut", "_anonymous")
+    __slots__ = ("_anonymous", "keeps", "strut", "style")
 
     def __init__(self, style: ComputedStyle | AnonymousStyle, keeps: tuple = ()) -> None:
         self.style, self.keeps, self.strut, self._anonymous = style, keeps, None, None
