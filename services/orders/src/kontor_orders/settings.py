@@ -4,6 +4,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from kontor.attachments import DEFAULT_MAX_BYTES
 from kontor.settings import ServiceSettings
 
 # EUR per one unit of the currency; used for the minimum-fee check and stored on each
@@ -27,6 +28,7 @@ class OrdersSettings(ServiceSettings):
     employer_on_costs: Decimal = Decimal("0.21")
     cooperative_fee: Decimal = Decimal("0.10")
     offer_warning_days: int = 3
-    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, description="largest document an order takes "
+                                      "(invoice drafts take the same: KONTOR_INVOICING_ATTACHMENT_MAX_BYTES)")
     order_runs_enabled: bool = True
     order_run_interval_s: float = 3600
