@@ -37,6 +37,11 @@ D = Decimal
     ("design", "OTHER", "company", None, "O", "0"),
     ("design", "OTHER", "person", None, "S", "19"),
     ("teaching", "OTHER", "person", None, "E", "0"),
+    ("teaching_uncertified", "DE", "public_body", None, "S", "19"),  # no certificate: no § 4 Nr. 21 exemption
+    ("teaching_uncertified", "DE", "person", None, "S", "19"),
+    ("teaching_uncertified", "EU", "company", "FR40303265045", "AE", "0"),
+    ("teaching_uncertified", "OTHER", "person", None, "S", "19"),
+    ("journalism", "DE", "company", None, "S", "7"),
 ])
 def test_vat_determination(sector, place, kind, vat_id, category, rate):
     vat = determine_vat(sector=SECTORS[sector], place_of_service=place, client_kind=kind, client_vat_id=vat_id)
@@ -456,3 +461,16 @@ def test_a_document_undeclared_or_declared_by_an_alias_takes_its_type_from_its_c
         checked = attachments.check_document(filename="Foto.JPG", declared_type=declared,
                                              content=b"\xff\xd8\xff\xe0\x00\x10JFIF", max_bytes=1000)
         assert checked == attachments.CheckedDocument("Foto.JPG", "image/jpeg")
+
+
+def test_catalogue_vat_rules_follow_the_ustg():
+    """Only the grant of copyrights is reduced (§ 12 Abs. 2 Nr. 7c UStG), only certified teaching
+    exempt (§ 4 Nr. 21 UStG); everything else the cooperative takes is at the standard rate."""
+    rules = {code: s.vat_rule for code, s in SECTORS.items() if s.processable}
+    assert rules == {
+        "design": "standard", "software": "standard", "consulting": "standard", "translation": "standard",
+        "photography": "standard", "event_technology": "standard", "moderation": "standard",
+        "copyright_licensing": "reduced", "journalism": "reduced",
+        "teaching": "exempt", "teaching_uncertified": "standard",
+    }
+    assert {c for c, s in SECTORS.items() if not s.processable} == {"crafts", "sale_of_goods", "licensed_activity"}
