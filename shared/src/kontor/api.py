@@ -186,7 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
         # Same shape as FastAPI's own 422, so clients handle one format.
-        detail = [{"loc": [exc.location, *field.split(".")], "msg": msg, "type": "value_error"} for field, msg in exc.errors]
+        detail = [{"loc": [exc.location, *field.split(".")], "msg": msg, "type": "value_error"}
+                  for field, msg in exc.errors]
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(Conflict)

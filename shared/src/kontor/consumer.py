@@ -75,7 +75,8 @@ class Record(Protocol):
 
 
 class DeadLetterPublisher(Protocol):
-    async def __call__(self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None: ...
+    async def __call__(self, topic: str, value: bytes | None, key: bytes | None,
+                       headers: list[tuple[str, bytes]]) -> None: ...
 
 
 @dataclass

@@ -93,6 +93,6 @@ async def upsert_newer(session: AsyncSession, table: sa.Table, values: dict) -> 
     changes = {k: stmt.excluded[k] for k in values if k != "id"}
     if "updated_at" in table.c:
         changes["updated_at"] = sa.func.now()
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=changes,
-                                      where=table.c.version < stmt.excluded.version).returning(table.c.id)
-    return (await session.execute(stmt)).first() is not None
+    upsert = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=changes,
+                                        where=table.c.version < stmt.excluded.version).returning(table.c.id)
+    return (await session.execute(upsert)).first() is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -106,11 +107,10 @@ async def read_dead_letters(bootstrap: str, topics: list[str]) -> list[DeadLette
 
         while await behind():
             batch = await consumer.getmany(*partitions, timeout_ms=1000)
-            for records in batch.values():
-                for r in records:
-                    if r.offset < end[TopicPartition(r.topic, r.partition)]:
-                        found.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value,
-                                                tuple((k, bytes(v)) for k, v in (r.headers or ()))))
+            found.extend(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value,
+                                    tuple((k, bytes(v)) for k, v in (r.headers or ())))
+                         for records in batch.values() for r in records
+                         if r.offset < end[TopicPartition(r.topic, r.partition)])
         return sorted(found, key=lambda d: (d.topic, d.partition, d.offset))
     finally:
         await consumer.stop()
@@ -185,10 +185,8 @@ async def _run(spec, settings: ServiceSettings, args: argparse.Namespace, out=sy
             return 1
         for d in found:
             value = d.value.decode(errors="replace") if d.value is not None else None
-            try:
+            with contextlib.suppress(ValueError):  # not JSON: shown as the text it is
                 value = json.loads(value) if value else value
-            except ValueError:
-                pass
             print(json.dumps({**d.summary(), "key": d.key.decode(errors="replace") if d.key else None,
                               "headers": {k: v.decode(errors="replace") for k, v in d.headers}, "value": value},
                              indent=2, ensure_ascii=False), file=out)

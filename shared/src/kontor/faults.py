@@ -109,7 +109,7 @@ class Backoff:
     def next_delay(self) -> float:
         delay = min(self.max_s, self.base_s * (2 ** self.attempts))
         self.attempts += 1
-        return delay * (0.5 + random.random() / 2)
+        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter of a retry, not a secret
 
     def reset(self) -> None:
         self.attempts = 0

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from kontor.errors import Conflict
 
-A = TypeVar("A")
+
+class Versioned(Protocol):
+    """A dataclass aggregate with a version."""
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def version(self) -> int: ...
+
+
+A = TypeVar("A", bound=Versioned)
 
 
 def require(aggregate, action: str, transitions: Mapping[str, frozenset[str]], what: str) -> None:

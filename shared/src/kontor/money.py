@@ -22,5 +22,5 @@ def format_money(amount: Decimal, currency: str, language: str) -> str:
     """As people read it: 1.280,00 EUR (de), 1,280.00 EUR (en); the amount keeps its scale."""
     text = f"{amount:,}"
     if language == "de":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(str.maketrans(",.", ".,"))
     return f"{text} {currency}"

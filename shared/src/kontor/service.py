@@ -58,6 +58,8 @@ class ServiceSpec:
         from importlib import import_module
 
         package = import_module(f"kontor_{name}")
+        if package.__file__ is None:
+            raise TypeError(f"kontor_{name} is a namespace package, not a service package")
         here = Path(package.__file__).resolve().parent
 
         def consumes() -> list[tuple[str, list[type[Contract]]]]:

@@ -117,7 +117,10 @@ class Worker:
 
         @subscriber
         async def on_record(message: KafkaMessage) -> None:
-            await dispatcher.dispatch(message.raw_message)
+            record = message.raw_message
+            if isinstance(record, tuple):  # only a batch subscriber receives a tuple of records
+                raise TypeError(f"{group}: a batch of {len(record)} records where one was subscribed")
+            await dispatcher.dispatch(record)
 
     async def _publish_dead_letter(self, topic, value, key, headers) -> None:
         await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
@@ -157,8 +160,9 @@ class Worker:
         for closing in (self.broker.stop, self.producer.stop):
             try:
                 await closing()
-            except Exception:  # noqa: BLE001 - they never started; nothing to keep
-                pass
+            except Exception as exc:  # noqa: BLE001 - they never started; nothing to keep but the reason
+                log.info("client that failed to start not stopped cleanly", service=self.settings.service_name,
+                         error=f"{type(exc).__name__}: {exc}")
         self.producer = create_producer(self.settings.kafka_bootstrap, f"{self.settings.service_name}-worker")
         if self.relay:
             self.relay.producer = self.producer
@@ -212,7 +216,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        health = asyncio.create_task(self._serve_health()) if self.settings.worker_http_port else None
+        port = self.settings.worker_http_port
+        health = asyncio.create_task(self._serve_health(port)) if port else None
         starting = asyncio.create_task(self.start())
         try:
             await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -227,7 +232,7 @@ class Worker:
                 health.cancel()
                 await asyncio.gather(health, return_exceptions=True)
 
-    async def _serve_health(self) -> None:
+    async def _serve_health(self, port: int) -> None:
         import uvicorn
         from fastapi import FastAPI
         from fastapi.responses import JSONResponse
@@ -245,7 +250,7 @@ class Worker:
             return readiness_response(await self.readiness())
 
         self.health_app = app
-        config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.worker_http_port,
+        config = uvicorn.Config(app, host=self.settings.http_host, port=port,
                                 log_config=None, access_log=False, lifespan="off")
         await uvicorn.Server(config).serve()
 

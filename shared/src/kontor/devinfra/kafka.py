@@ -70,7 +70,8 @@ class LocalKafka:
         return self.port + 2 * node
 
     def _controller(self, node: int) -> int:
-        return self.controller_port + 2 * node
+        first = self.port + 1 if self.controller_port is None else self.controller_port
+        return first + 2 * node
 
     @property
     def bootstrap(self) -> str:
@@ -148,10 +149,10 @@ class LocalKafka:
             if cluster_id is None:
                 cluster_id = _read_cluster_id(self._dir(0) / "data") or _cluster_id()
             data.mkdir(parents=True, exist_ok=True)
-            subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
+            subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],  # noqa: S603 - argv of our own, the Kafka JVM
                            check=True, capture_output=True)
         log = base / "kafka.log"
-        self.processes[node] = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=log.open("ab"),
+        self.processes[node] = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=log.open("ab"),  # noqa: S603 - argv of our own, the Kafka JVM
                                                 stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
             wait_for_port(self.host, self.broker_port(node), timeout_s, f"Kafka node {node}", self.processes[node],

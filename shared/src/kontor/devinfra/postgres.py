@@ -7,6 +7,7 @@ cluster's superuser is `kontor` with trust authentication on 127.0.0.1 only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import pwd
@@ -81,7 +82,7 @@ class LocalPostgres:
         base, data, run = self._prepare_dirs()
         log = base / "postgres.log"
         if not (data / "PG_VERSION").exists():
-            subprocess.run(self._as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER,
+            subprocess.run(self._as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER,  # noqa: S603 - argv of our own, PostgreSQL binaries
                                                  "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]),
                            check=True, capture_output=True)
         if not log.exists():
@@ -94,7 +95,7 @@ class LocalPostgres:
             "-k", str(run), "-c", "max_connections=400", "-c", "shared_buffers=256MB",
             "-c", "max_locks_per_transaction=256",
         ])
-        self.process = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT,  # noqa: S603 - argv of our own, PostgreSQL binaries
                                         start_new_session=True)
         wait_for_port(self.host, self.port, timeout_s, "PostgreSQL", self.process, log)
         asyncio.run(self._wait_accepting(timeout_s))
@@ -116,7 +117,7 @@ class LocalPostgres:
         """`pg_ctl stop -m fast` whoever started it: sessions get "terminating connection due to
         administrator command", new connections "the database system is shutting down"."""
         _, data, _ = self._prepare_dirs()
-        subprocess.run(self._as_server_user([str(_bindir() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast",
+        subprocess.run(self._as_server_user([str(_bindir() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast",  # noqa: S603 - argv of our own, PostgreSQL binaries
                                              "-w", "-t", str(int(timeout_s))]), capture_output=True, check=True)
         if self.process:
             self.process.wait(timeout_s)
@@ -129,10 +130,8 @@ class LocalPostgres:
         pid = int((data / "postmaster.pid").read_text().split()[0])
         victims = [pid, *_children(pid)]
         for victim in victims:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # gone already
                 os.kill(victim, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self.process:
             self.process.wait(30)  # runuser reaps the postmaster, we reap runuser
         deadline = time.monotonic() + 30
@@ -143,7 +142,7 @@ class LocalPostgres:
     def stop(self, timeout_s: float = 30) -> None:
         if self.process and self.process.poll() is None:
             _, data, _ = self._prepare_dirs()
-            subprocess.run(self._as_server_user([str(_bindir() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast",
+            subprocess.run(self._as_server_user([str(_bindir() / "pg_ctl"), "stop", "-D", str(data), "-m", "fast",  # noqa: S603 - argv of our own, PostgreSQL binaries
                                                  "-w", "-t", str(int(timeout_s))]), capture_output=True)
             try:
                 self.process.wait(timeout_s)

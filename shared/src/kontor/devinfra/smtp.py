@@ -46,7 +46,7 @@ def read_messages(maildir: Path):
     """Every stored message, oldest first, as `email.message.EmailMessage`."""
     box = open_maildir(maildir)
     items = []
-    for key in box.keys():
+    for key in box.iterkeys():
         delivered = box.get_message(key).get_date()  # the delivery time Maildir records
         items.append((delivered, key, message_from_bytes(box.get_bytes(key), policy=policy.default)))
     return [message for _, _, message in sorted(items, key=lambda item: item[:2])]

@@ -29,13 +29,13 @@ async def check_not_ready_without_kafka(spec: ServiceSpec, infra: TestInfra) -> 
     async with fresh_database(infra, spec) as url:
         settings = spec.settings_cls(database_url=url, kafka_bootstrap="127.0.0.1:9", log_format="console")
         app = import_module(spec.api_factory.split(":")[0]).create_api_app(settings)
-        async with LifespanManager(app) as manager:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http:
-                ready = await http.get("/readyz")
-                assert ready.status_code == 503
-                checks = ready.json()["checks"]
-                assert checks["database"] == "ok" and checks["kafka"].startswith("unreachable")
-                assert (await http.get("/healthz")).status_code == 200, "alive even when not ready"
+        async with (LifespanManager(app) as manager,
+                    httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http):
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            checks = ready.json()["checks"]
+            assert checks["database"] == "ok" and checks["kafka"].startswith("unreachable")
+            assert (await http.get("/healthz")).status_code == 200, "alive even when not ready"
 
 
 async def check_migrations_match_models(spec: ServiceSpec, infra: TestInfra) -> None:

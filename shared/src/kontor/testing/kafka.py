@@ -53,10 +53,9 @@ async def read_topic(bootstrap: str, topic: str, *, min_count: int = 1, timeout_
         seen: list[Seen] = []
         while len(seen) < min_count and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                for r in records:
-                    seen.append(Seen(r.topic, r.partition, r.offset, r.key.decode() if r.key else None, r.value,
-                                     {k: v.decode(errors="replace") for k, v in (r.headers or ())}))
+            seen.extend(Seen(r.topic, r.partition, r.offset, r.key.decode() if r.key else None, r.value,
+                             {k: v.decode(errors="replace") for k, v in (r.headers or ())})
+                        for records in batch.values() for r in records)
         return seen
     finally:
         await consumer.stop()
