@@ -11,7 +11,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "kontor-dev-secret-change-me-in-production-0123456789"
+# public by design: no service starts with it outside KONTOR_ENV=development
+DEV_JWT_SECRET = "kontor-dev-secret-change-me-in-production-0123456789"  # noqa: S105
 MIN_SECRET_LENGTH = 32  # HS256 wants at least 256 bits of key
 
 
