@@ -104,10 +104,9 @@ class Stack:
         if spec.name == "invoicing" and rules.is_dir():
             # the official X-Rechnung rules beside the checkout: invalid invoices are held, not sent
             env.setdefault("KONTOR_INVOICING_XRECHNUNG_RULES_DIR", str(rules))
-        if spec.name == "invoicing":
-            # make demo (and make bench-billing) play 2027 through with runs "as of" its dates; a real
-            # deployment refuses runs as of a later date than today
-            env.setdefault("KONTOR_INVOICING_ALLOW_FUTURE_AS_OF", "true")
+        # make demo (and make bench-billing) play 2027 through with runs "as of" its dates; a real
+        # deployment refuses runs as of a later date than today
+        env.setdefault(f"{spec.env_prefix}ALLOW_FUTURE_AS_OF", "true")
         if spec.name == "notifications":
             env.setdefault("KONTOR_NOTIFICATIONS_SMTP_PORT", str(SMTP_PORT))
         return env

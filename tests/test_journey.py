@@ -232,7 +232,8 @@ async def test_the_whole_journey_across_all_four_services(infra, topic_prefix):
     if infra.maildir is None:
         pytest.skip("the SMTP server's Maildir is not readable here (KONTOR_TEST_MAILDIR unset)")
     common = dict(topic_prefix=topic_prefix)
-    async with running_service(CLIENTS, infra, **common, standing_run_enabled=False) as clients, \
+    async with running_service(CLIENTS, infra, **common, standing_run_enabled=False,
+                               allow_future_as_of=True) as clients, \
             running_service(ORDERS, infra, **common, serve_http=True, order_runs_enabled=False) as orders, \
             running_service(INVOICING, infra, **common, serve_http=True, billing_runs_enabled=False,
                             clock=FixedClock(dt.datetime(2027, 4, 1, 9, tzinfo=dt.UTC)),  # cancel in 2027

@@ -52,7 +52,8 @@ def order_for(client: dict) -> OrderActivatedV1:
 
 async def test_a_standing_run_as_of_a_later_date_does_not_judge_later_invoices_by_it(infra, topic_prefix):
     common = dict(topic_prefix=topic_prefix, clock=FixedClock(NOW))
-    async with running_service(CLIENTS, infra, **common, standing_run_enabled=False) as clients, \
+    async with running_service(CLIENTS, infra, **common, standing_run_enabled=False,
+                               allow_future_as_of=True) as clients, \
             running_service(INVOICING, infra, **common, billing_runs_enabled=False) as invoicing:
         async def registered(name: str) -> dict:
             r = await clients.http.post("/clients", headers=MEMBER, json={

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from kontor.clock import FixedClock
+from kontor.clock import BERLIN, FixedClock
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import (
     InvoiceCancelledV1,
@@ -191,9 +191,23 @@ async def test_the_rule_never_lifts_what_an_advisor_set(infra, topic_prefix):
         assert (await standing_of(svc, client_id))["status"] == "blocked"
 
 
-async def test_standing_run_as_of_a_date(infra, topic_prefix):
+async def test_a_standing_run_as_of_a_later_date_than_today_is_refused_unless_allowed(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
                                standing_run_enabled=False) as svc:
+        today = NOW.astimezone(BERLIN).date()
+        later = await svc.http.post("/standing-runs", json={"as_of": (today + dt.timedelta(days=1)).isoformat()},
+                                    headers=ADVISOR)
+        assert later.status_code == 422, later.text
+        assert later.json()["detail"][0]["loc"] == ["body", "as_of"]
+        assert "must not be after today" in later.json()["detail"][0]["msg"]
+        assert (await svc.http.get("/standing-runs", headers=ADVISOR)).json() == [], "nothing was run"
+        now = await svc.http.post("/standing-runs", json={"as_of": today.isoformat()}, headers=ADVISOR)
+        assert now.status_code == 201, now.text
+
+
+async def test_standing_run_as_of_a_date(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               standing_run_enabled=False, allow_future_as_of=True) as svc:
         ids = [uuid.UUID((await svc.http.post("/clients", json={**ACME, "vat_id": None, "name": f"Client {i}"},
                                                headers=MEMBER)).json()["id"]) for i in range(3)]
         # due 10 Nov: overdue today, restricting from 11 Jan 2027; the third client owes nothing

@@ -88,7 +88,8 @@ def issued(order: dict, n: int) -> InvoiceIssuedV1:
 
 async def test_full_journey_with_client_confirmation(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               order_runs_enabled=False, public_base_url="https://kontor.example") as svc:
+                               order_runs_enabled=False, public_base_url="https://kontor.example",
+                               allow_future_as_of=True) as svc:
         client_id = await known_client(infra, topic_prefix)
         order = await created(svc, client_id)
         order_id = order["order_id"]
@@ -212,7 +213,7 @@ async def test_skipped_confirmation_activates_on_approval_and_the_member_complet
 
 async def test_offer_expiry_warning_and_rejection_by_order_runs(infra, topic_prefix):
     async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
-                               order_runs_enabled=False) as svc:
+                               order_runs_enabled=False, allow_future_as_of=True) as svc:
         client_id = await known_client(infra, topic_prefix)
         order = await created(svc, client_id, confirmation={"mode": "send", "offer_valid_until": "2026-11-30"})
         order_id = order["order_id"]
@@ -342,3 +343,20 @@ async def test_automatic_checks_and_validation(infra, topic_prefix):
         big = await svc.http.post(f"/orders/{cheap['order_id']}/attachments", headers=MEMBER,
                                   files={"file": ("virus.exe", b"MZ", "application/x-msdownload")})
         assert big.status_code == 422 and big.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+async def test_an_order_run_as_of_a_later_date_than_today_is_refused_unless_allowed(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               order_runs_enabled=False) as svc:
+        client_id = await known_client(infra, topic_prefix)
+        order = await created(svc, client_id, confirmation={"mode": "send", "offer_valid_until": "2026-11-23"})
+        await act(svc, order["order_id"], "submit", MEMBER)
+        await act(svc, order["order_id"], "approve", ADVISOR)
+        later = await svc.http.post("/order-runs", json={"as_of": "2026-11-24"}, headers=ADVISOR)  # NOW: 22 Nov
+        assert later.status_code == 422, later.text
+        assert later.json()["detail"][0]["loc"] == ["body", "as_of"]
+        assert "must not be after today" in later.json()["detail"][0]["msg"]
+        still = (await svc.http.get(f"/orders/{order['order_id']}", headers=MEMBER)).json()
+        assert still["status"] == "client_confirmation", "a refused run expired no offer"
+        today = (await svc.http.post("/order-runs", json={"as_of": "2026-11-22"}, headers=ADVISOR))
+        assert today.status_code == 200 and today.json()["expired"] == 0

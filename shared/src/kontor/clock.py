@@ -12,6 +12,18 @@ from zoneinfo import ZoneInfo
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
+def check_run_date(as_of: dt.date, *, today: dt.date, allow_future: bool) -> dt.date:
+    """A run "as of" a date judges what is due by then; one as of a later date than today would act
+    on what is not yet true (numbers, reminders, expired offers, debt). Refused unless the deployment
+    allows it (a demo or a test playing a year through)."""
+    from kontor.errors import InvalidInput
+
+    if as_of > today and not allow_future:
+        raise InvalidInput(field="as_of", message=f"must not be after today ({today.isoformat()}): this "
+                                                  f"deployment does not allow runs as of a later date")
+    return as_of
+
+
 class Clock(Protocol):
     def now(self) -> dt.datetime:
         """The current instant, timezone-aware in UTC."""

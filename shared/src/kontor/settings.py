@@ -64,6 +64,12 @@ class ServiceSettings(BaseSettings):
     infrastructure_max_backoff_s: float = Field(default=30.0, gt=0, description="longest wait between retries "
                                                 "while the database or the broker is down")
     run_migrations_on_start: bool = True
+    allow_future_as_of: bool = Field(
+        default=False, description="accept runs (billing, standing, order rules) as of a date later than today, and "
+                                   "payments received after today, for demos and tests that play a year through "
+                                   "(`make up` and the tests that need it set it); a real deployment leaves it off: a "
+                                   "billing run as of a future date would take that year's invoice numbers and send "
+                                   "reminders not yet due, an order run would expire offers early")
 
     @model_validator(mode="after")
     def _refuse_known_secret(self) -> Self:

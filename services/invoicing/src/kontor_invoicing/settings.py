@@ -46,11 +46,6 @@ class InvoicingSettings(ServiceSettings):
     billing_runs_enabled: bool = Field(default=True, description="the worker starts a run as of today every "
                                                                  "billing_run_interval_s when something is due")
     billing_run_interval_s: float = 600
-    allow_future_as_of: bool = Field(
-        default=False, description="accept billing runs as of a date later than today, and payments received after "
-                                   "today, for demos and tests that play a year through (`make up` and the tests set "
-                                   "it); a real deployment leaves it off: a run as of a future date would take that "
-                                   "year's invoice numbers and send reminders not yet due")
     billing_batch_size: int = Field(default=50, description="planned invoices, drafts or reminders per transaction")
     runs_poll_interval_s: float = Field(default=0.5, description="how often an idle worker looks for a billing run")
 

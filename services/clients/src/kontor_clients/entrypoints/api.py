@@ -276,7 +276,7 @@ runs = APIRouter(prefix="/standing-runs", tags=["standing runs"])
 async def run_standing(body: StandingRunIn, ctx: Ctx, principal: Advisor) -> StandingRunOut:
     report = await services.run_standing(ctx.session_factory, ctx.outbox, ctx.clock,
                                          as_of=body.as_of or business_today(ctx.clock), trigger="advisor",
-                                         requested_by=principal.sub)
+                                         requested_by=principal.sub, allow_future=ctx.settings.allow_future_as_of)
     async with ctx.session_factory() as session:
         return StandingRunOut.model_validate(await repository.get_run(session, report.run_id), from_attributes=True)
 

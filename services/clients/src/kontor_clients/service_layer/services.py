@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.auth import Principal
-from kontor.clock import Clock, business_today
+from kontor.clock import Clock, business_today, check_run_date
 from kontor.contracts.clients import (
     ClientRegisteredV1,
     ClientSnapshotV1,
@@ -273,10 +273,11 @@ class RunReport:
 
 async def run_standing(session_factory: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock, *,
                        as_of: dt.date, trigger: str, requested_by: str | None = None,
-                       progress_every: int = 500) -> RunReport | None:
+                       progress_every: int = 500, allow_future: bool = False) -> RunReport | None:
     """Apply the debt rule as of `as_of` to every client it may change, one transaction per
     client (a failure stops the run and is raised; what was done stays done and a re-run
     picks up the rest). None if the day's scheduled run was already taken by another replica."""
+    check_run_date(as_of, today=business_today(clock), allow_future=allow_future)
     async with session_factory.begin() as session:
         run_id = await repository.start_run(session, as_of=as_of, trigger=trigger, requested_by=requested_by,
                                             now=clock.now())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from kontor.errors import InvalidInput
+from kontor.clock import check_run_date
 from kontor_invoicing.domain.model import business_date
 
 PHASES = ("drafting", "issuing", "reminding", "done")
@@ -34,10 +34,7 @@ def check_as_of(as_of: dt.date, *, today: dt.date, allow_future: bool) -> dt.dat
     (a demo or a test playing a year through). A run as of a future date would take that
     year's invoice numbers, issue invoices dated in the future and send reminders not yet due."""
     business_date(as_of, "as_of")
-    if as_of > today and not allow_future:
-        raise InvalidInput(field="as_of", message=f"must not be after today ({today.isoformat()}): this "
-                                                  f"deployment does not allow runs as of a later date")
-    return as_of
+    return check_run_date(as_of, today=today, allow_future=allow_future)
 
 
 def phase_done(phase: str, left: Remaining) -> bool:

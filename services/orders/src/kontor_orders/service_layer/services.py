@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.auth import Principal
-from kontor.clock import Clock, business_today, end_of_business_day
+from kontor.clock import Clock, business_today, check_run_date, end_of_business_day
 from kontor.contracts import Contract
 from kontor.contracts.common import Actor
 from kontor.contracts.orders import (
@@ -443,6 +443,7 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
     """Warn of offers expiring within `offer_warning_days`, reject expired offers, complete
     finished orders; one transaction per order, safe to run on several replicas at once
     (each order is locked and re-checked)."""
+    check_run_date(as_of, today=deps.today, allow_future=deps.settings.allow_future_as_of)
     warn_days = deps.settings.offer_warning_days
     async with session_factory() as session:
         ids = await repository.ids_for_runs(session, as_of=as_of, warn_days=warn_days)
