@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from kontor_orders.domain.catalogue import SECTORS
-from kontor_orders.domain.model import Flag, Order, Rejection
+from kontor_orders.domain.model import Flag, Order, Rejection, submitted
 
 HOURS_PER_UNIT = {"hour": Decimal(1), "day": Decimal(8), "week": Decimal(40)}
 CENT = Decimal("0.01")
@@ -35,10 +35,11 @@ def rejection_for(order: Order) -> Rejection | None:
     client = order.client
     if client.standing == "blocked":
         return Rejection("automatic_check", f"the client is blocked: {client.standing_reason or 'unpaid debt'}")
-    if client.standing == "advance_payment_only" and order.payment.mode != "advance":
+    if client.standing == "advance_payment_only" and submitted(order.payment, "payment").mode != "advance":
         return Rejection("automatic_check", "the client is restricted to advance payment "
-                                            f"({client.standing_reason or 'unpaid invoices'}); choose payment mode advance")
-    sector = SECTORS[order.sector]
+                                            f"({client.standing_reason or 'unpaid invoices'}); "
+                                            "choose payment mode advance")
+    sector = SECTORS[submitted(order.sector, "sector")]
     if not sector.processable:
         return Rejection("automatic_check", f"the cooperative cannot process orders of the sector {sector.name_en!r}")
     return None

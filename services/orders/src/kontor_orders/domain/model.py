@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
@@ -230,9 +231,10 @@ def parse_lines(raw_lines: list[dict], currency: str, errors: list[tuple[str, st
             except ValueError:
                 errors.append((f"lines.{i}.unit_price", f"{currency} has {MINOR_UNITS[currency]} decimal places"))
                 price = None
-        if quantity is not None and price is not None and currency in MINOR_UNITS:
+        unit = raw.get("unit")
+        if quantity is not None and price is not None and currency in MINOR_UNITS and isinstance(unit, str):
             parsed.append(Line(description=_text(raw.get("description")) or "", quantity=quantity,
-                               unit=raw.get("unit"), unit_price=price,
+                               unit=unit, unit_price=price,
                                net_amount=round_money(quantity * price, currency)))
     return tuple(parsed)
 
@@ -304,11 +306,10 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
     if payment is not None:
         errors += terms_date_errors(payment)
     if payment is not None and start and end and lines and not errors:
-        errors.extend(validate_terms(payment, total=sum((l.net_amount for l in lines), Decimal(0)),
+        errors.extend(validate_terms(payment, total=sum((line.net_amount for line in lines), Decimal(0)),
                                      currency=currency, service_start=start, service_end=end))
-    if errors:
+    if errors or client is None:  # an unknown client is one of the errors
         raise InvalidInput(errors)
-    assert client is not None
     draft = Order(
         id=order_id, member_id=member_id, client=client,
         contact_person=ContactPerson(_text(contact["name"]) or "", contact["email"].strip()),
@@ -349,6 +350,14 @@ def require(order: Order, action: str) -> None:
 
 
 _next = lifecycle.next_version
+T = TypeVar("T")
+
+
+def submitted(value: T | None, name: str) -> T:
+    """A field that missing_for_submission requires: every order past its draft has it."""
+    if value is None:
+        raise InvalidInput(field=name, message="is required to submit the order")
+    return value
 
 
 def edit(order: Order, new: Order) -> Order:
@@ -377,8 +386,9 @@ def approve(order: Order, *, today: dt.date) -> Order:
                        current_status=order.status)
     if errors := date_errors(order) + amount_errors(order):
         raise InvalidInput(errors)  # an order stored before dates and amounts were bounded
-    if order.confirmation.mode == "send":
-        if order.confirmation.offer_valid_until < today:
+    confirmation = submitted(order.confirmation, "confirmation")
+    if confirmation.mode == "send":
+        if submitted(confirmation.offer_valid_until, "confirmation.offer_valid_until") < today:
             raise Conflict("the offer's validity has passed; the member must duplicate and resubmit the order",
                            current_status=order.status)
         return _next(order, status="client_confirmation")
@@ -391,8 +401,10 @@ INSTALLMENT_LABEL = {"de": "Abschlag", "en": "Installment"}
 def activate(order: Order, *, today: dt.date) -> Order:
     """Active, with the planned invoices computed as of the activation day."""
     installment_label = INSTALLMENT_LABEL.get(order.client.language, "Installment")
-    schedule = compute_schedule(order.payment, order.lines, currency=order.currency, service_start=order.service_start,
-                                service_end=order.service_end, activated_on=today, label=installment_label)
+    schedule = compute_schedule(submitted(order.payment, "payment"), order.lines, currency=order.currency,
+                                service_start=submitted(order.service_start, "service_period"),
+                                service_end=submitted(order.service_end, "service_period"), activated_on=today,
+                                label=installment_label)
     return replace(order, status="active", activated_on=today, schedule=schedule)
 
 
@@ -426,11 +438,12 @@ def adjust(order: Order, changes: dict) -> tuple[Order, list[dict]]:
         i = int(key)
         if not 0 <= i < len(lines):
             raise InvalidInput(field=f"line_descriptions.{key}", message="no such line")
-        if not _text(text):
+        description = _text(text)
+        if not description:
             raise InvalidInput(field=f"line_descriptions.{key}", message="is required")
-        if lines[i].description != _text(text):
-            diff.append({"field": f"lines.{i}.description", "before": lines[i].description, "after": _text(text)})
-            lines[i] = replace(lines[i], description=_text(text))
+        if lines[i].description != description:
+            diff.append({"field": f"lines.{i}.description", "before": lines[i].description, "after": description})
+            lines[i] = replace(lines[i], description=description)
     if not diff:
         return order, []
     return _next(order, lines=tuple(lines), **updates), diff
@@ -455,8 +468,10 @@ def warn_expiry(order: Order) -> Order:
 
 def expire(order: Order) -> Order:
     require(order, "expire")
+    valid_until = submitted(submitted(order.confirmation, "confirmation").offer_valid_until,
+                             "confirmation.offer_valid_until")
     return _next(order, status="rejected", rejection=Rejection(
-        by="offer_expired", reason=f"the offer was valid until {order.confirmation.offer_valid_until.isoformat()}"))
+        by="offer_expired", reason=f"the offer was valid until {valid_until.isoformat()}"))
 
 
 def request_cancellation(order: Order, reason: str) -> Order:
@@ -489,7 +504,7 @@ def complete(order: Order, *, today: dt.date) -> Order:
 def record_issued_invoice(order: Order, invoice_id: uuid.UUID, number: str) -> Order | None:
     if any(i.invoice_id == invoice_id for i in order.issued_invoices):
         return None
-    return _next(order, issued_invoices=order.issued_invoices + (IssuedInvoice(invoice_id, number),))
+    return _next(order, issued_invoices=(*order.issued_invoices, IssuedInvoice(invoice_id, number)))
 
 
 def duplicate(order: Order, *, new_id: uuid.UUID, member_id: str, client: ClientRef, now: dt.datetime) -> Order:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from kontor.clock import add_months
 from kontor.errors import InvalidInput
@@ -25,6 +26,7 @@ INTERVALS = {"month": 1, "quarter": 3, "year": 12}
 MAX_INSTALLMENTS = 3
 MAX_DUE_IN_DAYS = 120
 HUNDRED = Decimal(100)
+T = TypeVar("T")
 
 
 def date_error(name: str, day: dt.date | None) -> list[tuple[str, str]]:
@@ -123,12 +125,14 @@ def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, servic
                 errors.append((f"payment.installments.{i}.date", "installment dates must increase"))
         if errors:
             return errors
-        if all(item.amount is not None for item in items):
-            given = sum((item.amount for item in items), Decimal(0))
+        amounts = [item.amount for item in items if item.amount is not None]
+        percentages = [item.percentage for item in items if item.percentage is not None]
+        if len(amounts) == len(items):
+            given = sum(amounts, Decimal(0))
             if given != total:
                 errors.append(("payment.installments", f"the amounts add up to {given}, the order total is {total}"))
-        elif all(item.percentage is not None for item in items):
-            given = sum((item.percentage for item in items), Decimal(0))
+        elif len(percentages) == len(items):
+            given = sum(percentages, Decimal(0))
             if given != HUNDRED:
                 errors.append(("payment.installments", f"the percentages add up to {given}, not 100"))
         else:
@@ -147,8 +151,16 @@ def _due(day: dt.date, terms: PaymentTerms) -> dt.date:
     return day + dt.timedelta(days=terms.due_in_days)
 
 
+def _required(value: T | None, field: str) -> T:
+    """A value of the terms that validate_terms requires for their mode."""
+    if value is None:
+        raise InvalidInput([(field, "is required")])
+    return value
+
+
 def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: str, service_start: dt.date,
-                     service_end: dt.date, activated_on: dt.date, label: str = "Installment") -> tuple[PlannedInvoice, ...]:
+                     service_end: dt.date, activated_on: dt.date,
+                     label: str = "Installment") -> tuple[PlannedInvoice, ...]:
     """The planned invoices of an order activated on `activated_on`; `InvalidInput` (never an
     overflow) when the terms cannot be scheduled, e.g. an order stored before dates were bounded."""
     total = sum((line.net_amount for line in lines), Decimal(0))
@@ -162,25 +174,30 @@ def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: 
         return (PlannedInvoice(1, "advance", activated_on, due, lines, total, period_start=service_start,
                                period_end=service_end),)
     if terms.mode == "after_completion":
-        day = max(terms.invoice_date, activated_on)
+        day = max(_required(terms.invoice_date, "payment.invoice_date"), activated_on)
         return (PlannedInvoice(1, "after_completion", day, _due(day, terms), lines, total,
                                period_start=service_start, period_end=service_end),)
     if terms.mode == "recurring":
-        step = INTERVALS[terms.interval]
+        step = INTERVALS[_required(terms.interval, "payment.interval")]
+        first = _required(terms.first_invoice_date, "payment.first_invoice_date")
         dates, k = [], 0
-        while (day := add_months(terms.first_invoice_date, step * k)) <= service_end:
+        while (day := add_months(first, step * k)) <= service_end:
             dates.append(day)
             k += 1
         return tuple(
             PlannedInvoice(i + 1, "recurring", day, _due(day, terms), lines, total, period_start=day,
-                           period_end=min(service_end, add_months(terms.first_invoice_date, step * (i + 1))
+                           period_end=min(service_end, add_months(first, step * (i + 1))
                                           - dt.timedelta(days=1)))
             for i, day in enumerate(dates))
     # installments: the earlier ones are rounded, the final one takes the remainder
     items = terms.installments
     planned, billed = [], Decimal(0)
     for i, item in enumerate(items[:-1]):
-        amount = item.amount if item.amount is not None else round_money(total * item.percentage / HUNDRED, currency)
+        if item.amount is not None:
+            amount = item.amount
+        else:
+            percentage = _required(item.percentage, f"payment.installments.{i}.percentage")
+            amount = round_money(total * percentage / HUNDRED, currency)
         billed += amount
         line = Line(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount)
         planned.append(PlannedInvoice(i + 1, "installment", item.date, _due(item.date, terms), (line,), amount,

@@ -22,7 +22,8 @@ from decimal import Decimal
 from kontor_orders.domain.catalogue import Sector
 
 PLACES = ("DE", "EU", "OTHER")
-EU_VAT_PREFIXES = frozenset(["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"])
+EU_VAT_PREFIXES = frozenset(["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
+                             "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"])
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def _german(sector: Sector) -> VatTreatment:
     return {"exempt": EXEMPT, "reduced": REDUCED}.get(sector.vat_rule, STANDARD)
 
 
-def determine_vat(*, sector: Sector, place_of_service: str, client_kind: str, client_vat_id: str | None) -> VatTreatment:
+def determine_vat(*, sector: Sector, place_of_service: str, client_kind: str,
+                  client_vat_id: str | None) -> VatTreatment:
     if place_of_service not in PLACES:
         raise ValueError(f"unknown place of service {place_of_service!r}")
     business = client_kind in ("company", "public_body")
