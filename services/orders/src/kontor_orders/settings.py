@@ -23,7 +23,8 @@ class OrdersSettings(ServiceSettings):
 
     public_base_url: str = Field(default="http://127.0.0.1:8101",
                                  description="where clients reach the confirmation page (links in e-mails)")
-    eur_exchange_rates: dict[str, Decimal] = Field(default_factory=lambda: {k: Decimal(v) for k, v in DEFAULT_RATES.items()})
+    eur_exchange_rates: dict[str, Decimal] = Field(
+        default_factory=lambda: {k: Decimal(v) for k, v in DEFAULT_RATES.items()})
     minimum_wage_eur: Decimal = Decimal("13.90")
     employer_on_costs: Decimal = Decimal("0.21")
     cooperative_fee: Decimal = Decimal("0.10")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
+from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kontor.contracts.clients import ClientSnapshotV1
@@ -57,9 +59,9 @@ async def add(session: AsyncSession, order: Order) -> None:
 
 
 async def save(session: AsyncSession, order: Order, *, expected_version: int) -> None:
-    result = await session.execute(
+    result = cast(CursorResult, await session.execute(
         orders.update().where(orders.c.id == order.id, orders.c.version == expected_version)
-        .values(**_columns(order), updated_at=sa.func.now()))
+        .values(**_columns(order), updated_at=sa.func.now())))
     if result.rowcount != 1:
         raise Conflict(f"order {order.id} was changed concurrently; reload and retry")
 
@@ -145,8 +147,9 @@ async def attachments_of(session: AsyncSession, order_id: uuid.UUID) -> Sequence
 
 async def attachments_of_orders(session: AsyncSession, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
     """The documents of several orders in one query (lists of orders)."""
-    rows = (await session.execute(sa.select(*ATTACHMENT_META).where(attachments.c.order_id.in_(order_ids))
-                                  .order_by(attachments.c.uploaded_at, attachments.c.filename))).all() if order_ids else []
+    rows = (await session.execute(
+        sa.select(*ATTACHMENT_META).where(attachments.c.order_id.in_(order_ids))
+        .order_by(attachments.c.uploaded_at, attachments.c.filename))).all() if order_ids else []
     found: dict[uuid.UUID, list] = {}
     for row in rows:
         found.setdefault(row.order_id, []).append(row)

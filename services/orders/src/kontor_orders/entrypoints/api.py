@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
@@ -50,8 +51,8 @@ class ServicePeriodIn(Input):
 
 class ConfirmationIn(Input):
     mode: Literal["send", "skip"]
-    offer_valid_until: BusinessDate | None = Field(default=None, description="required when sent; the link works "
-                                                                             "until the end of that day (Europe/Berlin)")
+    offer_valid_until: BusinessDate | None = Field(default=None, description="required when sent; the link "
+                                                   "works until the end of that day (Europe/Berlin)")
     skip_reason: str | None = Field(default=None, max_length=500)
     separate_agreement: bool = Field(default=False, description="skipped, but a signed agreement is attached")
 
@@ -150,8 +151,14 @@ async def _out(session, o: model.Order) -> OrderOut:
     return order_out(o, await repository.attachments_of(session, o.id))
 
 
+def settings_of(ctx: ServiceContext) -> OrdersSettings:
+    if not isinstance(ctx.settings, OrdersSettings):
+        raise TypeError("the orders API runs with OrdersSettings")
+    return ctx.settings
+
+
 def deps(ctx: ServiceContext) -> services.Deps:
-    return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+    return services.Deps(ctx.outbox, ctx.clock, settings_of(ctx))
 
 
 class ReasonIn(Input):
@@ -274,17 +281,20 @@ async def delete_draft(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipa
 
 def _action(path: str, summary: str, call, body_model=None, status_code: int = 200):
     """Register POST /orders/{id}/<path> running one use case."""
+    endpoint: Callable[..., Awaitable[OrderOut]]
     if body_model is None:
-        async def endpoint(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
+        async def without_body(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
                 return await _out(session, await call(session, deps(ctx), principal, order_id, None))
+        endpoint = without_body
     else:
-        async def endpoint(order_id: uuid.UUID, body: body_model, ctx: Ctx,  # type: ignore[valid-type]
-                           principal: CurrentPrincipal) -> OrderOut:
+        # the body's annotation is a placeholder: annotations are strings (PEP 563) resolved in module
+        # globals, and the body model is local, so FastAPI is given it below
+        async def with_body(order_id: uuid.UUID, body: BaseModel, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
                 return await _out(session, await call(session, deps(ctx), principal, order_id, body))
-        # annotations are strings (PEP 563) resolved in module globals; the body model is local
-        endpoint.__annotations__["body"] = body_model
+        with_body.__annotations__["body"] = body_model
+        endpoint = with_body
     endpoint.__name__ = path.replace("-", "_")
     router.post(f"/{{order_id}}/{path}", response_model=OrderOut, summary=summary, status_code=status_code,
                 responses={409: {"description": "not allowed in the order's current status (named in the answer)"}}
@@ -323,7 +333,8 @@ async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) ->
 async def comments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[CommentOut]:
     async with ctx.session_factory() as session:
         await services.visible(session, principal, order_id)
-        return [CommentOut.model_validate(r, from_attributes=True) for r in await repository.comments(session, order_id)]
+        rows = await repository.comments(session, order_id)
+        return [CommentOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.post("/{order_id}/comments", response_model=CommentOut, status_code=status.HTTP_201_CREATED,
@@ -338,7 +349,7 @@ async def add_comment(order_id: uuid.UUID, body: CommentIn, ctx: Ctx, principal:
              summary="Attach a document (PDF, image, office document; size limit in settings)")
 async def add_attachment(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal,
                          file: Annotated[UploadFile, File()]) -> AttachmentOut:
-    content = await file.read(ctx.settings.attachment_max_bytes + 1)
+    content = await file.read(settings_of(ctx).attachment_max_bytes + 1)
     async with ctx.begin() as session:
         values = await services.add_attachment(session, deps(ctx), principal, order_id, filename=file.filename or "",
                                                media_type=file.content_type or "", content=content)

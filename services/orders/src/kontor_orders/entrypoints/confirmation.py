@@ -31,7 +31,8 @@ TEMPLATES.globals["format_money"] = format_money
 TEXT: dict[str, dict[str, Any]] = {
     "de": {
         "title": "Auftragsbestätigung", "intro": "Bitte prüfen Sie den folgenden Auftrag. So wird er Ihnen in "
-        "Rechnung gestellt.", "project": "Projekt", "description": "Beschreibung", "agreement": "Besondere Vereinbarung",
+        "Rechnung gestellt.", "project": "Projekt", "description": "Beschreibung",
+        "agreement": "Besondere Vereinbarung",
         "period": "Leistungszeitraum", "item": "Position", "quantity": "Menge", "unit_price": "Einzelpreis",
         "amount": "Betrag", "net": "Netto", "vat": "USt.", "gross": "Gesamt", "payment": "Zahlung",
         "due": "Zahlbar innerhalb von {days} Tagen nach Rechnungsdatum", "schedule": "Geplante Rechnungen",
@@ -57,8 +58,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "documents": "Documents", "valid_until": "Offer valid until", "message": "Message (required to reject or to "
         "request changes)", "confirm": "Confirm the order", "reject": "Reject", "request_changes": "Request changes",
         "not_an_invoice": "This is not an invoice.", "unknown": "This link is not valid.",
-        "used": "This link has already been used.", "expired": "This link has expired: the offer was valid until {date}.",
-        "closed": "This order no longer awaits your confirmation.", "done_confirm": "Thank you! The order is confirmed.",
+        "used": "This link has already been used.",
+        "expired": "This link has expired: the offer was valid until {date}.",
+        "closed": "This order no longer awaits your confirmation.",
+        "done_confirm": "Thank you! The order is confirmed.",
         "done_reject": "The order was rejected.", "done_request_changes": "Your request for changes was sent.",
         "need_message": "Please write a message.", "units": {"day": "day(s)", "hour": "hour(s)", "lump_sum": "lump sum",
                                                              "week": "week(s)", "month": "month(s)", "other": ""},

@@ -41,6 +41,8 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     @router.on(InvoiceIssuedV1)
     async def on_invoice_issued(event: InvoiceIssuedV1, envelope: Envelope, session: AsyncSession) -> None:
         if event.invoice.kind == "invoice":
+            if event.invoice.number is None:  # an issued invoice has its number; a draft's event would not
+                raise ValueError(f"invoice {event.invoice_id} issued without a number")
             await services.record_issued_invoice(session, deps, event.order_id, event.invoice_id,
                                                  event.invoice.number, envelope)
 

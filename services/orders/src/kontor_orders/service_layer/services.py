@@ -84,7 +84,7 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None) ->
         contact_person=ContactPersonV1(name=order.contact_person.name, email=order.contact_person.email),
         sector=order.sector, place_of_service=order.place_of_service, project_name=order.project_name,
         special_agreement=order.special_agreement, description=order.description, currency=order.currency,
-        lines=tuple(_line(l) for l in order.lines), net_total=order.net_total,
+        lines=tuple(_line(line) for line in order.lines), net_total=order.net_total,
         vat=(VatV1(category=vat.category, rate=vat.rate, taxable_amount=order.net_total, tax_amount=order.vat_amount,
                    note=vat.note(order.client.language)),) if vat else (),
         gross_total=order.gross_total, exchange_rate_eur=order.exchange_rate_eur,
@@ -97,7 +97,7 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None) ->
                                for i in p.installments)) if p else None,
         payment_guarantee=order.payment_guarantee,
         schedule=tuple(PlannedInvoiceV1(seq=s.seq, kind=s.kind, invoice_date=s.invoice_date, due_date=s.due_date,
-                                        lines=tuple(_line(l) for l in s.lines), net_amount=s.net_amount,
+                                        lines=tuple(_line(line) for line in s.lines), net_amount=s.net_amount,
                                         deducted=s.deducted, period_start=s.period_start, period_end=s.period_end)
                        for s in order.schedule),
         activated_on=order.activated_on,
@@ -245,7 +245,8 @@ async def submit(session: AsyncSession, deps: Deps, principal: Principal, order_
     if rejection:
         events.append((OrderRejectedV1, {"rejected_by": "automatic_check", "reason": rejection.reason}))
     await _record(session, deps, current, submitted, principal.actor, "submit", events,
-                  reason=rejection.reason if rejection else None, details={"flags": list(flag_dicts)} if flags else None)
+                  reason=rejection.reason if rejection else None,
+                  details={"flags": list(flag_dicts)} if flags else None)
     return submitted
 
 
@@ -260,7 +261,9 @@ async def approve(session: AsyncSession, deps: Deps, principal: Principal, order
     details = None
     if approved.status == "client_confirmation":
         token = secrets.token_urlsafe(32)
-        valid_until = end_of_business_day(approved.confirmation.offer_valid_until)
+        offer_valid_until = model.submitted(model.submitted(approved.confirmation, "confirmation").offer_valid_until,
+                                            "confirmation.offer_valid_until")
+        valid_until = end_of_business_day(offer_valid_until)
         await repository.add_token(session, token_hash=token_hash(token), order_id=order_id, valid_until=valid_until,
                                    now=deps.clock.now())
         url = f"{deps.settings.public_base_url}/confirm/{token}"
@@ -278,8 +281,8 @@ async def reject(session: AsyncSession, deps: Deps, principal: Principal, order_
     current = await visible(session, principal, order_id, for_update=True)
     rejected = model.reject(current, by="advisor", reason=reason)
     await _record(session, deps, current, rejected, principal.actor, "reject",
-                  [(OrderRejectedV1, {"rejected_by": "advisor", "reason": rejected.rejection.reason})],
-                  reason=rejected.rejection.reason)
+                  [(OrderRejectedV1, {"rejected_by": "advisor", "reason": _rejection_reason(rejected)})],
+                  reason=_rejection_reason(rejected))
     return rejected
 
 
@@ -293,6 +296,13 @@ async def adjust(session: AsyncSession, deps: Deps, principal: Principal, order_
     await _record(session, deps, current, adjusted, principal.actor, "adjust",
                   [(OrderUpdatedV1, {"changes": tuple(diff)})], reason=note, details=diff)
     return adjusted
+
+
+def _rejection_reason(order: model.Order) -> str:
+    """The reason of an order that was just rejected."""
+    if order.rejection is None:
+        raise TypeError(f"order {order.id} in status {order.status} has no rejection")
+    return order.rejection.reason
 
 
 # -- the client, through the confirmation link ---------------------------------------------------
@@ -321,9 +331,9 @@ async def open_link(session: AsyncSession, deps: Deps, token: str, *, for_update
 async def answer_link(session: AsyncSession, deps: Deps, token: str, action: str, message: str | None) -> LinkState:
     """The client confirms, rejects or requests changes; the link is used up either way."""
     link = await open_link(session, deps, token, for_update=True)
-    if link.state != "open":
-        return link
     current = link.order
+    if link.state != "open" or current is None:  # an open link always has its order
+        return link
     client = Actor(kind="client", id=str(current.client.id), name=current.client.name)
     if action == "confirm":
         after = model.confirm(current, today=deps.today)
@@ -331,8 +341,8 @@ async def answer_link(session: AsyncSession, deps: Deps, token: str, action: str
         reason = message
     elif action == "reject":
         after = model.reject(current, by="client", reason=message or "", action="client_reject")
-        events = [(OrderRejectedV1, {"rejected_by": "client", "reason": after.rejection.reason})]
-        reason = after.rejection.reason
+        reason = _rejection_reason(after)
+        events = [(OrderRejectedV1, {"rejected_by": "client", "reason": reason})]
     elif action == "request_changes":
         after = model.request_changes(current, message or "")
         events = [(OrderChangesRequestedV1, {"message": after.changes_requested})]
@@ -352,7 +362,8 @@ async def request_cancellation(session: AsyncSession, deps: Deps, principal: Pri
     current = await _owned(session, principal, order_id)
     after = model.request_cancellation(current, reason)
     await _record(session, deps, current, after, principal.actor, "request_cancellation",
-                  [(OrderCancellationRequestedV1, {"reason": after.cancellation_reason})], reason=after.cancellation_reason)
+                  [(OrderCancellationRequestedV1, {"reason": after.cancellation_reason})],
+                  reason=after.cancellation_reason)
     return after
 
 
@@ -455,12 +466,13 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
             current = await repository.get(session, order_id, for_update=True)
             if current.status != "client_confirmation":
                 continue
-            valid_until = current.confirmation.offer_valid_until
+            valid_until = model.submitted(model.submitted(current.confirmation, "confirmation").offer_valid_until,
+                                          "confirmation.offer_valid_until")
             if valid_until < as_of:
                 after = model.expire(current)
                 await _record(session, deps, current, after, SYSTEM, "expire",
-                              [(OrderRejectedV1, {"rejected_by": "offer_expired", "reason": after.rejection.reason})],
-                              reason=after.rejection.reason)
+                              [(OrderRejectedV1, {"rejected_by": "offer_expired", "reason": _rejection_reason(after)})],
+                              reason=_rejection_reason(after))
                 await repository.retire_tokens(session, order_id, outcome="expired", now=deps.clock.now())
                 counts["expired"] += 1
             elif not current.offer_warning_sent:
@@ -474,7 +486,8 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
     for order_id in ids["active"]:
         async with session_factory.begin() as session:
             current = await repository.get(session, order_id, for_update=True)
-            if current.status == "active" and current.all_invoices_issued and current.service_end < as_of:
+            if (current.status == "active" and current.all_invoices_issued
+                    and model.submitted(current.service_end, "service_period") < as_of):
                 after = model.complete(current, today=as_of)
                 await _record(session, deps, current, after, SYSTEM, "complete", [OrderCompletedV1])
                 counts["completed"] += 1
