@@ -189,8 +189,9 @@ def test_add_months_clamps_to_the_month_end():
 
 
 def invoice(client, due, amount="1190.00", number="2026-000001", **kw):
-    return ledger.Receivable(invoice_id=uuid.uuid4(), client_id=client.id, number=number, currency=kw.pop("currency", "EUR"),
-                             amount_due=Decimal(amount), issue_date=due - dt.timedelta(days=14), due_date=due, **kw)
+    return ledger.Receivable(invoice_id=uuid.uuid4(), client_id=client.id, number=number,
+                             currency=kw.pop("currency", "EUR"), amount_due=Decimal(amount),
+                             issue_date=due - dt.timedelta(days=14), due_date=due, **kw)
 
 
 def test_an_invoice_due_at_the_end_of_the_calendar_never_overflows_the_debt_rule():

@@ -112,7 +112,8 @@ async def test_advisors_set_and_lift_standing_members_cannot(infra, topic_prefix
         first = changes[0]
         assert first["actor"] == {"kind": "advisor", "id": "advisor-1", "name": None}
         # the full billing data travels with every change
-        assert first["client"]["vat_id"] == "DE136695976" and first["client"]["invoice_email"] == "rechnung@acme.example"
+        assert first["client"]["vat_id"] == "DE136695976"
+        assert first["client"]["invoice_email"] == "rechnung@acme.example"
         assert first["client"]["address"]["postal_code"] == "10115" and first["client"]["language"] == "de"
         assert first["client"]["standing"]["reason"] == "insolvency proceedings"
 

@@ -106,7 +106,8 @@ async def test_billing_data_others_rely_on_is_changed_by_advisors_only(infra, to
         assert "invoice_email" in refused.json()["detail"]
         assert "member-2" not in refused.json()["detail"], "who else works with the client is not told"
         for billing in ({"name": "ACME Holding GmbH"}, {"vat_id": None},
-                        {"address": {**ACME["address"], "street": "Nebenstraße 2"}}, {"kind": "person", "vat_id": None}):
+                        {"address": {**ACME["address"], "street": "Nebenstraße 2"}},
+                        {"kind": "person", "vat_id": None}):
             r = await svc.http.patch(url, json=billing, headers=MEMBER_1)
             assert r.status_code == 403, (billing, r.text)
         assert (await change_email(MEMBER_2, "attacker@evil.example")).status_code == 403, \

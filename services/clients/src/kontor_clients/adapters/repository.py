@@ -266,7 +266,8 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID):
 
 async def recent_runs(session: AsyncSession, limit: int = 50) -> Sequence:
     return (await session.execute(
-        sa.select(standing_runs).order_by(standing_runs.c.started_at.desc(), standing_runs.c.as_of.desc()).limit(limit))).all()
+        sa.select(standing_runs).order_by(standing_runs.c.started_at.desc(), standing_runs.c.as_of.desc())
+        .limit(limit))).all()
 
 
 async def latest_run_date(session: AsyncSession) -> dt.date | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from kontor.api import Ctx, create_service_api
 from kontor.auth import Advisor, CurrentPrincipal
 from kontor.clock import Clock, business_today
+from kontor.errors import Conflict
 from kontor.inputs import BusinessDate, EmailAddress, Input
 from kontor_clients.adapters import repository
 from kontor_clients.adapters.orm import outbox
@@ -281,6 +282,8 @@ async def run_standing(body: StandingRunIn, ctx: Ctx, principal: Advisor) -> Sta
         return StandingRunOut.model_validate(await repository.get_run(session, report.run_id), from_attributes=True)
 
 
+    if report is None:  # only a scheduled run can be taken by another replica
+        raise Conflict("the standing run of that day is already taken")
 @runs.get("", response_model=list[StandingRunOut], summary="Recent standing runs (advisors)")
 async def list_runs(ctx: Ctx, _: Advisor) -> list[StandingRunOut]:
     async with ctx.session_factory() as session:

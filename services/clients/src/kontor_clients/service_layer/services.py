@@ -155,6 +155,8 @@ async def _change_standing(session: AsyncSession, outbox: Outbox, previous: mode
     await repository.save(session, changed)
     await repository.add_standing_change(session, changed, previous.standing, run_id=run_id)
     now = changed.standing.since
+    if now is None:  # every change of the standing says since when
+        raise TypeError(f"client {changed.id}: a standing changed without its time")
     await outbox.add(session, ClientStandingChangedV1(
         client_id=changed.id, client=snapshot(changed), occurred_at=now, actor=actor,
         previous=_standing(previous.standing)), time=now, caused_by=caused_by)
@@ -214,6 +216,8 @@ async def record_invoice_issued(session: AsyncSession, outbox: Outbox, clock: Cl
     inv = event.invoice
     if inv.kind == "cancellation":
         return  # a cancellation invoice settles the original (invoice.cancelled); it is not a debt
+    if inv.number is None or inv.issue_date is None or inv.due_date is None:
+        raise ValueError(f"invoice {inv.invoice_id} issued without its number, issue date or due date")
     if await repository.get_receivable(session, inv.invoice_id) is None:
         await repository.add_receivable(session, ledger.Receivable(
             invoice_id=inv.invoice_id, client_id=inv.client_id, number=inv.number, currency=inv.currency,
