@@ -474,3 +474,8 @@ def test_catalogue_vat_rules_follow_the_ustg():
         "teaching": "exempt", "teaching_uncertified": "standard",
     }
     assert {c for c, s in SECTORS.items() if not s.processable} == {"crafts", "sale_of_goods", "licensed_activity"}
+
+
+def test_submission_stores_the_exchange_rate_and_its_day():
+    order = model.submit(draft(), today=TODAY, exchange_rate_eur=D("0.92"), rejection=None, flags=())
+    assert (order.exchange_rate_eur, order.exchange_rate_date) == (D("0.92"), dt.date(2026, 11, 22))

@@ -104,7 +104,8 @@ class OrderV1(_Value):
     net_total: Decimal
     vat: tuple[VatV1, ...] = ()
     gross_total: Decimal | None = None
-    exchange_rate_eur: Decimal | None = None
+    exchange_rate_eur: Decimal | None = None  # EUR per one unit of `currency`, stored on submission
+    exchange_rate_date: dt.date | None = None  # the day it was stored
     service_start: dt.date | None = None
     service_end: dt.date | None = None
     confirmation_mode: Literal["send", "skip"] | None = None

@@ -130,6 +130,7 @@ class Order:
     comment_for_advisors: str | None = None
     version: int = 1
     exchange_rate_eur: Decimal | None = None  # EUR per unit of the currency, stored on submission
+    exchange_rate_date: dt.date | None = None  # the day it was stored (the submission's business date)
     flags: tuple[Flag, ...] = ()
     schedule: tuple[PlannedInvoice, ...] = ()
     activated_on: dt.date | None = None
@@ -373,9 +374,10 @@ def submit(order: Order, *, today: dt.date, exchange_rate_eur: Decimal, rejectio
     if errors := missing_for_submission(order, today=today):
         raise InvalidInput(errors)
     if rejection:
-        return _next(order, status="rejected", rejection=rejection, exchange_rate_eur=exchange_rate_eur, flags=flags)
-    return _next(order, status="smart_review", exchange_rate_eur=exchange_rate_eur, flags=flags,
-                 changes_requested=None, rejection=None)
+        return _next(order, status="rejected", rejection=rejection, exchange_rate_eur=exchange_rate_eur,
+                     exchange_rate_date=today, flags=flags)
+    return _next(order, status="smart_review", exchange_rate_eur=exchange_rate_eur, exchange_rate_date=today,
+                 flags=flags, changes_requested=None, rejection=None)
 
 
 def approve(order: Order, *, today: dt.date) -> Order:

@@ -88,6 +88,7 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None) ->
         vat=(VatV1(category=vat.category, rate=vat.rate, taxable_amount=order.net_total, tax_amount=order.vat_amount,
                    note=vat.note(order.client.language)),) if vat else (),
         gross_total=order.gross_total, exchange_rate_eur=order.exchange_rate_eur,
+        exchange_rate_date=order.exchange_rate_date,
         service_start=order.service_start, service_end=order.service_end,
         confirmation_mode=c.mode if c else None, offer_valid_until=c.offer_valid_until if c else None,
         payment=PaymentTermsV1(
