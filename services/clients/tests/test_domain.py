@@ -1,6 +1,7 @@
 """The clients domain alone: identifiers, validation, duplicates, standing and the debt rule."""
 import datetime as dt
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -100,6 +101,17 @@ def register(**overrides):
     ({"address": model.Address("Hauptstraße 1", "\u0661\u0660\u0661\u0661\u0665", "Berlin", "DE")},
      "address.postal_code"),
     ({"vat_id": "DE\u0661\u0663\u0666\u0666\u0669\u0665\u0669\u0667\u0666"}, "vat_id"),
+    ({"address": model.Address("100 Congress Ave", "78701", "Austin", "US")}, "address.subdivision"),  # required
+    ({"address": model.Address("100 Congress Ave", "78701", "Austin", "US", "XX")}, "address.subdivision"),
+    ({"address": model.Address("100 Congress Ave", "78701", "Austin", "US", "ON")}, "address.subdivision"),
+    ({"address": model.Address("1 Front St W", "M5V 3L9", "Toronto", "CA")}, "address.subdivision"),
+    ({"address": model.Address("1 Front St W", "M5V 3L9", "Toronto", "CA", "TX")}, "address.subdivision"),
+    ({"address": model.Address("1 Front St W", "M5V", "Toronto", "CA", "ON")}, "address.postal_code"),
+    ({"address": model.Address("1 George St", "2000", "Sydney", "AU")}, "address.subdivision"),
+    ({"address": model.Address("1 George St", "2000", "Sydney", "AU", "SYD")}, "address.subdivision"),
+    ({"address": model.Address("1 George St", "200", "Sydney", "AU", "NSW")}, "address.postal_code"),
+    ({"address": model.Address("Marktplatz 2", "80331", "München", "DE", "BAYERN")}, "address.subdivision"),
+    ({"address": model.Address("Marktplatz 2", "80331", "München", "DE", "B\u0007")}, "address.subdivision"),
 ])
 def test_bad_records_name_the_field(overrides, field):
     with pytest.raises(InvalidInput) as e:
@@ -114,6 +126,33 @@ def test_a_good_record_is_cleaned():
         ("ACME GmbH", "DE136695976", "Rechnung@acme.example", "DE")
     body = register(kind="public_body", name="Bundesamt", leitweg_id="991-33333test-33", invoice_email="e@bund.example")
     assert body.leitweg_id == "991-33333TEST-33"
+
+
+@pytest.mark.parametrize("address, subdivision", [
+    (model.Address("100 Congress Ave", "78701", "Austin", "us", "tx"), "TX"),
+    (model.Address("100 Congress Ave", "78701", "Austin", "US", "US-TX"), "TX"),
+    (model.Address("1 Front St W", "M5V 3L9", "Toronto", "CA", "ON"), "ON"),
+    (model.Address("1 George St", "2000", "Sydney", "AU", " nsw "), "NSW"),
+    (model.Address("Marktplatz 2", "80331", "München", "DE", "DE-BY"), "BY"),  # optional elsewhere
+    (model.Address("Marktplatz 2", "80331", "München", "DE"), None),
+])
+def test_subdivisions_are_the_iso_3166_2_code_part(address, subdivision):
+    assert register(address=address).address.subdivision == subdivision
+
+
+def test_a_client_from_before_subdivisions_keeps_its_address_until_it_is_changed():
+    old = replace(register(address=model.Address("100 Congress Ave", "78701", "Austin", "US", "TX")),
+                  address=model.Address("100 Congress Ave", "78701", "Austin", "US"))  # as stored before
+    renamed, changed = model.update(old, {"language": "en"}, now=NOW)
+    assert changed == ("language",) and renamed.address.subdivision is None
+    with pytest.raises(InvalidInput) as e:
+        model.update(old, {"address": model.Address("200 Main St", "78701", "Austin", "US")}, now=NOW)
+    assert [f for f, _ in e.value.errors] == ["address.subdivision"]
+    moved = model.update(old, {"address": model.Address("200 Main St", "78701", "Austin", "US", "TX")}, now=NOW)[0]
+    assert model.differences(old, moved, ["address"])["address"] == {
+        "before": {"street": "100 Congress Ave", "postal_code": "78701", "city": "Austin", "country": "US"},
+        "after": {"street": "200 Main St", "postal_code": "78701", "city": "Austin", "country": "US",
+                  "subdivision": "TX"}}
 
 
 def test_changes_name_what_changed_and_refuse_removing_what_is_required():

@@ -19,7 +19,8 @@ CITY = {"kind": "public_body", "name": "Stadt Musterhausen",
         "address": {"street": "Rathausplatz 1", "postal_code": "99999", "city": "Musterhausen", "country": "DE"},
         "leitweg_id": "991-33333TEST-33", "invoice_email": "e-rechnung@musterhausen.example", "language": "de"}
 PERSON = {"kind": "person", "name": "Jane Doe",
-          "address": {"street": "1 Main St", "postal_code": "10001", "city": "New York", "country": "US"},
+          "address": {"street": "1 Main St", "postal_code": "10001", "city": "New York", "country": "US",
+                      "subdivision": "NY"},
           "language": "en"}
 
 
@@ -45,6 +46,10 @@ GOOD = [
     with_(ACME, name="Wien Consult", vat_id="ATU13585627", address__country="AT", address__postal_code="1010"),
     with_(ACME, name="Zürich AG", vat_id="CHE-116.281.710 MWST", address__country="CH", address__postal_code="8001"),
     with_(ACME, name="Athens Media", vat_id="EL094259216", address__country="GR", address__postal_code="10552"),
+    with_(PERSON, name="Jean Tremblay", address={"street": "1 Front St W", "postal_code": "M5V 3L9",
+                                                 "city": "Toronto", "country": "CA", "subdivision": "ON"}),
+    with_(PERSON, name="Kylie Smith", address={"street": "1 George St", "postal_code": "2000", "city": "Sydney",
+                                               "country": "AU", "subdivision": "AU-NSW"}),
 ]
 
 BAD = [  # (body, the field the error names)
@@ -64,6 +69,12 @@ BAD = [  # (body, the field the error names)
     (with_(CITY, invoice_email=None), ["body", "invoice_email"]),
     (with_(PERSON, vat_id="DE136695976"), ["body", "vat_id"]),
     (with_(ACME, unexpected="x"), ["body", "unexpected"]),
+    (with_(PERSON, address__subdivision=None), ["body", "address", "subdivision"]),  # required in the US
+    (with_(PERSON, address__subdivision="ZZ"), ["body", "address", "subdivision"]),
+    (with_(PERSON, address__subdivision="New York State"), ["body", "address", "subdivision"]),  # too long
+    (with_(PERSON, address__country="CA", address__postal_code="M5V 3L9"), ["body", "address", "subdivision"]),
+    (with_(PERSON, address__country="AU", address__postal_code="2000", address__subdivision="QC"),
+     ["body", "address", "subdivision"]),
 ]
 
 

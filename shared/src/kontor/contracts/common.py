@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Language = Literal["de", "en"]
 ClientKind = Literal["company", "person", "public_body"]
@@ -17,6 +17,10 @@ class Address(BaseModel):
     postal_code: str
     city: str
     country: str  # ISO 3166-1 alpha-2
+    # Added compatibly: the state, province or territory as the code part of ISO 3166-2 ("TX" for
+    # US-TX); required for US, CA and AU addresses registered or changed since (kontor.subdivisions).
+    subdivision: str | None = Field(default=None, description="ISO 3166-2 subdivision code without the "
+                                    "country prefix, e.g. TX (US-TX), ON (CA-ON), NSW (AU-NSW)")
 
 
 class Actor(BaseModel):

@@ -28,6 +28,7 @@ clients = sa.Table(
     sa.Column("postal_code", sa.Text, nullable=False),
     sa.Column("city", sa.Text, nullable=False),
     sa.Column("country", sa.CHAR(2), nullable=False),
+    sa.Column("subdivision", sa.Text),  # ISO 3166-2 code part, e.g. TX
     sa.Column("vat_id", sa.Text),
     sa.Column("leitweg_id", sa.Text),
     sa.Column("invoice_email", sa.Text),

@@ -31,8 +31,10 @@ from kontor_clients.domain.receivables import Receivable
 def _to_row(c: Client) -> dict:
     return dict(
         id=c.id, kind=c.kind, name=c.name, name_key=c.name_key, street=c.address.street,
-        postal_code=c.address.postal_code, city=c.address.city, country=c.address.country, vat_id=c.vat_id,
-        leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language, zugferd=c.zugferd, standing=c.standing.status,
+        postal_code=c.address.postal_code, city=c.address.city, country=c.address.country,
+        subdivision=c.address.subdivision, vat_id=c.vat_id,
+        leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language, zugferd=c.zugferd,
+        standing=c.standing.status,
         standing_reason=c.standing.reason, standing_source=c.standing.source, standing_since=c.standing.since,
         standing_set_by=c.standing.set_by, version=c.version, created_by=c.created_by,
     )
@@ -41,7 +43,8 @@ def _to_row(c: Client) -> dict:
 def _from_row(r) -> Client:
     return Client(
         id=r.id, kind=r.kind, name=r.name,
-        address=Address(street=r.street, postal_code=r.postal_code, city=r.city, country=r.country),
+        address=Address(street=r.street, postal_code=r.postal_code, city=r.city, country=r.country,
+                        subdivision=r.subdivision),
         vat_id=r.vat_id, leitweg_id=r.leitweg_id, invoice_email=r.invoice_email, language=r.language, zugferd=r.zugferd,
         standing=Standing(status=r.standing, reason=r.standing_reason, source=r.standing_source,
                           since=r.standing_since, set_by=r.standing_set_by),

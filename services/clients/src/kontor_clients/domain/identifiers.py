@@ -129,6 +129,8 @@ POSTAL_CODES: dict[str, tuple[re.Pattern[str], str]] = {
         ("CZ", r"\d{3} ?\d{2}", "110 00"),
         ("SE", r"\d{3} ?\d{2}", "111 22"),
         ("US", r"\d{5}(?:-\d{4})?", "10001"),
+        ("CA", r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d", "K1A 0B1"),
+        ("AU", r"\d{4}", "2000"),
     ]
 }
 

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from kontor.errors import Forbidden, InvalidInput
 from kontor.inputs import EmailAddress
+from kontor.subdivisions import normalise_subdivision, subdivision_error
 from kontor_clients.domain.identifiers import (
     leitweg_id_error,
     normalise_vat_id,
@@ -62,6 +63,7 @@ class Address:
     postal_code: str
     city: str
     country: str
+    subdivision: str | None = None  # ISO 3166-2 code part ("TX"); required for US, CA, AU (kontor.subdivisions)
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,10 @@ def normalise_email(value: str) -> str:
 
 
 def validate_details(*, kind: str, name: str | None, address: Address, vat_id: str | None, leitweg_id: str | None,
-                     invoice_email: str | None, language: str) -> list[tuple[str, str]]:
-    """Every problem of a client record, each with its field (dotted path)."""
+                     invoice_email: str | None, language: str,
+                     require_subdivision: bool = True) -> list[tuple[str, str]]:
+    """Every problem of a client record, each with its field (dotted path). `require_subdivision`
+    False keeps a record from before subdivisions valid without one while its address is unchanged."""
     errors: list[tuple[str, str]] = []
     if kind not in KINDS:
         errors.append(("kind", f"must be one of {', '.join(KINDS)}"))
@@ -150,8 +154,12 @@ def validate_details(*, kind: str, name: str | None, address: Address, vat_id: s
             errors.append((f"address.{part}", problem))
     if address.country not in COUNTRIES:
         errors.append(("address.country", f"{address.country!r} is not an ISO 3166-1 alpha-2 country code"))
-    elif address.postal_code and (problem := postal_code_error(address.postal_code, address.country)):
-        errors.append(("address.postal_code", problem))
+    else:
+        if address.postal_code and (problem := postal_code_error(address.postal_code, address.country)):
+            errors.append(("address.postal_code", problem))
+        if (address.subdivision is not None or require_subdivision) \
+                and (problem := subdivision_error(address.subdivision, address.country)):
+            errors.append(("address.subdivision", problem))
     if invoice_email is not None and (problem := email_error(invoice_email)):
         errors.append(("invoice_email", problem))
     if language not in LANGUAGES:
@@ -178,9 +186,12 @@ def validate_details(*, kind: str, name: str | None, address: Address, vat_id: s
 
 def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Address, vat_id: str | None = None,
              leitweg_id: str | None = None, invoice_email: str | None = None, language: str = "de",
-             zugferd: bool = False, created_by: str | None = None, now: dt.datetime) -> Client:
+             zugferd: bool = False, created_by: str | None = None, now: dt.datetime,
+             require_subdivision: bool = True) -> Client:
+    country = (address.country or "").strip().upper()
     address = Address(street=_clean(address.street) or "", postal_code=(_clean(address.postal_code) or "").upper(),
-                      city=_clean(address.city) or "", country=(address.country or "").strip().upper())
+                      city=_clean(address.city) or "", country=country,
+                      subdivision=normalise_subdivision(address.subdivision, country))
     name, vat_id, leitweg_id = _clean(name), _clean(vat_id), _clean(leitweg_id)
     invoice_email = _clean(invoice_email)
     if vat_id:
@@ -190,7 +201,7 @@ def register(*, client_id: uuid.UUID, kind: str, name: str | None, address: Addr
     if invoice_email:
         invoice_email = normalise_email(invoice_email)
     errors = validate_details(kind=kind, name=name, address=address, vat_id=vat_id, leitweg_id=leitweg_id,
-                              invoice_email=invoice_email, language=language)
+                              invoice_email=invoice_email, language=language, require_subdivision=require_subdivision)
     if errors:
         raise InvalidInput(errors)
     return Client(id=client_id, kind=kind, name=name or "", address=address, vat_id=vat_id, leitweg_id=leitweg_id,
@@ -214,7 +225,11 @@ def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, 
     if nulls:
         raise InvalidInput([(f, "cannot be removed (null); leave it out to keep it") for f in nulls])
     merged = {f: getattr(client, f) for f in UPDATABLE} | changes
-    candidate = register(client_id=client.id, now=now, created_by=client.created_by, **merged)
+    # A client registered before addresses had subdivisions keeps its address until it is changed;
+    # a new address (or one that has a subdivision) must have a valid one.
+    legacy = "address" not in changes and client.address.subdivision is None
+    candidate = register(client_id=client.id, now=now, created_by=client.created_by,
+                         require_subdivision=not legacy, **merged)
     changed = tuple(f for f in UPDATABLE if getattr(candidate, f) != getattr(client, f))
     if not changed:
         return client, ()
@@ -224,7 +239,9 @@ def update(client: Client, changes: dict, *, now: dt.datetime) -> tuple[Client, 
 def audit_value(client: Client, field_name: str) -> Any:
     """A field's value as the change history records it (JSON)."""
     value = getattr(client, field_name)
-    return dict(vars(value)) if isinstance(value, Address) else value
+    if isinstance(value, Address):  # without a subdivision it has none, as addresses before subdivisions
+        return {k: v for k, v in vars(value).items() if k != "subdivision" or v is not None}
+    return value
 
 
 def differences(before: Client | None, after: Client, fields: Iterable[str]) -> dict[str, dict[str, Any]]:

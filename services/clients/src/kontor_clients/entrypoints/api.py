@@ -26,6 +26,10 @@ class AddressIn(Input):
     postal_code: str = Field(max_length=20)
     city: str = Field(max_length=100)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")
+    subdivision: str | None = Field(
+        default=None, max_length=6,
+        description="state, province or territory: the ISO 3166-2 code without the country prefix (TX, ON, NSW; "
+                    "US-TX is taken as TX); required for US, CA and AU, optional elsewhere")
 
 
 class ClientIn(Input):

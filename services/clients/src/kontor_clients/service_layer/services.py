@@ -61,7 +61,7 @@ def snapshot(c: model.Client) -> ClientSnapshotV1:
     return ClientSnapshotV1(
         client_id=c.id, kind=c.kind, name=c.name,
         address=AddressV1(street=c.address.street, postal_code=c.address.postal_code, city=c.address.city,
-                          country=c.address.country),
+                          country=c.address.country, subdivision=c.address.subdivision),
         vat_id=c.vat_id, leitweg_id=c.leitweg_id, invoice_email=c.invoice_email, language=c.language,
         zugferd=c.zugferd, standing=_standing(c.standing), version=c.version,
     )
