@@ -169,3 +169,18 @@ def test_the_caches_change_no_byte_of_the_pages_and_no_pixel():
     hits, reused = cached._styles.hits, cached._font_subsets.reused
     weasyprint.HTML(string=cached.standalone_html(cases[0])).write_pdf()
     assert (cached._styles.hits, cached._font_subsets.reused) == (hits, reused), "other documents are left alone"
+
+
+@pytest.mark.parametrize("address, place", [
+    ({"street": "100 Congress Ave", "postal_code": "78701", "city": "Austin", "country": "US", "subdivision": "TX"},
+     "Austin, TX 78701"),
+    ({"street": "1 Front St W", "postal_code": "M5V 3L9", "city": "Toronto", "country": "CA", "subdivision": "ON"},
+     "Toronto ON M5V 3L9"),
+    ({"street": "1 George St", "postal_code": "2000", "city": "Sydney", "country": "AU", "subdivision": "NSW"},
+     "Sydney NSW 2000"),
+    ({"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}, "10115 Berlin"),
+])
+def test_the_address_names_the_place_as_the_country_s_post_writes_it(address, place):
+    text, _ = text_of(RENDERER.render(issued([line()], buyer={**BUYER, "language": "en", "address": address})))
+    street_and_place = f"{address['street']}\n{place}"
+    assert street_and_place in text, text

@@ -104,3 +104,17 @@ def test_a_broken_invoice_is_caught_with_its_rule_id(validator):
     no_iban = validator.validate(xrechnung(invoice(), Seller(iban="")))
     assert {e.rule_id for e in no_iban.errors} == {"BR-DE-23-a"}, "credit transfer needs an IBAN"
     assert all(e.text for e in no_iban.errors)
+
+
+def test_a_us_buyer_s_state_is_in_the_buyer_address(validator):
+    texas = {**US, "address": {"street": "100 Congress Ave", "postal_code": "78701", "city": "Austin",
+                               "country": "US", "subdivision": "TX"}}
+    xml = xrechnung(invoice(buyer=texas), Seller())
+    report = validator.validate(xml)
+    assert report.valid, [str(e) for e in report.errors]
+    buyer = xml.split(b"<ram:BuyerTradeParty>")[1].split(b"</ram:BuyerTradeParty>")[0]
+    assert b"<ram:CityName>Austin</ram:CityName><ram:CountryID>US</ram:CountryID>" \
+           b"<ram:CountrySubDivisionName>Texas</ram:CountrySubDivisionName>" in buyer.replace(b"\n", b"").replace(b" ", b"")
+    seller = xml.split(b"<ram:SellerTradeParty>")[1].split(b"</ram:SellerTradeParty>")[0]
+    assert b"CountrySubDivisionName" not in seller
+    assert b"CountrySubDivisionName" not in xrechnung(invoice(), Seller()), "none where the client has none"

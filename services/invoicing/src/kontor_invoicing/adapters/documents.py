@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Protocol
 
+from kontor.subdivisions import subdivision_name
 from kontor_invoicing.adapters.pdf import InvoicePdf
 from kontor_invoicing.domain.model import Invoice
 from kontor_invoicing.settings import Seller
@@ -82,6 +83,8 @@ def xrechnung(invoice: Invoice, seller: Seller) -> bytes:
     b.address.postcode = address.get("postal_code")
     b.address.city_name = address.get("city")
     b.address.country_id = address.get("country")
+    if subdivision := subdivision_name(address.get("subdivision"), address.get("country") or ""):
+        b.address.country_subdivision = subdivision  # BT-54, by name ("Texas" for US-TX)
     if buyer.get("vat_id") and not not_subject:
         b.tax_registrations.add(TaxRegistration(id=("VA", buyer["vat_id"])))
     b.electronic_address.uri_ID = ("EM", buyer.get("invoice_email") or invoice.contact_email)

@@ -51,6 +51,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from kontor.money import format_money
+from kontor.subdivisions import city_line
 from kontor_invoicing.adapters.weasyprint_speedups import font_cache, pango_cache, style_cache
 from kontor_invoicing.domain.model import Invoice, Line, VatBreakdown
 from kontor_invoicing.settings import Seller
@@ -314,7 +315,8 @@ class InvoicePdf:
     def html(self, invoice: Invoice) -> str:
         """The invoice's own content as XHTML; the letterhead is drawn under it (`render`)."""
         language = invoice.buyer.get("language", "de")
-        country = invoice.buyer.get("address", {}).get("country", self.seller.country)
+        address = invoice.buyer.get("address", {})
+        country = address.get("country", self.seller.country)
 
         def money(amount: Decimal) -> str:
             return format_money(amount, invoice.currency, language)
@@ -343,6 +345,8 @@ class InvoicePdf:
         notes = list(dict.fromkeys(v.note for v in invoice.vat_breakdown if v.note))
         return self._template.render(
             invoice=invoice, seller=self.seller, lang=language, country=_country(country, language), notes=notes,
+            place=city_line(postal_code=address.get("postal_code", ""), city=address.get("city", ""),
+                            country=country, subdivision=address.get("subdivision")),
             # the information block: one text with tab stops is far cheaper to lay out than a table
             info="\n".join(f"{key}\t{value}" for key, value in info),
             money=money, quantity=quantity, vat_label=vat_label, date=date, keep=_keep,
