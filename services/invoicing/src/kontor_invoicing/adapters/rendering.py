@@ -16,10 +16,12 @@ import asyncio
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -31,6 +33,7 @@ from kontor_invoicing.settings import Seller
 
 log = get_logger(__name__)
 _INVOICE = TypeAdapter(Invoice)
+T = TypeVar("T")
 
 
 class RenderingFailed(Exception):
@@ -38,10 +41,10 @@ class RenderingFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Timed:
+class Timed(Generic[T]):
     """A job's result and the seconds it took inside the rendering process."""
 
-    value: object
+    value: T
     seconds: float
 
 
@@ -63,16 +66,20 @@ def _start(seller_json: str, rules_dir: str | None) -> None:
         _validator._compile()
 
 
-def _check(invoice_json: bytes) -> Timed:
+def _check(invoice_json: bytes) -> Timed[tuple[str, ...]]:
     started = time.perf_counter()
     if _validator is None:
         return Timed((), time.perf_counter() - started)
+    if _seller is None:
+        raise RuntimeError("the rendering process was not started (_start)")
     report = _validator.validate(xrechnung(_INVOICE.validate_json(invoice_json), _seller))
     return Timed(tuple(str(e) for e in report.errors), time.perf_counter() - started)
 
 
-def _render(invoice_json: bytes) -> Timed:
+def _render(invoice_json: bytes) -> Timed[list[Rendered]]:
     started = time.perf_counter()
+    if _renderer is None:
+        raise RuntimeError("the rendering process was not started (_start)")
     documents = _renderer.render(_INVOICE.validate_json(invoice_json))
     return Timed(documents, time.perf_counter() - started)
 
@@ -115,7 +122,7 @@ class RenderPool:
         log.info("rendering processes started", processes=self.processes, pids=sorted(set(pids)),
                  validates=self.validates)
 
-    async def _run(self, job, invoice: Invoice) -> Timed:
+    async def _run(self, job: Callable[[bytes], Timed[T]], invoice: Invoice) -> Timed[T]:
         loop = asyncio.get_running_loop()
         pool = self._executor()
         try:

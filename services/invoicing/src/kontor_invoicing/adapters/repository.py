@@ -6,9 +6,11 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
+from sqlalchemy import CursorResult
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,7 +64,7 @@ async def add_plans(session: AsyncSession, order_id: uuid.UUID, plans: list[dict
     return len((await session.execute(stmt)).all())
 
 
-async def due_plans(session: AsyncSession, *, until: dt.date, limit: int) -> list:
+async def due_plans(session: AsyncSession, *, until: dt.date, limit: int) -> Sequence:
     """Planned invoices whose draft is due, locked; rows another replica holds are skipped."""
     return (await session.execute(
         sa.select(planned_invoices).where(planned_invoices.c.status == "planned",
@@ -78,9 +80,9 @@ async def mark_plan(session: AsyncSession, order_id: uuid.UUID, seq: int, status
 
 
 async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID) -> int:
-    result = await session.execute(planned_invoices.update().where(
+    result = cast(CursorResult, await session.execute(planned_invoices.update().where(
         planned_invoices.c.order_id == order_id, planned_invoices.c.status == "planned").values(
-        status="dropped", updated_at=sa.func.now()))
+        status="dropped", updated_at=sa.func.now())))
     return result.rowcount
 
 
@@ -103,9 +105,9 @@ async def add(session: AsyncSession, inv: Invoice) -> bool:
 
 
 async def save(session: AsyncSession, inv: Invoice, *, expected_version: int) -> None:
-    result = await session.execute(invoices.update().where(
+    result = cast(CursorResult, await session.execute(invoices.update().where(
         invoices.c.id == inv.id, invoices.c.version == expected_version).values(
-        **_columns(inv), updated_at=sa.func.now()))
+        **_columns(inv), updated_at=sa.func.now())))
     if result.rowcount != 1:
         raise Conflict(f"invoice {inv.id} was changed concurrently; reload and retry")
 

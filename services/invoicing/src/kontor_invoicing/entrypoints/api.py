@@ -138,7 +138,7 @@ def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
 
 
 def deps(ctx: ServiceContext) -> services.Deps:
-    return services.Deps(ctx.outbox, ctx.clock, ctx.settings)
+    return services.Deps(ctx.outbox, ctx.clock, settings_of(ctx))
 
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -146,6 +146,16 @@ Status = Literal["draft", "waiting_for_adjustment", "issuing", "invoiced", "disp
 
 
 @router.get("", response_model=list[InvoiceOut], summary="Invoices by status: a member's own, all for advisors")
+def settings_of(ctx: ServiceContext) -> InvoicingSettings:
+    if not isinstance(ctx.settings, InvoicingSettings):
+        raise TypeError("the invoicing API runs with InvoicingSettings")
+    return ctx.settings
+
+
+def base_url(ctx: ServiceContext) -> str:
+    return settings_of(ctx).public_base_url
+
+
 async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
                         status_: Annotated[list[Status] | None, Query(alias="status")] = None,
                         order_id: uuid.UUID | None = None,
@@ -160,7 +170,7 @@ async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
 @router.get("/{invoice_id}", response_model=InvoiceOut, summary="One invoice")
 async def get_invoice(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.session_factory() as session:
-        return invoice_out(await services.visible(session, principal, invoice_id), ctx.settings.public_base_url)
+        return invoice_out(await services.visible(session, principal, invoice_id), base_url(ctx))
 
 
 async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Response:
@@ -189,14 +199,14 @@ async def get_xml(invoice_id: uuid.UUID, ctx: Ctx, principal: DocumentReader) ->
 async def change_request(invoice_id: uuid.UUID, body: MessageIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
         return invoice_out(await services.request_change(session, deps(ctx), principal, invoice_id,
-                                                         body.message), ctx.settings.public_base_url)
+                                                         body.message), base_url(ctx))
 
 
 @router.patch("/{invoice_id}", response_model=InvoiceOut, summary="Advisor: adjust a draft or waiting invoice")
 async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     changes = body.model_dump(exclude_unset=True)
     async with ctx.begin() as session:
-        return invoice_out(await services.adjust(session, deps(ctx), principal, invoice_id, changes), ctx.settings.public_base_url)
+        return invoice_out(await services.adjust(session, deps(ctx), principal, invoice_id, changes), base_url(ctx))
 
 
 @router.post("/{invoice_id}/issue", response_model=InvoiceOut, status_code=202,
@@ -205,7 +215,7 @@ async def adjust(invoice_id: uuid.UUID, body: AdjustIn, ctx: Ctx, principal: Cur
                          "follow within seconds (`GET /invoices/{id}`), and `invoice.issued` is published then.")
 async def issue(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.issue_now(session, deps(ctx), principal, invoice_id), ctx.settings.public_base_url)
+        return invoice_out(await services.issue_now(session, deps(ctx), principal, invoice_id), base_url(ctx))
 
 
 @router.post("/{invoice_id}/payments", response_model=InvoiceOut, summary="Advisor: record a (partial) payment")
@@ -213,19 +223,20 @@ async def payment(invoice_id: uuid.UUID, body: PaymentIn, ctx: Ctx, principal: C
     async with ctx.begin() as session:
         return invoice_out(await services.record_payment(session, deps(ctx), principal, invoice_id,
                                                          amount=body.amount, received_on=body.received_on,
-                                                         payment_id=body.payment_id), ctx.settings.public_base_url)
+                                                         payment_id=body.payment_id), base_url(ctx))
 
 
 @router.post("/{invoice_id}/dispute", response_model=InvoiceOut, summary="Advisor: the client objected")
 async def dispute(invoice_id: uuid.UUID, body: ObjectionIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.dispute(session, deps(ctx), principal, invoice_id, body.objection), ctx.settings.public_base_url)
+        disputed = await services.dispute(session, deps(ctx), principal, invoice_id, body.objection)
+        return invoice_out(disputed, base_url(ctx))
 
 
 @router.post("/{invoice_id}/resolve-dispute", response_model=InvoiceOut, summary="Advisor: back to invoiced")
 async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.resolve_dispute(session, deps(ctx), principal, invoice_id), ctx.settings.public_base_url)
+        return invoice_out(await services.resolve_dispute(session, deps(ctx), principal, invoice_id), base_url(ctx))
 
 
 @router.post("/{invoice_id}/cancel", response_model=InvoiceOut, status_code=202,
@@ -235,7 +246,7 @@ async def resolve(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) 
                          "published once the cancellation invoice's documents are stored.")
 async def cancel(invoice_id: uuid.UUID, body: ReasonIn, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
     async with ctx.begin() as session:
-        return invoice_out(await services.cancel(session, deps(ctx), principal, invoice_id, body.reason), ctx.settings.public_base_url)
+        return invoice_out(await services.cancel(session, deps(ctx), principal, invoice_id, body.reason), base_url(ctx))
 
 
 runs = APIRouter(prefix="/billing-runs", tags=["billing runs"])

@@ -17,6 +17,7 @@ from kontor.db import create_engine, create_session_factory
 from kontor.errors import InvalidInput
 from kontor.outbox import Outbox
 from kontor.service import Command
+from kontor.settings import ServiceSettings
 from kontor.topics import Topics
 from kontor_invoicing.adapters.orm import outbox
 from kontor_invoicing.service_layer import runs, services
@@ -75,7 +76,9 @@ async def follow(settings: InvoicingSettings, args: argparse.Namespace, out=sys.
         await engine.dispose()
 
 
-def _run(settings: InvoicingSettings, args: argparse.Namespace) -> int:
+def _run(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    if not isinstance(settings, InvoicingSettings):
+        raise TypeError("billing-run runs with InvoicingSettings")
     try:
         view = asyncio.run(follow(settings, args))
     except InvalidInput as refused:

@@ -219,6 +219,8 @@ class IssuingPipeline:
         if issued.kind == "cancellation":
             current = await repository.get(session, issued.cancels_invoice_id, for_update=True)
             original = model.cancel(current, issued)
+            if issued.cancels_invoice_id is None:
+                raise TypeError(f"cancellation invoice {issued.id} names no invoice it cancels")
             await _save(session, current, original)
             await self.deps.outbox.add(session, InvoiceCancelledV1(
                 **_common(original, _actor(issued), now), number=original.number, currency=original.currency,

@@ -14,11 +14,12 @@ its glyphs one C field at a time, about a fifth of a render. Inside `active()`:
 - a layout is kept from laying out to drawing (`_deactivate`, `_reactivate`) when drawing would build
   the same layout: the same style; a justified line's text is set again, with its spacing;
 - `_draw_first_line` draws a line whose glyphs are all plain (no missing glyph, no vertical offset, no
-  emoji or bitmap font, no ellipsis; empty glyphs such as tabs are plain) from the glyph records read in one go, writing exactly what
-  WeasyPrint writes. Any other line is drawn by WeasyPrint's own `draw_first_line`. What WeasyPrint works
-  out per glyph (its piece of the text string: id, offset, kerning; its width from Pango) depends only on
-  the font, the size and the glyph's record, so it is kept per font and size (`_pieces`); each document's
-  font still gets its own widths and its own glyph-to-text map, in WeasyPrint's order.
+  emoji or bitmap font, no ellipsis; empty glyphs such as tabs are plain) from the glyph records read in
+  one go, writing exactly what WeasyPrint writes. Any other line is drawn by WeasyPrint's own
+  `draw_first_line`. What WeasyPrint works out per glyph (its piece of the text string: id, offset,
+  kerning; its width from Pango) depends only on the font, the size and the glyph's record, so it is
+  kept per font and size (`_pieces`); each document's font still gets its own widths and its own
+  glyph-to-text map, in WeasyPrint's order.
 
 Scope: only text laid out inside `active()` uses the caches; every other WeasyPrint document in the
 process (the benchmark's "WeasyPrint default") goes through WeasyPrint's own code.
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+from typing import Any
 
 from weasyprint.draw import text as draw_text
 from weasyprint.text import line_break
@@ -108,7 +110,7 @@ def _setup(self, style) -> None:
         lang = style["lang"] or None
     pango_context, self.language = _context(style.font_config.font_map, style["direction"], lang)
 
-    assert not isinstance(style["font_family"], str), "font_family should be a list"
+    assert not isinstance(style["font_family"], str), "font_family should be a list"  # noqa: S101 - WeasyPrint's
     font_description = _font_description(style)
     self.layout = ffi.gc(pango.pango_layout_new(pango_context), gobject.g_object_unref)
     pango.pango_layout_set_auto_dir(self.layout, False)
@@ -184,7 +186,9 @@ def _draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         glyphs = list(zip(ids, fields[1::5], fields[2::5], strict=True))
         runs.append((glyph_item, glyph_item.item.analysis.font, glyphs, ffi.unpack(glyph_string.log_clusters, count),
                      set(ids)))
-    fonts, previous = [], None  # each run's font, fetched as WeasyPrint does: when the Pango font changes
+    # each run's font, fetched as WeasyPrint does: when the Pango font changes (None: the run before's)
+    fonts: list[tuple[Any, float] | None] = []
+    previous = None
     for _, pango_font, _, _, _ in runs:
         if pango_font != previous:
             previous = pango_font
@@ -251,6 +255,8 @@ def _piece(glyph: int, width: int, x_offset: int, logical_width: int | None, fon
     """What WeasyPrint 70 writes into a TJ string for one glyph: its id, with its offset and kerning around it."""
     if glyph == _EMPTY:  # a tab, say: only its width
         return f">{-width / font_size}<"
+    if logical_width is None:  # every glyph but an empty one has its width by now
+        raise ValueError(f"glyph {glyph:04x} drawn without its width")
     offset = x_offset / font_size
     piece = f">{-offset}<{glyph:04x}" if offset else f"{glyph:04x}"
     kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size

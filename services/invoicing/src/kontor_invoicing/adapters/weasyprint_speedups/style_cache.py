@@ -23,9 +23,9 @@ not be rendered through the cache; the invoice's do not.
 
 `install()` wraps `weasyprint.css.StyleFor.set_computed_styles` with a copy of WeasyPrint 70's that
 differs only in where the style comes from, and line layout's `strut` with one that keeps its result
-with the template (it depends on the font values alone, which WeasyPrint never changes on a copy). WeasyPrint has no hook for this; for any other
-WeasyPrint version `install()` leaves it alone and logs a warning, so an upgrade is never silently
-wrong, only slower until this copy is brought up to date.
+with the template (it depends on the font values alone, which WeasyPrint never changes on a copy).
+WeasyPrint has no hook for this; for any other WeasyPrint version `install()` leaves it alone and logs
+a warning, so an upgrade is never silently wrong, only slower until this copy is brought up to date.
 """
 from __future__ import annotations
 
@@ -86,6 +86,8 @@ class _Template:
     """A style computed once, lazily, by WeasyPrint's own code; what its key refers to by id; its strut."""
 
     __slots__ = ("_anonymous", "keeps", "strut", "style")
+    _anonymous: _Template | None
+    strut: tuple | None
 
     def __init__(self, style: ComputedStyle | AnonymousStyle, keeps: tuple = ()) -> None:
         self.style, self.keeps, self.strut, self._anonymous = style, keeps, None, None
@@ -161,10 +163,10 @@ def _set_computed_styles(self, element, parent, root=None, pseudo_type=None, bas
     cascaded_styles = self.get_cascaded_styles()
     computed_styles = self.get_computed_styles()
     if element == root and pseudo_type is None:
-        assert parent is None
+        assert parent is None  # noqa: S101 - as in WeasyPrint's code
         parent_style, root_style, is_root = None, InitialStyle(self.font_config), True
     else:
-        assert parent is not None
+        assert parent is not None  # noqa: S101 - as in WeasyPrint's code
         parent_style, root_style, is_root = computed_styles[parent, None], computed_styles[root, None], False
     cascaded = cascaded_styles.get((element, pseudo_type), {})
     computed = computed_styles[element, pseudo_type] = cache.style(
