@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
@@ -23,7 +24,7 @@ from kontor.settings import ServiceSettings
 from kontor.testing import eventually, unique
 from kontor.testing.kafka import produce, read_topic
 from kontor.topics import Topics
-from kontor.worker import Worker
+from kontor.worker import BackgroundTask, Worker
 
 pytestmark = pytest.mark.integration
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -41,6 +42,7 @@ class ProbeV1(Contract):
     seq: int
     fail: bool = False
     connection_losses: int = 0  # how many deliveries fail as if the database connection dropped
+    hold: bool = False  # the handler waits for Backbone.release (a record in hand while the worker stops)
 
 
 class Backbone:
@@ -58,11 +60,14 @@ class Backbone:
         self.engine = create_engine(url)
         self.sessions = create_session_factory(self.engine)
         self.outbox = Outbox(self.outbox_table, self.topics)
-        self.settings = ServiceSettings(service_name="backbone", database_url=url, kafka_bootstrap=infra.kafka_bootstrap,
-                                        topic_prefix=prefix, consumer_retry_backoff_s=0.01, relay_poll_interval_s=0.05)
+        self.settings = ServiceSettings(service_name="backbone", database_url=url,
+                                        kafka_bootstrap=infra.kafka_bootstrap, topic_prefix=prefix,
+                                        consumer_retry_backoff_s=0.01, relay_poll_interval_s=0.05)
         self.topic = self.topics.name(topic_names.CLIENTS)
         self.group = "kontor-backbone-test"
         self.deliveries: dict[int, int] = defaultdict(int)
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
 
     def router(self) -> EventRouter:
         router = EventRouter(self.group)
@@ -75,16 +80,19 @@ class Backbone:
                 raise FileNotFoundError(f"boom for seq {event.seq}")
             if self.deliveries[event.seq] <= event.connection_losses:
                 raise ConnectionResetError("connection to the database lost")
+            if event.hold:
+                self.holding.set()
+                await self.release.wait()
             await session.execute(self.effects.insert().values(event_id=envelope.id, aggregate=event.aggregate,
                                                                seq=event.seq))
 
         return router
 
-    def worker(self, *, relay: bool = True) -> Worker:
+    def worker(self, *, relay: bool = True, background: Sequence[tuple[str, BackgroundTask]] = ()) -> Worker:
         engine = create_engine(self.settings.database_url)
         return Worker(settings=self.settings, engine=engine, session_factory=create_session_factory(engine),
                       outbox_table=self.outbox_table, inbox_table=self.inbox_table, routers=[self.router()],
-                      relay=relay)
+                      relay=relay, background=background)
 
     async def emit(self, *events: ProbeV1) -> list[Envelope]:
         """Commit events through the outbox, as a state change would."""
@@ -277,11 +285,62 @@ async def test_events_of_one_aggregate_arrive_in_order_with_concurrent_relays(ba
     by_key: dict[str, list[int]] = defaultdict(list)
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         by_key[r.key].append(ProbeV1.model_validate_json(r.value).seq)
-    assert {k: v for k, v in by_key.items()} == {a: list(range(1, per_aggregate + 1)) for a in aggregates}
+    assert dict(by_key) == {a: list(range(1, per_aggregate + 1)) for a in aggregates}
     applied: dict[str, list[int]] = defaultdict(list)
     for row in await backbone.effects_rows():
         applied[row.aggregate].append(row.seq)
     assert dict(applied) == {a: list(range(1, per_aggregate + 1)) for a in aggregates}
+
+
+async def test_a_stopping_worker_finishes_the_record_in_hand_commits_it_and_takes_no_other(backbone):
+    """What SIGTERM does (Worker.serve calls stop): the subscriber stops fetching at once, even while a
+    background loop is still in a long step; the record in hand is applied and its offset committed; the
+    next record is left to whoever consumes next, and applied exactly once there."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    step_started = asyncio.Event()
+
+    async def long_step(stop: asyncio.Event) -> None:  # e.g. a billing batch being written
+        step_started.set()
+        await backbone.release.wait()
+
+    worker = backbone.worker(relay=False, background=[("long-step", long_step)])
+    await worker.start()
+    held, after = ProbeV1(aggregate="drain", seq=1, hold=True), ProbeV1(aggregate="drain", seq=2)
+    envelopes = [Envelope.for_event(e, time=NOW) for e in (held, after)]
+    for event, envelope in zip((held, after), envelopes, strict=True):
+        await produce(backbone.infra.kafka_bootstrap, backbone.topic, event.model_dump_json().encode(),
+                      key=b"drain", headers=envelope.headers())
+    await asyncio.wait_for(asyncio.gather(backbone.holding.wait(), step_started.wait()), timeout=60)
+
+    stopping = asyncio.create_task(worker.stop())
+    await eventually(lambda: not any(s.running for s in worker.broker.subscribers), timeout_s=5,
+                     what="the subscriber stopped taking records while the background step still runs")
+    assert not stopping.done(), "it waits for the record in hand and the step"
+    backbone.release.set()
+    await asyncio.wait_for(stopping, timeout=30)
+    assert [(r.event_id, r.seq) for r in await backbone.effects_rows()] == [(envelopes[0].id, 1)]
+    assert dict(backbone.deliveries) == {1: 1}, "the second record was not taken"
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=backbone.infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(backbone.group)
+    finally:
+        await admin.close()
+    # both records on one partition (one key), at offsets 0 and 1: its next to read is 1; the two others are empty
+    assert sorted(o.offset for tp, o in committed.items() if tp.topic == backbone.topic) == [0, 0, 1], \
+        "the held record committed, the next one not"
+
+    backbone.release.set()
+    again = backbone.worker(relay=False)
+    await again.start()
+    try:
+        await eventually(lambda: _count_at_least(backbone, 2), what="the second record applied by the next worker")
+    finally:
+        await again.stop()
+    assert [r.seq for r in await backbone.effects_rows()] == [1, 2]
+    assert dict(backbone.deliveries) == {1: 1, 2: 1}, "the held record was not delivered again"
 
 
 async def _count_at_least(backbone: Backbone, n: int) -> bool:

@@ -21,6 +21,10 @@ from kontor.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+# On SIGTERM the API stops accepting at once and gives the requests in flight this long (then closes them);
+# a Kubernetes terminationGracePeriodSeconds must exceed it plus the preStop pause (deploy/k8s/).
+API_DRAIN_TIMEOUT_S = 15
+
 
 @dataclass(frozen=True)
 class Command:
@@ -113,7 +117,7 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
             asyncio.run(upgrade(settings.database_url, spec.migrations))
         log.info("starting api", url=f"http://{settings.http_host}:{settings.http_port}")
         uvicorn.run(spec.api_factory, factory=True, host=settings.http_host, port=settings.http_port,
-                    log_config=None, access_log=True)
+                    log_config=None, access_log=True, timeout_graceful_shutdown=API_DRAIN_TIMEOUT_S)
     elif args.command == "worker":
         if settings.run_migrations_on_start:
             asyncio.run(upgrade(settings.database_url, spec.migrations))

@@ -29,6 +29,11 @@ log = get_logger(__name__)
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
 
+# On SIGTERM the worker takes no new record and gives the one in hand, and the step each background loop
+# is in, this long to finish (and commit); then they are cancelled (a record left uncommitted is redelivered).
+# A Kubernetes terminationGracePeriodSeconds must exceed it (deploy/k8s/).
+DRAIN_TIMEOUT_S = 15.0
+
 
 def every(interval_s: float, run: Callable[[], Awaitable[object]]) -> BackgroundTask:
     """A background loop: `run` now, then every `interval_s` seconds until the worker stops."""
@@ -81,7 +86,7 @@ class Worker:
         # FastStream's per-message "Received"/"Processed" lines at DEBUG: at INFO they cost more than
         # some handlers, and the dispatcher logs what matters (failures, dead letters, waits)
         self.broker = KafkaBroker(servers(settings.kafka_bootstrap), client_id=f"{settings.service_name}-consumer",
-                                  log_level=logging.DEBUG)
+                                  log_level=logging.DEBUG, graceful_timeout=DRAIN_TIMEOUT_S)
         self.dispatchers: list[Dispatcher] = []
         for router in self.routers:
             dispatcher = Dispatcher(
@@ -195,16 +200,22 @@ class Worker:
                 await faults.pause(self._stop, delay)
 
     async def stop(self) -> None:
+        """Drain, then close: the subscribers take no new record and finish the one in hand (its offset
+        committed) while the background loops finish their current step, both at once and each within
+        DRAIN_TIMEOUT_S; a long step (a billing batch, an e-mail) lets no further record in meanwhile."""
         self._stop.set()
         for dispatcher in self.dispatchers:
             dispatcher.stopping = True  # an infrastructure fault now ends the handler; the record is redelivered
-        for task in self._tasks:
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
+        consuming = asyncio.create_task(self.broker.stop())
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=DRAIN_TIMEOUT_S)
+            for task in late:
+                log.warning("background task did not finish its step in time; cancelled", task=task.get_name(),
+                            timeout_s=DRAIN_TIMEOUT_S)
                 task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self._tasks.clear()
-        await self.broker.stop()
+        await consuming
         await self.producer.stop()
         await self.engine.dispose()
         self.started = False
