@@ -72,7 +72,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 @dataclass
@@ -102,11 +102,10 @@ async def ok(response, *expected: int) -> dict:
 
 
 async def create_orders(http: dict[str, httpx.AsyncClient], orders: int, run: str) -> None:
-    clients = []
-    for c in range(max(1, min(50, orders // 10))):
-        clients.append(await ok(http["clients"].post("/clients", headers=MEMBER, json={
-            "kind": "company", "name": f"Bench {run} Kunde {c} GmbH", "language": "de",
-            "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}})))
+    clients = [await ok(http["clients"].post("/clients", headers=MEMBER, json={
+        "kind": "company", "name": f"Bench {run} Kunde {c} GmbH", "language": "de",
+        "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}}))
+        for c in range(max(1, min(50, orders // 10)))]
     gate = asyncio.Semaphore(8)
     done = 0
 
@@ -126,7 +125,7 @@ async def create_orders(http: dict[str, httpx.AsyncClient], orders: int, run: st
                 "payment": {"mode": "recurring", "interval": "month", "first_invoice_date": "2027-01-01",
                             "due_in_days": 14}}
         async with gate:
-            for attempt in range(100):  # orders learns each client from its event within a moment
+            for _ in range(100):  # orders learns each client from its event within a moment
                 r = await http["orders"].post("/orders", json=body, headers=MEMBER)
                 if r.status_code == 201:
                     break
@@ -145,7 +144,7 @@ async def create_orders(http: dict[str, httpx.AsyncClient], orders: int, run: st
 async def table_count(dsn: str, table: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - a table name of the bench
     finally:
         await conn.close()
 
@@ -281,8 +280,8 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
         started = time.monotonic()
         await create_orders(http, orders, f"{run}{workers}")
         invoicing_dsn = stack.postgres.url("kontor_bench_invoicing").replace("+asyncpg", "")
-        while await table_count(invoicing_dsn, "planned_invoices") < result.invoices:
-            await asyncio.sleep(0.5)
+        while await table_count(invoicing_dsn, "planned_invoices") < result.invoices:  # noqa: ASYNC110 - polls
+            await asyncio.sleep(0.5)  # a table the services fill
         result.setup_s = time.monotonic() - started
         say(f"{workers} worker(s): {orders} orders, {result.invoices} planned invoices in {result.setup_s:.0f}s; "
             "billing run as of 2027-12-31")
@@ -330,8 +329,8 @@ async def phase(stack: Stack, workers: int, args, run: str) -> Result:
             f"{result.mail_s if result.mail_s is None else round(result.mail_s, 1)}s")
         clients_dsn = stack.postgres.url("kontor_bench_clients").replace("+asyncpg", "")
         deadline = time.monotonic() + 600
-        while await table_count(clients_dsn, "receivables") < result.invoices and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)  # the ledger catches up with the last events
+        while await table_count(clients_dsn, "receivables") < result.invoices and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)  # polls the ledger (another process) until it caught up with the last events
         await asyncio.sleep(1)
         result.ledger_ms = await ledger_latencies(stack.kafka.bootstrap, prefix,
                                                   stack.postgres.url("kontor_bench_clients").replace("+asyncpg", ""))
@@ -396,8 +395,8 @@ async def main() -> int:
     await asyncio.to_thread(stack.start_infra)
     results = []
     try:
-        for workers in (int(w) for w in args.workers.split(",")):
-            results.append(await phase(stack, workers, args, run))
+        for workers in (int(w) for w in args.workers.split(",")):  # one phase after the other
+            results.append(await phase(stack, workers, args, run))  # noqa: PERF401
     finally:
         await stack.stop_services()
         for spec in SERVICES:

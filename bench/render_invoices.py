@@ -35,6 +35,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from decimal import Decimal as D
@@ -57,7 +58,8 @@ def invoice(lines: int, variant: int = 0) -> model.Invoice:
     """An issued invoice with this many lines; each variant has its own number, quantities and prices, as the
     invoices of a billing run do (the same text every time would flatter anything that keeps work by text)."""
     def line(i: int) -> model.Line:
-        quantity, price = D("1.5") + D("0.25") * ((variant + i) % 7), D("640.00") + D("12.50") * ((variant * 3 + i) % 11)
+        quantity = D("1.5") + D("0.25") * ((variant + i) % 7)
+        price = D("640.00") + D("12.50") * ((variant * 3 + i) % 11)
         return model.Line(f"Konzeption und Umsetzung, Arbeitspaket {i + 1}", quantity, "day", price,
                           round_money(quantity * price, "EUR"), "S", D("19"))
     items = tuple(line(i) for i in range(lines))
@@ -95,17 +97,20 @@ def main() -> None:
         invoices = [invoice(lines, variant) for variant in range(args.runs)]
         htmls = [renderer.standalone_html(inv) for inv in invoices]
         xmls = [xrechnung(inv, seller) for inv in invoices]
+        # each lambda binds this case's lists (defaults), not whatever the loop variables hold when it runs
         engines = {
-            "kontor": (lambda i: renderer.render(invoices[i]), args.runs),
-            "kontor+zugferd": (lambda i: renderer.render(invoices[i], embed_xml=xmls[i]), args.runs),
-            "kontor-uncached": (lambda i: uncached.render(invoices[i]), args.runs),
-            "weasyprint-default": (lambda i: weasyprint.HTML(string=htmls[i]).write_pdf(), args.runs),
+            "kontor": (lambda i, invoices=invoices: renderer.render(invoices[i]), args.runs),
+            "kontor+zugferd": (lambda i, invoices=invoices, xmls=xmls: renderer.render(invoices[i], embed_xml=xmls[i]),
+                               args.runs),
+            "kontor-uncached": (lambda i, invoices=invoices: uncached.render(invoices[i]), args.runs),
+            "weasyprint-default": (lambda i, htmls=htmls: weasyprint.HTML(string=htmls[i]).write_pdf(), args.runs),
         }
         if wkhtmltopdf:
-            engines["wkhtmltopdf"] = (lambda i: subprocess.run(
+            engines["wkhtmltopdf"] = (lambda i, htmls=htmls: subprocess.run(
                 [wkhtmltopdf, "--quiet", "--page-size", "A4", "--encoding", "utf-8", "-", "-"],
                 input=htmls[i].encode(), capture_output=True, check=True,
-                env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": "/tmp"}).stdout, args.wkhtml_runs)
+                env={"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": tempfile.gettempdir()}).stdout,
+                args.wkhtml_runs)
         # round robin, so that the machine's noise hits every engine alike
         times: dict[str, list[float]] = {name: [] for name in engines}
         cpu: dict[str, list[float]] = {name: [] for name in engines}

@@ -59,7 +59,7 @@ def generated_clients(n: int, rng: random.Random) -> list[model.Client]:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def main(infra, n_clients: int, n_queries: int) -> None:

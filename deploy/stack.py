@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,7 +83,7 @@ class Stack:
         else:
             maildir = local_dir("mail")
             log = local_dir() / "smtp.log"
-            self.smtp = subprocess.Popen([sys.executable, "-m", "kontor.devinfra.smtp", "--port", str(SMTP_PORT),
+            self.smtp = subprocess.Popen([sys.executable, "-m", "kontor.devinfra.smtp", "--port", str(SMTP_PORT),  # noqa: S603 - argv of our own
                                           "--maildir", str(maildir)], stdout=log.open("ab"),
                                          stderr=subprocess.STDOUT, start_new_session=True)
             wait_for_port("127.0.0.1", SMTP_PORT, 30, "SMTP server", self.smtp, log)
@@ -144,7 +145,8 @@ class Stack:
         self.children = [(n, p) for n, p in self.children if not n.startswith(prefix)]
 
     async def _pump(self, name: str, proc: asyncio.subprocess.Process, color: str) -> None:
-        assert proc.stdout
+        if proc.stdout is None:
+            raise ValueError(f"{name} was started without a pipe for its output")
         async for line in proc.stdout:
             text = line.decode(errors="replace")
             if self.echo:
@@ -218,10 +220,8 @@ async def run(mode: str) -> int:
             say("infrastructure is up; Ctrl-C stops it")
         while not stop.is_set():
             stack._check_children()
-            try:
+            with contextlib.suppress(TimeoutError):  # a second passed: check the children again
                 await asyncio.wait_for(stop.wait(), 1)
-            except TimeoutError:
-                pass
         say("stopping")
         return 0
     except InfraError as exc:
