@@ -35,7 +35,7 @@ async def test_smtp_server_accepts_mail_and_keeps_it_with_attachments(infra):
     assert stored["Subject"] == "Rechnung 2026-000001 — Übersicht"
     assert stored["X-Kontor-Envelope-From"] == "kontor@coop.example"
     assert stored["X-Kontor-Envelope-To"] == "client@acme.example, member@coop.example"
-    [part] = [p for p in stored.iter_attachments()]
+    [part] = list(stored.iter_attachments())
     assert part.get_filename() == "2026-000001.pdf"
     assert hashlib.sha256(part.get_content()).hexdigest() == hashlib.sha256(attachment).hexdigest()
     assert "anbei die Rechnung" in stored.get_body(("plain",)).get_content()

@@ -82,11 +82,12 @@ def test_user_data_in_a_statement_or_a_handled_timeout_does_not_make_a_bug_an_ou
     try:
         try:
             raise TimeoutError()
-        except TimeoutError:
-            raise ValueError("a bug while handling a timeout")
+        except TimeoutError:  # the bug is chained implicitly (__context__), as a bug in a handler is
+            raise ValueError("a bug while handling a timeout")  # noqa: B904
     except ValueError as bug:
         assert not faults.is_infrastructure_fault(bug)
-    out_of_range = asyncpg.exceptions.DataError("invalid input for query argument $1: 10**20 (value out of int64 range)")
+    out_of_range = asyncpg.exceptions.DataError("invalid input for query argument $1: 10**20 "
+                                                "(value out of int64 range)")
     assert not faults.is_infrastructure_fault(wrapped(out_of_range))
     assert faults.is_infrastructure_fault(asyncpg.exceptions.InterfaceError("cannot call Connection.execute(): "
                                                                             "connection is closed"))

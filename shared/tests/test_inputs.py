@@ -1,15 +1,16 @@
 """The input guard and the bounded types, through a real FastAPI app (no I/O besides ASGI)."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import FastAPI, Query
+from pydantic import Field
 
 from kontor.api import install_error_handlers
+from kontor.clock import SystemClock, business_today
 from kontor.inputs import Amount, BusinessDate, EmailAddress, Input, InputGuard, Quantity
 
 pytestmark = pytest.mark.unit
@@ -22,7 +23,7 @@ class Body(Input):
     quantity: Quantity | None = None
     on: BusinessDate | None = None
     ratio: float | None = None
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
 
 
 def make_app() -> FastAPI:
@@ -84,7 +85,7 @@ async def test_bounded_fields_answer_422_naming_the_field(field, value):
 
 async def test_sane_values_pass_and_addresses_are_normalised():
     r = await call("POST", "/things", json={"name": " Anna ", "email": "anna@Example.COM", "amount": "1280.50",
-                                            "quantity": "2.5", "on": dt.date.today().isoformat()})
+                                            "quantity": "2.5", "on": business_today(SystemClock()).isoformat()})
     assert r.status_code == 200, r.text
     assert r.json() == {"name": " Anna ", "email": "anna@example.com", "amount": str(Decimal("1280.50"))}
 

@@ -102,8 +102,10 @@ def test_confirmation_tokens_never_reach_a_log_line(capsys):
 
 @pytest.mark.parametrize("name, header", [
     ("invoice.pdf", 'attachment; filename="invoice.pdf"'),
-    ("Überweisung №5.pdf", "attachment; filename=\"_berweisung _5.pdf\"; filename*=UTF-8''%C3%9Cberweisung%20%E2%84%965.pdf"),
-    ('a"b\r\nX-Evil: 1.pdf', "attachment; filename=\"a_b__X-Evil: 1.pdf\"; filename*=UTF-8''a%22b%0D%0AX-Evil%3A%201.pdf"),
+    ("Überweisung №5.pdf",
+     "attachment; filename=\"_berweisung _5.pdf\"; filename*=UTF-8''%C3%9Cberweisung%20%E2%84%965.pdf"),
+    ('a"b\r\nX-Evil: 1.pdf',
+     "attachment; filename=\"a_b__X-Evil: 1.pdf\"; filename*=UTF-8''a%22b%0D%0AX-Evil%3A%201.pdf"),
 ])
 def test_download_names_follow_rfc_6266_and_cannot_break_the_header(name, header):
     assert content_disposition("attachment", name) == header
