@@ -26,6 +26,7 @@ from hypothesis import strategies
 from schemathesis.generation import DataGenerationMethod
 from schemathesis.runner import events, from_schema
 
+from kontor.clock import SystemClock, business_today
 from kontor.testing import eventually
 from kontor.testing.services import auth, running_service
 from kontor_clients.spec import SPEC as CLIENTS
@@ -47,7 +48,7 @@ CLIENT = {"kind": "company", "name": "Fuzz GmbH", "vat_id": "DE136695976", "invo
 
 def draft(client_id: str) -> dict:
     """A complete order (it can be submitted), in the weeks ahead of today."""
-    today = dt.date.today()
+    today = business_today(SystemClock())
     return {"client_id": client_id, "contact_person": {"name": "Erika Muster", "email": "erika@fuzz.example"},
             "currency": "EUR", "project_name": "Fuzz", "sector": "design", "place_of_service": "DE",
             "description": "Workshop and design.",
@@ -145,7 +146,7 @@ async def platform(infra):
         assert r.status_code == 200, r.text
         seeds = {"client_id": [client["id"]], "order_id": [first["order_id"], submitted["order_id"]],
                  "member_id": ["fuzz-member"]}
-        yield {s.name: svc for s, svc in zip(SPECS, (clients, orders, invoicing, notifications))}, seeds
+        yield {s.name: svc for s, svc in zip(SPECS, (clients, orders, invoicing, notifications), strict=True)}, seeds
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

@@ -211,7 +211,8 @@ async def test_a_worker_started_while_its_broker_is_down_becomes_ready_once_it_i
         env = {**os.environ, "KONTOR_CLIENTS_DATABASE_URL": url, "KONTOR_CLIENTS_KAFKA_BOOTSTRAP": kafka.bootstrap,
                "KONTOR_CLIENTS_WORKER_HTTP_PORT": str(health), "KONTOR_CLIENTS_LOG_FORMAT": "console",
                "KONTOR_CLIENTS_INFRASTRUCTURE_MAX_BACKOFF_S": "2", "KONTOR_CLIENTS_STANDING_RUN_ENABLED": "false"}
-        worker = subprocess.Popen([sys.executable, "-m", "kontor_clients", "worker"], env=env,
+        # Popen only starts it (nothing blocks); the test signals it and reads its stderr at the end
+        worker = subprocess.Popen([sys.executable, "-m", "kontor_clients", "worker"], env=env,  # noqa: ASYNC220
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health}", timeout=10) as http:
