@@ -1,7 +1,8 @@
 """The HTTP side every service shares: app factory, health and readiness, error answers.
 
 `create_service_api` builds a FastAPI app whose lifespan owns the engine and the
-token verifier; `ServiceContext` is what routes get through `Ctx`.
+token verifier; `ServiceContext` is what routes get through `Ctx`. Every app serves its
+Prometheus metrics at `/metrics` (`kontor.metrics`) and traces its requests (`kontor.tracing`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kontor import tracing
 from kontor.auth import TokenVerifier
 from kontor.clock import Clock, SystemClock
 from kontor.db import create_engine, create_session_factory, ping
@@ -25,6 +27,7 @@ from kontor.errors import Conflict, DomainError, InvalidInput
 from kontor.inputs import InputGuard
 from kontor.kafka import check_reachable
 from kontor.logging import get_logger
+from kontor.metrics import ApiMetrics
 from kontor.outbox import Outbox
 from kontor.settings import ServiceSettings
 from kontor.topics import Topics
@@ -84,6 +87,8 @@ def create_service_api(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.add_middleware(InputGuard)
+    app.state.metrics = ApiMetrics(app)  # HTTP metrics by route and status, and /metrics
+    tracing.instrument_app(app)
     app.include_router(health_router(settings, readiness_details))
     for router in routers:
         app.include_router(router)

@@ -15,10 +15,15 @@ What `dispatch` does with a record:
   limit with backoff, never dead-lettered (the message is fine, the infrastructure is not); the
   partition waits, so nothing later on it overtakes. When the worker stops meanwhile, the error
   is raised and the record, not committed, is redelivered to whoever consumes next.
+
+A record of a type the group handles is handled in a CONSUMER span that continues the trace of its
+`ce_traceparent` header (`kontor.tracing`); outcomes, durations and dead letters are counted in the
+worker's metrics (`kontor.metrics.WorkerMetrics`).
 """
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,13 +31,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kontor import faults, inbox
+from kontor import faults, inbox, tracing
 from kontor.contracts import Contract
 from kontor.envelope import Envelope, EnvelopeError
 from kontor.logging import get_logger
+from kontor.metrics import WorkerMetrics
 from kontor.topics import Topics
 
 log = get_logger(__name__)
@@ -96,8 +103,10 @@ class Dispatcher:
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         max_backoff_s: float = 30.0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.router = router
+        self.metrics = metrics or WorkerMetrics()
         self.session_factory = session_factory
         self.inbox_table = inbox_table
         self.topics = topics
@@ -111,8 +120,23 @@ class Dispatcher:
         self.faults_seen: Counter[str] = Counter()  # the infrastructure faults waited out, by SQLSTATE or kind
 
     async def dispatch(self, record: Record) -> DispatchResult:
-        result = await self._dispatch(record)
+        started = time.perf_counter()
+        headers = _text_headers(record)
+        event_type = headers.get("ce_type", "")
+        group = self.router.group
+        if event_type in self.router.handlers:
+            with tracing.consume_span(record, headers, group=group, event_type=event_type,
+                                      event_id=headers.get("ce_id", "")) as span:
+                result = await self._dispatch(record)
+                span.set_attribute("kontor.outcome", result.outcome)
+                if result.outcome == "dead_lettered":
+                    span.set_status(StatusCode.ERROR, "dead-lettered")
+            self.metrics.handle_seconds.labels(group, event_type).observe(time.perf_counter() - started)
+        else:
+            result = await self._dispatch(record)
         self.outcomes[result.outcome] += 1
+        self.metrics.consumed.labels(group, event_type if event_type in self.router.handlers else "other",
+                                     result.outcome).inc()
         return result
 
     async def _dispatch(self, record: Record) -> DispatchResult:
@@ -150,6 +174,7 @@ class Dispatcher:
                         raise
                     delay = backoff.next_delay()
                     self.faults_seen[faults.sqlstate(exc) or type(exc).__name__] += 1
+                    self.metrics.infrastructure_waits.labels(self.router.group).inc()
                     bound.warning("infrastructure fault; the record waits and is retried", error=repr(exc)[:300],
                                   sqlstate=faults.sqlstate(exc), retry_in_s=round(delay, 2), waits=backoff.attempts)
                     await asyncio.sleep(delay)
@@ -179,6 +204,15 @@ class Dispatcher:
         headers = original + [(k, v.encode()) for k, v in error_headers.items()]
         # If this publish fails the exception propagates: the record is not committed, nothing is lost.
         await self.dead_letter(dlq, record.value, record.key, headers)
+        self.metrics.dead_letters.labels(self.router.group, record.topic, reason).inc()
         log.error("record dead-lettered", dlq_topic=dlq, reason=reason, error=str(exc)[:500],
                   topic=record.topic, partition=record.partition, offset=record.offset)
         return DispatchResult("dead_lettered")
+
+
+def _text_headers(record: Record) -> dict[str, str]:
+    """The record's headers as text, leniently (the envelope's own reading is the strict one)."""
+    found: dict[str, str] = {}
+    for key, raw in record.headers or ():
+        found[key] = raw.decode(errors="replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
+    return found

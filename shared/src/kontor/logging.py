@@ -2,6 +2,8 @@
 
 Every service calls `configure_logging` once in its entry point; libraries that log
 through `logging` (uvicorn, aiokafka, alembic) end up in the same structured stream.
+A line logged inside an OpenTelemetry span (a request, a consumed record: `kontor.tracing`)
+carries its `trace_id` and `span_id`.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 from typing import Any
 
 import structlog
+from opentelemetry import trace as otel_trace
 
 # A client's confirmation link is a bearer secret: whoever has it answers for the client. It never
 # reaches a log line (uvicorn's access log included), wherever in the line it stands.
@@ -28,6 +31,15 @@ def _redact_secrets(_logger: Any, _name: str, event_dict: dict) -> dict:
     return event_dict
 
 
+def _add_trace_ids(_logger: Any, _name: str, event_dict: dict) -> dict:
+    """The current OpenTelemetry span's ids (`kontor.tracing`), so a line is found from its trace and back."""
+    context = otel_trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list = [
@@ -35,6 +47,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         timestamper,
+        _add_trace_ids,
         _redact_secrets,
     ]
     if service:

@@ -8,6 +8,9 @@ and committing makes the rows visible again: they are published a second time wi
 same event id, and the consumers' inbox drops the duplicate (at-least-once + idempotent
 consumers = effectively once).
 
+The current trace context is stored with the event (its `ce_traceparent` header, `kontor.tracing`);
+the relay publishes each such row in a span of that trace, so the consumer's span continues it.
+
 Per-aggregate order across concurrent relays: a relay only publishes a row when no
 earlier unpublished row of the same aggregate is held by somebody else; it leaves such
 rows for a later pass instead of overtaking them.
@@ -16,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from kontor import faults
+from kontor import faults, tracing
 from kontor.contracts import Contract
 from kontor.envelope import Envelope, encode_payload
 from kontor.logging import get_logger
+from kontor.metrics import WorkerMetrics
 from kontor.topics import Topics
 
 log = get_logger(__name__)
@@ -66,6 +71,9 @@ class Outbox:
         caused_by: Envelope | None = None,
     ) -> Envelope:
         envelope = Envelope.for_event(event, time=time, caused_by=caused_by)
+        traced = tracing.trace_headers()
+        if traced:
+            envelope = envelope.with_extra(**traced)
         await session.execute(
             self.table.insert().values(
                 event_id=envelope.id,
@@ -93,6 +101,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval_s: float = 0.1,
         name: str = "relay",
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.table = table
@@ -101,6 +110,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.name = name
         self.published_total = 0
+        self.metrics = metrics or WorkerMetrics()
         t = table.name  # a name of our metadata, never input
         self._claim = sa.text(
             f"""
@@ -111,7 +121,7 @@ class OutboxRelay:
                 LIMIT :limit
                 FOR UPDATE SKIP LOCKED
             )
-            SELECT o.id, o.topic, o.aggregate_id, o.headers, o.payload
+            SELECT o.id, o.topic, o.aggregate_id, o.event_type, o.headers, o.payload
             FROM {t} o JOIN claimed c ON c.id = o.id
             WHERE NOT EXISTS (
                 SELECT 1 FROM {t} e
@@ -126,25 +136,54 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many events went out."""
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(self._claim, {"limit": self.batch_size})).all()
-            if not rows:
-                return 0
-            ready = list(rows)
-            deliveries = [
-                await self.producer.send(
-                    row.topic,
-                    value=bytes(row.payload),
-                    key=row.aggregate_id.encode(),
-                    headers=[(k, v.encode()) for k, v in row.headers],
-                )
-                for row in ready
-            ]
-            await asyncio.gather(*deliveries)  # every record acknowledged by all in-sync replicas
-            await self._mark_published(conn, [row.id for row in ready])
+        started = time.perf_counter()
+        spans: list = []
+        try:
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(self._claim, {"limit": self.batch_size})).all()
+                if not rows:
+                    return 0
+                ready = list(rows)
+                deliveries = []
+                for row in ready:
+                    headers = dict(row.headers)
+                    span = tracing.start_publish_span(row.topic, row.event_type, headers)
+                    if span is not None:  # the record carries the publish span's context, child of the stored one
+                        spans.append(span)
+                        headers.update(tracing.trace_headers(span))
+                    deliveries.append(await self.producer.send(
+                        row.topic,
+                        value=bytes(row.payload),
+                        key=row.aggregate_id.encode(),
+                        headers=[(k, v.encode()) for k, v in headers.items()],
+                    ))
+                await asyncio.gather(*deliveries)  # every record acknowledged by all in-sync replicas
+                await self._mark_published(conn, [row.id for row in ready])
+        except Exception as exc:
+            for span in spans:
+                span.record_exception(exc)
+            self.metrics.publish_errors.inc()
+            raise
+        finally:
+            for span in spans:
+                span.end()
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        for row in ready:
+            self.metrics.published.labels(row.event_type).inc()
         self.published_total += len(ready)
         log.debug("outbox batch published", relay=self.name, count=len(ready))
         return len(ready)
+
+    async def refresh_metrics(self) -> None:
+        """The backlog gauges, as the database sees it now (the partial index of unpublished rows)."""
+        t = self.table
+        async with self.engine.connect() as conn:
+            count, age = (await conn.execute(sa.select(
+                sa.func.count(), sa.func.coalesce(
+                    sa.func.extract("epoch", sa.func.now() - sa.func.min(t.c.created_at)), 0))
+                .where(t.c.published_at.is_(None)))).one()
+        self.metrics.outbox_backlog.set(count)
+        self.metrics.outbox_oldest_age.set(max(0.0, float(age)))
 
     async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
         await conn.execute(

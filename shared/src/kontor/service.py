@@ -108,6 +108,10 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
     own = {c.name: c for c in commands}
     if args.command in own:
         return own[args.command].run(settings, args)
+    if args.command in ("api", "worker"):
+        from kontor.tracing import configure_tracing
+
+        configure_tracing(spec.name)  # exporting only when the OTEL_* variables say so
     if args.command == "migrate":
         asyncio.run(upgrade(settings.database_url, spec.migrations))
     elif args.command == "api":

@@ -2,6 +2,10 @@
 
 `Worker` is built by each service's `create_worker(settings)` factory. `start`/`stop`
 let tests run it in-process; `serve` runs it until SIGINT/SIGTERM for the CLI.
+
+Its metrics (`kontor.metrics.WorkerMetrics`: FastStream's consumer metrics, the relay's, the
+consumers', outbox backlog and consumer lag refreshed at each scrape, and what the service adds)
+are served with /healthz and /readyz on `WORKER_HTTP_PORT` at /metrics (`serve_http`).
 """
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kontor import faults
@@ -21,6 +27,7 @@ from kontor.consumer import Dispatcher, EventRouter
 from kontor.db import ping
 from kontor.kafka import create_producer, ensure_topics, servers
 from kontor.logging import get_logger
+from kontor.metrics import WorkerMetrics
 from kontor.outbox import OutboxRelay
 from kontor.settings import ServiceSettings
 from kontor.topics import Topics
@@ -83,16 +90,20 @@ class Worker:
         self.topics = Topics(settings.topic_prefix)
         self.routers = list(routers)
         self.producer = create_producer(settings.kafka_bootstrap, f"{settings.service_name}-worker")
+        self.metrics = WorkerMetrics()
         # FastStream's per-message "Received"/"Processed" lines at DEBUG: at INFO they cost more than
         # some handlers, and the dispatcher logs what matters (failures, dead letters, waits)
         self.broker = KafkaBroker(servers(settings.kafka_bootstrap), client_id=f"{settings.service_name}-consumer",
-                                  log_level=logging.DEBUG, graceful_timeout=DRAIN_TIMEOUT_S)
+                                  log_level=logging.DEBUG, graceful_timeout=DRAIN_TIMEOUT_S,
+                                  middlewares=[KafkaPrometheusMiddleware(
+                                      registry=self.metrics.registry, app_name=f"kontor-{settings.service_name}")])
         self.dispatchers: list[Dispatcher] = []
+        self._subscribers: list[tuple[str, Any]] = []  # (group, FastStream subscriber): for the consumer lag
         for router in self.routers:
             dispatcher = Dispatcher(
                 router, session_factory, inbox_table, self.topics, self._publish_dead_letter,
                 max_attempts=settings.consumer_max_attempts, retry_backoff_s=settings.consumer_retry_backoff_s,
-                max_backoff_s=settings.infrastructure_max_backoff_s,
+                max_backoff_s=settings.infrastructure_max_backoff_s, metrics=self.metrics,
             )
             self.dispatchers.append(dispatcher)
             if router.topics:
@@ -101,8 +112,12 @@ class Worker:
         self.relay = OutboxRelay(
             engine, outbox_table, self.producer,
             batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
-            name=f"{settings.service_name}-relay",
+            name=f"{settings.service_name}-relay", metrics=self.metrics,
         ) if relay else None
+        if self.relay:
+            self.metrics.add_refresher("outbox_backlog", self.relay.refresh_metrics)
+        if self.routers:
+            self.metrics.add_refresher("consumer_lag", self.refresh_consumer_lag)
         self.background: list[tuple[str, BackgroundTask]] = list(background)
         if self.relay:
             self.background.insert(0, ("outbox-relay", self.relay.run))
@@ -119,6 +134,8 @@ class Worker:
             decoder=_raw_decoder,
             title=f"{group}:{','.join(topics)}",
         )
+
+        self._subscribers.append((group, subscriber))
 
         @subscriber
         async def on_record(message: KafkaMessage) -> None:
@@ -222,13 +239,13 @@ class Worker:
         log.info("worker stopped", service=self.settings.service_name)
 
     async def serve(self) -> None:
-        """Until SIGINT/SIGTERM; with `WORKER_HTTP_PORT` set, /healthz and /readyz on that port."""
+        """Until SIGINT/SIGTERM; with `WORKER_HTTP_PORT` set, /healthz, /readyz and /metrics on that port."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         port = self.settings.worker_http_port
-        health = asyncio.create_task(self._serve_health(port)) if port else None
+        health = asyncio.create_task(self.serve_http(port)) if port else None
         starting = asyncio.create_task(self.start())
         try:
             await asyncio.wait([starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -243,10 +260,11 @@ class Worker:
                 health.cancel()
                 await asyncio.gather(health, return_exceptions=True)
 
-    async def _serve_health(self, port: int) -> None:
+    async def serve_http(self, port: int) -> None:
+        """/healthz, /readyz and /metrics on `port` until cancelled."""
         import uvicorn
         from fastapi import FastAPI
-        from fastapi.responses import JSONResponse
+        from fastapi.responses import JSONResponse, Response
 
         from kontor.api import readiness_response
 
@@ -260,8 +278,48 @@ class Worker:
         async def readyz() -> JSONResponse:
             return readiness_response(await self.readiness())
 
+        @app.get("/metrics")
+        async def prometheus_metrics() -> Response:
+            return await self.metrics.response()
+
         self.health_app = app
         config = uvicorn.Config(app, host=self.settings.http_host, port=port,
                                 log_config=None, access_log=False, lifespan="off")
         await uvicorn.Server(config).serve()
 
+    async def refresh_consumer_lag(self) -> None:
+        """`kontor_consumer_lag` of the partitions assigned to this worker's consumers: end offset
+        minus committed offset (minus the first offset kept, when the group never committed)."""
+        gauge = self.metrics.consumer_lag
+        seen: set[tuple[str, ...]] = set()
+        for group, subscriber in self._subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                continue
+            assigned = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+            if not assigned:
+                continue
+            ends = await consumer.end_offsets(assigned)
+            uncommitted = []
+            for tp in assigned:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    uncommitted.append(tp)
+                else:
+                    labels = (group, tp.topic, str(tp.partition))
+                    gauge.labels(*labels).set(max(0, ends[tp] - committed))
+                    seen.add(labels)
+            if uncommitted:
+                firsts = await consumer.beginning_offsets(uncommitted)
+                for tp in uncommitted:
+                    labels = (group, tp.topic, str(tp.partition))
+                    gauge.labels(*labels).set(max(0, ends[tp] - firsts[tp]))
+                    seen.add(labels)
+        for gone in set(_label_values(gauge)) - seen:  # partitions no longer assigned here
+            gauge.remove(*gone)
+
+
+def _label_values(gauge: Any) -> list[tuple[str, ...]]:
+    """The label values a labelled metric has children for."""
+    return [tuple(sample.labels[n] for n in gauge._labelnames) for metric in gauge.collect()
+            for sample in metric.samples]

@@ -1,5 +1,7 @@
 """Running a service in-process for tests: its migrations on a fresh database, its API
-over ASGI (and, with `serve_http`, on a real port too) and its worker against the real broker."""
+over ASGI (and, with `serve_http`, on a real port too) and its worker against the real broker
+(with `worker_http_port`, its /healthz, /readyz and /metrics on that port, as `kontor-<service> worker`
+serves them)."""
 from __future__ import annotations
 
 import asyncio
@@ -37,6 +39,7 @@ class RunningService:
     worker: Worker | None
     database: str
     base_url: str | None = None  # the real HTTP address, with serve_http
+    worker_url: str | None = None  # the worker's HTTP address, with worker_http_port
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +58,23 @@ async def _served(app, port: int) -> AsyncIterator[None]:
     finally:
         server.should_exit = True
         await task
+
+
+async def _listening(task: asyncio.Task, url: str, timeout_s: float = 10) -> None:
+    """Until the server of `task` answers /healthz at `url` (raising why, should it end)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with httpx.AsyncClient(timeout=1) as client:
+        while True:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"the server for {url} ended before it answered")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -100,15 +120,24 @@ async def running_service(
         create_api_app = import_module(module).create_api_app
         app = create_api_app(settings, clock=clock)
         worker = spec.worker_factory(settings, clock=clock) if start_worker else None
+        worker_http: asyncio.Task | None = None
+        worker_url = None
         if worker:
             await worker.start()
+            if settings.worker_http_port:
+                worker_http = asyncio.create_task(worker.serve_http(settings.worker_http_port))
+                worker_url = f"http://127.0.0.1:{settings.worker_http_port}"
+                await _listening(worker_http, worker_url)
         try:
             async with LifespanManager(app) as manager, contextlib.AsyncExitStack() as stack:
                 if serve_http:
                     await stack.enter_async_context(_served(manager.app, port))
                 async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
                                              base_url=f"http://{spec.name}.test") as http:
-                    yield RunningService(spec, settings, http, worker, url, base_url)
+                    yield RunningService(spec, settings, http, worker, url, base_url, worker_url)
         finally:
+            if worker_http:
+                worker_http.cancel()
+                await asyncio.gather(worker_http, return_exceptions=True)
             if worker:
                 await worker.stop()
