@@ -4,6 +4,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
+from kontor.attachments import DEFAULT_MAX_BYTES
 from kontor.settings import ServiceSettings
 
 
@@ -24,8 +25,21 @@ class Seller(BaseModel):
     phone: str = "+49 30 1234567"
     email: str = "rechnung@kontor.example"
     electronic_address: str = "rechnung@kontor.example"
-    commercial_register: str = "Amtsgericht Berlin-Charlottenburg GnR 999"
-    register_id: str = "GnR 999 B"  # legal registration identifier (BT-30)
+    # what § 25a GenG asks of a cooperative's business letters (footer), and the same registration in the
+    # X-Rechnung: BT-30 is the register number, BT-33 the rest
+    legal_form: str = Field(default="eingetragene Genossenschaft", description="as the letter states it, German")
+    legal_form_en: str = "registered cooperative"
+    seat: str = Field(default="Berlin", description="Sitz der Genossenschaft")
+    register_court: str = "Amtsgericht Berlin-Charlottenburg"
+    register_number: str = Field(default="GnR 999 B", description="Genossenschaftsregister (BT-30)")
+    board: tuple[str, ...] = Field(default=("Anna Beispiel", "Jonas Muster"), description="Vorstand, every member "
+                                   "by name (JSON list in KONTOR_INVOICING_SELLER__BOARD)")
+    supervisory_board_chair: str | None = Field(default="Petra Probe", description="Vorsitz des Aufsichtsrats")
+
+    @property
+    def registration(self) -> str:
+        """The register entry as the letter and the X-Rechnung (BT-33) print it."""
+        return f"{self.register_court}, {self.register_number}"
 
 
 class InvoicingSettings(ServiceSettings):
@@ -38,6 +52,8 @@ class InvoicingSettings(ServiceSettings):
 
     seller: Seller = Field(default_factory=Seller)
     public_base_url: str = Field(default="http://127.0.0.1:8103", description="base of document links in events")
+    attachment_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, description="largest file a draft takes "
+                                      "(as an order's documents: KONTOR_ORDERS_ATTACHMENT_MAX_BYTES)")
     draft_lead_days: int = Field(default=7, description="drafts are created this many days before the invoice date")
     reminder_days: tuple[int, ...] = Field(default=(7, 21, 35), description="days after the due date")
     xrechnung_rules_dir: Path | None = Field(

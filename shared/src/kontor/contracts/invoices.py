@@ -46,11 +46,28 @@ class InvoiceLineV1(_Value):
 
 
 class InvoiceDocumentV1(_Value):
+    """A document of the issued invoice by reference: fetch it from `url` (a token with the scope
+    documents:read will do) and check its SHA-256. `attachment`: a file the member or an advisor
+    added to the draft, to be sent with the invoice."""
+
     kind: Literal["pdf", "xrechnung", "attachment"]
     filename: str
     media_type: str
     sha256: str
     url: str | None = None
+    attachment_id: UUID | None = None  # an attachment's id
+    size: int | None = None  # an attachment's bytes
+
+
+class DeductedInvoiceV1(_Value):
+    """A partial (down-payment) invoice that a final invoice deducts (§ 14 Abs. 5 UStG)."""
+
+    invoice_id: UUID
+    number: str
+    issue_date: dt.date
+    net_amount: Decimal
+    vat_breakdown: tuple[VatBreakdownV1, ...] = ()
+    gross_amount: Decimal
 
 
 class InvoiceV1(_Value):
@@ -85,10 +102,20 @@ class InvoiceV1(_Value):
     vat_breakdown: tuple[VatBreakdownV1, ...] = ()
     lines: tuple[InvoiceLineV1, ...] = ()
     documents: tuple[InvoiceDocumentV1, ...] = ()
+    # an invoice in another currency than EUR: its VAT total in EUR (BT-111, to the cent) at the rate the
+    # order stored, EUR per one unit of `currency` (1 USD = 0.92 EUR), and the day it was stored
     tax_total_eur: Decimal | None = None
     exchange_rate_eur: Decimal | None = None
+    exchange_rate_date: dt.date | None = None
     cancels_invoice_id: UUID | None = None
     cancels_number: str | None = None
+    # Added compatibly (issue 18). status `cancellation`: an issued cancellation invoice, never owed
+    # (amount_due 0; its amounts are those of its X-Rechnung, type 381, positive).
+    # installment | final | ... as the order's schedule planned it; cancellation for a cancellation invoice
+    schedule_kind: str | None = None
+    installments: int | None = None  # installment or final invoice: how many invoices the order's schedule has
+    # final invoice: every partial invoice it deducts (their gross adds up to prepaid_amount)
+    deductions: tuple[DeductedInvoiceV1, ...] = ()
 
 
 class _InvoiceEvent(Contract):

@@ -98,6 +98,22 @@ invoice_documents = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Files a member or an advisor added to a draft, sent with the invoice e-mail and kept with the
+# invoice once issued (`invoices.data` lists them as documents of kind "attachment").
+invoice_attachments = sa.Table(
+    "invoice_attachments",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("invoice_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("media_type", sa.Text, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.CHAR(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("uploaded_by", sa.Text, nullable=False),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 billing_runs = sa.Table(
     "billing_runs",
     metadata,

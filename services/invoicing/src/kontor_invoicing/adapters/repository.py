@@ -19,6 +19,7 @@ from kontor.errors import Conflict, NotFound
 from kontor_invoicing.adapters.orm import (
     billing_run_progress,
     billing_runs,
+    invoice_attachments,
     invoice_counters,
     invoice_documents,
     invoices,
@@ -318,7 +319,8 @@ async def run_remaining(session: AsyncSession, *, run_id: uuid.UUID, as_of: dt.d
 
 
 async def list_invoices(session: AsyncSession, *, member_id: str | None, statuses: Sequence[str] | None,
-                        order_id: uuid.UUID | None, limit: int, offset: int) -> list[Invoice]:
+                        order_id: uuid.UUID | None, limit: int, offset: int,
+                        kind: str | None = None) -> list[Invoice]:
     stmt = sa.select(invoices.c.data).order_by(invoices.c.created_at.desc(), invoices.c.id).limit(limit).offset(offset)
     if member_id is not None:
         stmt = stmt.where(invoices.c.member_id == member_id)
@@ -326,6 +328,8 @@ async def list_invoices(session: AsyncSession, *, member_id: str | None, statuse
         stmt = stmt.where(invoices.c.status.in_(statuses))
     if order_id is not None:
         stmt = stmt.where(invoices.c.order_id == order_id)
+    if kind is not None:
+        stmt = stmt.where(invoices.c.kind == kind)
     return [_INVOICE.validate_python(r.data) for r in (await session.execute(stmt)).all()]
 
 
@@ -350,3 +354,36 @@ async def get_document(session: AsyncSession, invoice_id: uuid.UUID, kind: str):
     if row is None:
         raise NotFound(f"{kind} document of invoice", invoice_id)
     return row
+
+
+# -- files added to a draft ------------------------------------------------------------------
+
+ATTACHMENT_META = [invoice_attachments.c[n] for n in ("id", "invoice_id", "filename", "media_type", "size", "sha256",
+                                                      "uploaded_by", "uploaded_at")]
+
+
+async def add_attachment(session: AsyncSession, **values) -> None:
+    await session.execute(invoice_attachments.insert().values(**values))
+
+
+async def attachments_of(session: AsyncSession, invoice_id: uuid.UUID) -> Sequence:
+    """The invoice's files without their bytes, in the order they were added (at the same instant: by name)."""
+    return (await session.execute(sa.select(*ATTACHMENT_META).where(invoice_attachments.c.invoice_id == invoice_id)
+                                  .order_by(invoice_attachments.c.uploaded_at, invoice_attachments.c.filename,
+                                            invoice_attachments.c.id))).all()
+
+
+async def get_attachment(session: AsyncSession, invoice_id: uuid.UUID, attachment_id: uuid.UUID):
+    row = (await session.execute(sa.select(invoice_attachments).where(
+        invoice_attachments.c.invoice_id == invoice_id, invoice_attachments.c.id == attachment_id))).first()
+    if row is None:
+        raise NotFound("attachment", attachment_id)
+    return row
+
+
+async def delete_attachment(session: AsyncSession, invoice_id: uuid.UUID, attachment_id: uuid.UUID) -> None:
+    deleted = (await session.execute(invoice_attachments.delete().where(
+        invoice_attachments.c.invoice_id == invoice_id, invoice_attachments.c.id == attachment_id)
+        .returning(invoice_attachments.c.id))).first()
+    if deleted is None:
+        raise NotFound("attachment", attachment_id)

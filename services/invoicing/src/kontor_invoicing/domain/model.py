@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from kontor import lifecycle
-from kontor.errors import Conflict, InvalidInput
+from kontor.errors import Conflict, Forbidden, InvalidInput
 from kontor.inputs import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -39,7 +39,10 @@ from kontor.inputs import (
 from kontor.money import round_money
 
 MAX_LINES = 200  # as many as an order may have (a final invoice lists the whole order)
-STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled", "discarded")
+# `cancellation`: an issued cancellation invoice. It is never open, reminded, paid or disputed,
+# and never a receivable: it reverses the invoice it refers to, which becomes `cancelled`.
+STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled", "discarded",
+            "cancellation")
 ZERO = Decimal(0)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -55,6 +58,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "record_payment": frozenset({"invoiced", "disputed", "paid"}),
     "remind": frozenset({"invoiced"}),
     "cancel": frozenset({"invoiced", "disputed", "paid"}),
+    "change_attachments": frozenset({"draft", "waiting_for_adjustment"}),
 }
 
 
@@ -113,6 +117,32 @@ class VatBreakdown:
 
 
 @dataclass(frozen=True)
+class Deduction:
+    """A partial invoice that a final invoice deducts (§ 14 Abs. 5 UStG): its number and date,
+    what it billed net, its VAT per rate, and its gross."""
+
+    invoice_id: uuid.UUID
+    number: str
+    issue_date: dt.date
+    net_amount: Decimal
+    vat: tuple[VatBreakdown, ...]
+    gross_amount: Decimal
+
+    @property
+    def tax_amount(self) -> Decimal:
+        return sum((v.tax_amount for v in self.vat), ZERO)
+
+
+@dataclass(frozen=True)
+class OrderTotal:
+    """The whole order, as a partial invoice states it beside what it bills."""
+
+    net_amount: Decimal
+    tax_amount: Decimal
+    gross_amount: Decimal
+
+
+@dataclass(frozen=True)
 class Payment:
     payment_id: uuid.UUID
     amount: Decimal
@@ -122,10 +152,12 @@ class Payment:
 
 @dataclass(frozen=True)
 class Document:
-    kind: str  # pdf | xrechnung
+    kind: str  # pdf | xrechnung | attachment (a file added to the draft, sent with the invoice)
     filename: str
     media_type: str
     sha256: str
+    attachment_id: uuid.UUID | None = None  # an attachment's id (its download)
+    size: int | None = None  # an attachment's bytes
 
 
 @dataclass(frozen=True)
@@ -151,8 +183,12 @@ class Invoice:
     contact_name: str | None = None
     contact_email: str | None = None
     buyer: dict = field(default_factory=dict)  # the client's billing data at drafting/issue time
-    exchange_rate_eur: Decimal | None = None
+    exchange_rate_eur: Decimal | None = None  # EUR per one unit of the currency, as the order stored it
+    exchange_rate_date: dt.date | None = None  # the day the order stored it (its submission), when known
     prepaid_amount: Decimal = ZERO  # final invoice: gross of the earlier installments
+    deductions: tuple[Deduction, ...] = ()  # final invoice: the partial invoices it deducts (their gross: prepaid)
+    installments: int | None = None  # installment or final invoice: how many invoices the order's schedule has
+    order_total: OrderTotal | None = None  # installment or final invoice: the whole order
     number: str | None = None
     issue_date: dt.date | None = None
     due_date: dt.date | None = None
@@ -204,8 +240,44 @@ class Invoice:
         return self.net_total + self.tax_total
 
     @property
-    def amount_due(self) -> Decimal:
+    def payable_amount(self) -> Decimal:
+        """BT-115 of its X-Rechnung: the gross less what earlier partial invoices billed (for a
+        cancellation invoice, type 381, what is credited)."""
         return self.gross_total - self.prepaid_amount
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the client is to pay on this invoice: nothing on a cancellation invoice (it reverses
+        its original; what was paid on that is refunded there)."""
+        return round_money(ZERO, self.currency) if self.kind == "cancellation" else self.payable_amount
+
+    @property
+    def remaining_vat(self) -> tuple[VatBreakdown, ...]:
+        """A final invoice's VAT per rate less the VAT of the partial invoices it deducts; otherwise its VAT."""
+        deducted: dict[tuple[str, Decimal], tuple[Decimal, Decimal]] = {}
+        for d in self.deductions:
+            for v in d.vat:
+                base, tax = deducted.get((v.category, v.rate), (ZERO, ZERO))
+                deducted[(v.category, v.rate)] = (base + v.taxable_amount, tax + v.tax_amount)
+        return tuple(replace(v, taxable_amount=v.taxable_amount - deducted.get((v.category, v.rate), (ZERO, ZERO))[0],
+                             tax_amount=v.tax_amount - deducted.get((v.category, v.rate), (ZERO, ZERO))[1])
+                     for v in self.vat_breakdown)
+
+    @property
+    def remaining_net(self) -> Decimal:
+        return self.net_total - sum((d.net_amount for d in self.deductions), ZERO)
+
+    @property
+    def remaining_tax(self) -> Decimal:
+        return self.tax_total - sum((d.tax_amount for d in self.deductions), ZERO)
+
+    @property
+    def tax_total_eur(self) -> Decimal | None:
+        """BT-111: an invoice in another currency states its VAT total in EUR too (§ 16 Abs. 6 UStG), at
+        the order's rate, to the cent (half up); None for an invoice in EUR or without a rate."""
+        if self.currency == "EUR" or not self.exchange_rate_eur:
+            return None
+        return round_money(self.tax_total * self.exchange_rate_eur, "EUR")
 
     @property
     def paid_total(self) -> Decimal:
@@ -213,6 +285,9 @@ class Invoice:
 
     @property
     def open_amount(self) -> Decimal:
+        """Nothing is open on a cancelled invoice (what was paid is refunded) nor on a cancellation invoice."""
+        if self.status == "cancelled":
+            return round_money(ZERO, self.currency)
         return max(self.amount_due - self.paid_total, ZERO)
 
     @property
@@ -348,6 +423,9 @@ def issue(invoice: Invoice, *, number: str, issue_date: dt.date) -> Invoice:
     the documents are made when it comes from there."""
     if invoice.status != "issuing":
         require(invoice, "issue")
+    if invoice.kind == "cancellation" and invoice.cancels_issue_date and issue_date < invoice.cancels_issue_date:
+        raise InvalidInput(field="issue_date", message=f"a cancellation invoice is dated on or after the invoice it "
+                                                       f"cancels ({invoice.cancels_issue_date.isoformat()})")
     status = "issuing" if invoice.status == "issuing" else "invoiced"
     due = issue_date if invoice.kind == "cancellation" else due_date(issue_date, invoice.due_in_days)
     return _next(invoice, status=status, number=number, issue_date=issue_date, due_date=due, validation_errors=())
@@ -359,7 +437,9 @@ def prepare(invoice: Invoice, *, buyer: dict | None, order_invoices: list[Invoic
     earlier installments billed."""
     if invoice.kind == "cancellation":
         return invoice
-    return replace(invoice, buyer=buyer or invoice.buyer, prepaid_amount=prepaid(invoice, order_invoices))
+    taken = deductions(invoice, order_invoices)
+    return replace(invoice, buyer=buyer or invoice.buyer, deductions=taken,
+                   prepaid_amount=sum((d.gross_amount for d in taken), ZERO))
 
 
 PROVISIONAL_SEQUENCE = 999_999  # for checking the X-Rechnung before a number is taken
@@ -380,11 +460,39 @@ def number(prepared: Invoice, *, sequence: int) -> Invoice:
 
 
 def documents_stored(invoice: Invoice, documents: tuple[Document, ...]) -> Invoice:
-    """Its PDF and X-Rechnung are stored: issued."""
+    """Its PDF and X-Rechnung are stored (and listed with the draft's files): issued."""
     require(invoice, "store_documents")
     if invoice.number is None:
         raise ValueError("an invoice gets its documents after its number")
-    return _next(invoice, status="invoiced", documents=documents)
+    return _next(invoice, status="cancellation" if invoice.kind == "cancellation" else "invoiced",
+                 documents=documents)
+
+
+MAX_ATTACHMENTS = 20  # files added to one draft (each is fetched and sent with the invoice e-mail)
+
+
+def may_change_attachments(invoice: Invoice, *, advisor: bool, count: int | None = None) -> None:
+    """Files are added to or removed from a draft only: by its member while it is a draft, by an
+    advisor also while it waits for adjustment; once issued they are kept with the invoice as
+    they were. A cancellation invoice takes none. `count`: the files it has, when one is added."""
+    if invoice.kind == "cancellation":
+        raise Conflict("a cancellation invoice mirrors its original and takes no files",
+                       current_status=invoice.status)
+    allowed = TRANSITIONS["change_attachments"]
+    if invoice.status not in allowed:
+        raise Conflict(f"the files of an invoice in status {invoice.status} cannot be changed: they go out and stay "
+                       f"as they were when it was issued (allowed from: {', '.join(sorted(allowed))})",
+                       current_status=invoice.status)
+    if invoice.status != "draft" and not advisor:
+        raise Forbidden(f"an advisor changes the files of an invoice in status {invoice.status}")
+    if count is not None and count >= MAX_ATTACHMENTS:
+        raise InvalidInput(field="file", message=f"an invoice has at most {MAX_ATTACHMENTS} files")
+
+
+def attachment_documents(rows: Sequence[Mapping]) -> tuple[Document, ...]:
+    """The draft's files as documents of the issued invoice (in the order they were added)."""
+    return tuple(Document("attachment", r["filename"], r["media_type"], r["sha256"], attachment_id=r["id"],
+                          size=r["size"]) for r in rows)
 
 
 def waits_for_installments(invoice: Invoice, order_invoices: list[Invoice]) -> bool:
@@ -394,19 +502,32 @@ def waits_for_installments(invoice: Invoice, order_invoices: list[Invoice]) -> b
         return False
     on = invoice.issue_on or invoice.invoice_date
     return any(i.id != invoice.id and i.kind == "invoice" and i.schedule_kind == "installment"
-               and (i.status == "issuing" or (i.status == "draft" and i.invoice_date <= on))
+               and (i.status == "issuing" or (i.status == "draft" and i.invoice_date <= on)
+                    or (i.cancelled_by is not None and i.status != "cancelled"))  # its cancellation under way
                for i in order_invoices)
 
 
-def prepaid(invoice: Invoice, order_invoices: list[Invoice]) -> Decimal:
-    """What a final invoice deducts: the gross of the order's installment invoices that are
-    issued and not cancelled (a cancelled installment is not deducted). Other invoices deduct
-    nothing."""
+DEDUCTED_STATUSES = ("invoiced", "paid", "disputed")
+
+
+def deductions(invoice: Invoice, order_invoices: list[Invoice]) -> tuple[Deduction, ...]:
+    """What a final invoice deducts: the order's installment invoices that are issued and not
+    cancelled (a cancelled installment is not deducted), in the order they were issued, each with
+    its net, VAT per rate and gross. Other invoices deduct nothing."""
     if invoice.kind != "invoice" or invoice.schedule_kind != "final":
-        return ZERO
-    return sum((i.gross_total for i in order_invoices
-                if i.id != invoice.id and i.kind == "invoice" and i.schedule_kind == "installment"
-                and i.status in ("invoiced", "paid", "disputed")), ZERO)
+        return ()
+    taken = sorted((i for i in order_invoices
+                    if i.id != invoice.id and i.kind == "invoice" and i.schedule_kind == "installment"
+                    and i.status in DEDUCTED_STATUSES and i.number is not None and i.issue_date is not None),
+                   key=lambda i: (i.issue_date, i.number))
+    return tuple(Deduction(i.id, i.number, i.issue_date, i.net_total,
+                           tuple(replace(v, note=None) for v in i.vat_breakdown), i.gross_total)
+                 for i in taken if i.number is not None and i.issue_date is not None)
+
+
+def prepaid(invoice: Invoice, order_invoices: list[Invoice]) -> Decimal:
+    """What a final invoice deducts in all (BT-113): the gross of its deductions."""
+    return sum((d.gross_amount for d in deductions(invoice, order_invoices)), ZERO)
 
 
 def hold_for_adjustment(invoice: Invoice, errors: tuple[str, ...]) -> Invoice:
@@ -523,9 +644,9 @@ def cancel(invoice: Invoice, cancellation: Invoice) -> Invoice:
     """The cancellation invoice is issued: the original is `cancelled`, and what was paid on it
     is to be refunded."""
     require(invoice, "cancel")
-    if invoice.cancelled_by != cancellation.id or cancellation.status != "invoiced":
+    if invoice.cancelled_by != cancellation.id or cancellation.status != "cancellation":
         raise ValueError(f"invoice {invoice.id} is not cancelled by an issued {cancellation.id}")
-    return _next(invoice, status="cancelled", refund_due=invoice.paid_total)
+    return _next(invoice, status="cancelled", refund_due=round_money(invoice.paid_total, invoice.currency))
 
 
 # -- what comes from the order ------------------------------------------------------------
@@ -560,7 +681,25 @@ def draft_from_plan(plan: dict, order: dict, client: dict | None, *, invoice_id:
         service_period_end=dt.date.fromisoformat(plan["period_end"]) if plan.get("period_end") else None,
         contact_name=order["contact_person"]["name"], contact_email=order["contact_person"]["email"], buyer=buyer,
         exchange_rate_eur=Decimal(order["exchange_rate_eur"]) if order.get("exchange_rate_eur") else None,
+        exchange_rate_date=dt.date.fromisoformat(order["exchange_rate_date"]) if order.get("exchange_rate_date")
+        else None,
+        **_installment_terms(plan, order),
     )
+
+
+def _installment_terms(plan: dict, order: dict) -> dict:
+    """An installment or final invoice knows how many invoices the order's schedule has (its title:
+    "n of N") and the order's total (a partial invoice states it)."""
+    if plan["kind"] not in ("installment", "final"):
+        return {}
+    schedule = order.get("schedule") or []
+    count = sum(1 for p in schedule if p.get("kind") in ("installment", "final")) or None
+    if order.get("net_total") is None:
+        return {"installments": count}
+    net = Decimal(order["net_total"])
+    tax = sum((Decimal(v["tax_amount"]) for v in order.get("vat") or []), ZERO)
+    gross = Decimal(order["gross_total"]) if order.get("gross_total") is not None else net + tax
+    return {"installments": count, "order_total": OrderTotal(net, gross - net, gross)}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field, field_validator
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
@@ -125,9 +125,18 @@ class InvoiceOut(InvoiceV1):
     run_id: uuid.UUID | None = None
 
 
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
 def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
     return InvoiceOut(
-        **services.published(inv, base_url).model_dump(), schedule_kind=inv.schedule_kind, paid_total=inv.paid_total,
+        **services.published(inv, base_url).model_dump(), paid_total=inv.paid_total,
         open_amount=inv.open_amount, overpaid_amount=inv.overpaid_amount, refund_due=inv.refund_due,
         payments=tuple(PaymentOut(payment_id=p.payment_id, amount=p.amount, received_on=p.received_on)
                        for p in inv.payments),
@@ -137,15 +146,6 @@ def invoice_out(inv: model.Invoice, base_url: str) -> InvoiceOut:
         documents_pending=inv.status == "issuing", run_id=inv.run_id)
 
 
-def deps(ctx: ServiceContext) -> services.Deps:
-    return services.Deps(ctx.outbox, ctx.clock, settings_of(ctx))
-
-
-router = APIRouter(prefix="/invoices", tags=["invoices"])
-Status = Literal["draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "cancelled", "paid", "discarded"]
-
-
-@router.get("", response_model=list[InvoiceOut], summary="Invoices by status: a member's own, all for advisors")
 def settings_of(ctx: ServiceContext) -> InvoicingSettings:
     if not isinstance(ctx.settings, InvoicingSettings):
         raise TypeError("the invoicing API runs with InvoicingSettings")
@@ -156,15 +156,28 @@ def base_url(ctx: ServiceContext) -> str:
     return settings_of(ctx).public_base_url
 
 
+def deps(ctx: ServiceContext) -> services.Deps:
+    return services.Deps(ctx.outbox, ctx.clock, settings_of(ctx))
+
+
+router = APIRouter(prefix="/invoices", tags=["invoices"])
+Status = Literal["draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "cancelled", "paid", "discarded",
+                 "cancellation"]
+
+
+@router.get("", response_model=list[InvoiceOut], summary="Invoices by status: a member's own, all for advisors")
 async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
                         status_: Annotated[list[Status] | None, Query(alias="status")] = None,
                         order_id: uuid.UUID | None = None,
+                        kind: Annotated[Literal["invoice", "cancellation"] | None,
+                                        Query(description="cancellation: cancellation invoices only")] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
                         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[InvoiceOut]:
     async with ctx.session_factory() as session:
         found = await repository.list_invoices(session, member_id=None if principal.is_advisor else principal.sub,
-                                               statuses=status_, order_id=order_id, limit=limit, offset=offset)
-    return [invoice_out(i, ctx.settings.public_base_url) for i in found]
+                                               statuses=status_, order_id=order_id, kind=kind, limit=limit,
+                                               offset=offset)
+    return [invoice_out(i, base_url(ctx)) for i in found]
 
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, summary="One invoice")
@@ -192,6 +205,50 @@ async def get_pdf(invoice_id: uuid.UUID, ctx: Ctx, principal: DocumentReader) ->
 @router.get("/{invoice_id}/xrechnung.xml", response_class=Response, summary="The issued invoice as X-Rechnung (CII)")
 async def get_xml(invoice_id: uuid.UUID, ctx: Ctx, principal: DocumentReader) -> Response:
     return await _document(ctx, principal, invoice_id, "xrechnung")
+
+
+@router.post("/{invoice_id}/attachments", response_model=AttachmentOut, status_code=status.HTTP_201_CREATED,
+             summary="Add a file to a draft, sent with the invoice (PDF, image, office document; size limit in "
+                     "settings)",
+             description="Its member while it is a draft, an advisor also while it waits for adjustment; once "
+                         "issued the files are kept with the invoice (documents of kind `attachment`).")
+async def add_attachment(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal,
+                         file: Annotated[UploadFile, File()]) -> AttachmentOut:
+    uses = deps(ctx)
+    content = await file.read(uses.settings.attachment_max_bytes + 1)  # one byte more: too large is refused
+    async with ctx.begin() as session:
+        values = await services.add_attachment(session, uses, principal, invoice_id,
+                                               filename=file.filename or "", media_type=file.content_type or "",
+                                               content=content)
+    return AttachmentOut(**{k: values[k] for k in ("id", "filename", "media_type", "size", "sha256", "uploaded_at")})
+
+
+@router.get("/{invoice_id}/attachments", response_model=list[AttachmentOut],
+            summary="The files added to the invoice (to its draft)")
+async def list_attachments(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[AttachmentOut]:
+    async with ctx.session_factory() as session:
+        await services.visible(session, principal, invoice_id)
+        return [AttachmentOut.model_validate(r, from_attributes=True)
+                for r in await repository.attachments_of(session, invoice_id)]
+
+
+@router.get("/{invoice_id}/attachments/{attachment_id}", summary="Download a file of the invoice",
+            response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
+async def get_attachment(invoice_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
+                         principal: DocumentReader) -> Response:
+    async with ctx.session_factory() as session:
+        await services.visible(session, principal, invoice_id, documents=True)
+        row = await repository.get_attachment(session, invoice_id, attachment_id)
+    return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
+
+
+@router.delete("/{invoice_id}/attachments/{attachment_id}", status_code=status.HTTP_204_NO_CONTENT,
+               response_class=Response, summary="Remove a file from a draft")
+async def remove_attachment(invoice_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
+                            principal: CurrentPrincipal) -> Response:
+    async with ctx.begin() as session:
+        await services.remove_attachment(session, principal, invoice_id, attachment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{invoice_id}/change-request", response_model=InvoiceOut,

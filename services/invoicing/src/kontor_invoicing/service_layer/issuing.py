@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kontor import faults
+from kontor import faults, metrics
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceChangeRequestedV1, InvoiceIssuedV1
 from kontor.errors import InvalidInput
@@ -140,7 +140,7 @@ class IssuingPipeline:
         valid: dict[int, list[model.Invoice]] = defaultdict(list)
         held: list[uuid.UUID] = []
         failed: list[tuple[model.Invoice, str]] = []
-        for p, result in zip(prepared, checks):
+        for p, result in zip(prepared, checks, strict=True):
             stored = current.get(p.id)
             if stored is None or stored.version != p.version or stored.status != "issuing" or stored.number:
                 continue  # changed since it was claimed (its lease ran out and another worker took it)
@@ -202,6 +202,8 @@ class IssuingPipeline:
             return True
         self.times.add("store_publish", time.perf_counter() - started)
         self.issued += 1
+        year = inv.issue_date.year if inv.issue_date else (inv.issue_on or inv.invoice_date).year
+        metrics.INVOICES_ISSUED.labels(str(year), inv.kind).inc()
         if self.issued % 500 == 0:
             log.info("issuing progress", worker=self.worker, issued=self.issued, ms=self.times.per_invoice_ms())
         return True
@@ -211,16 +213,18 @@ class IssuingPipeline:
         for d in documents:
             await repository.add_document(session, inv.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
                                           sha256=d.sha256, content=d.content, now=now)
+        # the draft's files as they were when it was queued (they are changed only before that)
+        added = model.attachment_documents([r._mapping for r in await repository.attachments_of(session, inv.id)])
         issued = model.documents_stored(inv, tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
-                                                   for d in documents))
+                                                   for d in documents) + added)
         await _save(session, inv, issued)
         await repository.set_claim(session, [inv.id], for_s=None, step_done=True)
         base = self.deps.settings.public_base_url
         if issued.kind == "cancellation":
-            current = await repository.get(session, issued.cancels_invoice_id, for_update=True)
-            original = model.cancel(current, issued)
             if issued.cancels_invoice_id is None:
                 raise TypeError(f"cancellation invoice {issued.id} names no invoice it cancels")
+            current = await repository.get(session, issued.cancels_invoice_id, for_update=True)
+            original = model.cancel(current, issued)
             await _save(session, current, original)
             await self.deps.outbox.add(session, InvoiceCancelledV1(
                 **_common(original, _actor(issued), now), number=original.number, currency=original.currency,

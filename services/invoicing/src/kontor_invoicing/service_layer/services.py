@@ -7,16 +7,19 @@ Issuing itself (check, number, render) is `service_layer.issuing`; the runs as j
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kontor import attachments
 from kontor.auth import Principal
 from kontor.clock import Clock, business_today
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import (
+    DeductedInvoiceV1,
     InvoiceChangeRequestedV1,
     InvoiceDisputedV1,
     InvoiceDocumentV1,
@@ -75,10 +78,28 @@ def published(inv: model.Invoice, base_url: str = "") -> InvoiceV1:
                                   unit_price=l.unit_price, net_amount=l.net_amount, vat_category=l.vat_category,
                                   vat_rate=l.vat_rate) for i, l in enumerate(inv.lines, start=1)),
         documents=tuple(InvoiceDocumentV1(kind=d.kind, filename=d.filename, media_type=d.media_type, sha256=d.sha256,
-                                          url=f"{base_url}/invoices/{inv.id}/{'pdf' if d.kind == 'pdf' else 'xrechnung.xml'}")
+                                          url=f"{base_url}/invoices/{inv.id}/{_document_path(d)}",
+                                          attachment_id=d.attachment_id, size=d.size)
                         for d in inv.documents),
         cancels_invoice_id=inv.cancels_invoice_id, cancels_number=inv.cancels_number,
+        tax_total_eur=inv.tax_total_eur, exchange_rate_eur=inv.exchange_rate_eur if inv.currency != "EUR" else None,
+        exchange_rate_date=inv.exchange_rate_date if inv.currency != "EUR" else None,
+        schedule_kind=inv.schedule_kind, installments=inv.installments,
+        deductions=tuple(DeductedInvoiceV1(invoice_id=d.invoice_id, number=d.number, issue_date=d.issue_date,
+                                           net_amount=d.net_amount, vat_breakdown=tuple(_vat(v) for v in d.vat),
+                                           gross_amount=d.gross_amount) for d in inv.deductions),
     )
+
+
+def _vat(v: model.VatBreakdown) -> VatBreakdownV1:
+    return VatBreakdownV1(category=v.category, rate=v.rate, taxable_amount=v.taxable_amount, tax_amount=v.tax_amount,
+                          exemption_reason=v.note)
+
+
+def _document_path(d: model.Document) -> str:
+    if d.kind == "attachment":
+        return f"attachments/{d.attachment_id}"
+    return "pdf" if d.kind == "pdf" else "xrechnung.xml"
 
 
 def _common(inv: model.Invoice, actor: Actor, now: dt.datetime) -> dict:
@@ -223,6 +244,33 @@ async def visible(session: AsyncSession, principal: Principal, invoice_id: uuid.
         raise NotFound("invoice", invoice_id)
     return inv
 
+
+
+async def add_attachment(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID, *,
+                         filename: str, media_type: str, content: bytes) -> dict:
+    """A file for the draft, judged by its content as an order's documents are; the invoice is
+    locked, so it is never added while the draft is being queued for issuing."""
+    current = await visible(session, principal, invoice_id, for_update=True)
+    model.may_change_attachments(current, advisor=principal.is_advisor,
+                                 count=len(await repository.attachments_of(session, invoice_id)))
+    document = attachments.check_document(filename=filename, declared_type=media_type, content=content,
+                                          max_bytes=deps.settings.attachment_max_bytes)
+    values = {"id": uuid.uuid4(), "invoice_id": invoice_id, "filename": document.filename,
+              "media_type": document.media_type, "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),
+              "content": content, "uploaded_by": principal.sub, "uploaded_at": deps.clock.now()}
+    await repository.add_attachment(session, **values)
+    log.info("file added to invoice draft", invoice_id=str(invoice_id), attachment_id=str(values["id"]),
+             filename=values["filename"], sha256=values["sha256"], size=values["size"], by=principal.sub)
+    return values
+
+
+async def remove_attachment(session: AsyncSession, principal: Principal, invoice_id: uuid.UUID,
+                            attachment_id: uuid.UUID) -> None:
+    current = await visible(session, principal, invoice_id, for_update=True)
+    model.may_change_attachments(current, advisor=principal.is_advisor)
+    await repository.delete_attachment(session, invoice_id, attachment_id)
+    log.info("file removed from invoice draft", invoice_id=str(invoice_id), attachment_id=str(attachment_id),
+             by=principal.sub)
 
 
 async def request_change(session: AsyncSession, deps: Deps, principal: Principal, invoice_id: uuid.UUID,
