@@ -42,7 +42,8 @@ def docx() -> bytes:
 async def known_client(infra, prefix) -> uuid.UUID:
     client_id = uuid.uuid4()
     snapshot = ClientSnapshotV1(client_id=client_id, kind="company", name="ACME", vat_id="DE136695976",
-                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin", country="DE"),
+                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
+                                                country="DE"),
                                 invoice_email="rechnung@acme.example", language="de",
                                 standing=ClientStandingV1(status="ok"), version=1)
     await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(

@@ -32,7 +32,8 @@ async def known_client(infra, prefix, *, standing="ok", language="de", kind="com
                                 address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
                                                 country=country),
                                 invoice_email="rechnung@acme.example", language=language,
-                                standing=ClientStandingV1(status=standing, reason="unpaid" if standing != "ok" else None),
+                                standing=ClientStandingV1(status=standing,
+                                                          reason="unpaid" if standing != "ok" else None),
                                 version=1)
     await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
         client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
