@@ -217,7 +217,8 @@ class SmtpServer:
                     return "451 4.3.0 mailbox busy, try again later"
                 if address.lower() in server.stall:
                     server.stalls += 1
-                    while not server._released.is_set():  # cancelled when the client hangs up
+                    # a threading.Event, set from the test's thread: polled (cancelled when the client hangs up)
+                    while not server._released.is_set():  # noqa: ASYNC110
                         await asyncio.sleep(0.02)
                 envelope.rcpt_tos.append(address)
                 return "250 OK"

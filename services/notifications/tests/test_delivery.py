@@ -49,7 +49,8 @@ async def register_member(svc, member_id="member-1", email="anna@member.example"
 
 
 SUBJECTS = {
-    "de": {"confirm": "Bitte bestätigen Sie den Auftrag „Relaunch 2027“", "issued": "Rechnung 2027-000001 – Relaunch 2027",
+    "de": {"confirm": "Bitte bestätigen Sie den Auftrag „Relaunch 2027“",
+           "issued": "Rechnung 2027-000001 – Relaunch 2027",
            "storno": "Stornorechnung 2027-000002 zu Rechnung 2027-000001",
            "reminder": "1. Zahlungserinnerung: Rechnung 2027-000001", "standing": "nur gegen Vorkasse"},
     "en": {"confirm": "Please confirm the order “Relaunch 2027”", "issued": "Invoice 2027-000001 – Relaunch 2027",
@@ -108,7 +109,8 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
             issued = by_subject[subjects["issued"]]
             assert issued["To"] == "erika@acme.example, rechnung@acme.example"
             assert issued["Cc"] == "anna@member.example"
-            assert issued["X-Kontor-Envelope-To"].strip() == "erika@acme.example, rechnung@acme.example, anna@member.example"
+            assert issued["X-Kontor-Envelope-To"].strip() == \
+                "erika@acme.example, rechnung@acme.example, anna@member.example"
             assert attachments_of(issued) == {"Rechnung-2027-000001.pdf": hashlib.sha256(pdf).hexdigest(),
                                               "Rechnung-2027-000001.xml": hashlib.sha256(xml).hexdigest(),
                                               "Angebot.pdf": hashlib.sha256(offer).hexdigest()}
@@ -171,7 +173,7 @@ async def test_english_client_same_address_and_duplicate_events_give_one_e_mail(
             await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW, envelope=envelope)
 
             async def sent():
-                return [m for m in smtp.messages()] or None
+                return list(smtp.messages()) or None
             [message] = await eventually(sent, what="the invoice e-mail")
             await asyncio.sleep(1.0)  # time for a second e-mail, were there one
             assert len(smtp.messages()) == 1

@@ -35,7 +35,8 @@ class DocumentFetcher:
         if not ref.url:
             raise SendFailed(f"{ref.filename}: the event gave no URL to fetch it from", permanent=True)
         try:
-            response = await self.client.get(ref.url, headers={"Authorization": f"Bearer {service_token(self.settings)}"})
+            response = await self.client.get(ref.url,
+                                             headers={"Authorization": f"Bearer {service_token(self.settings)}"})
         except httpx.HTTPError as e:
             raise SendFailed(f"{ref.filename}: {ref.url} unreachable: {type(e).__name__}: {e}", permanent=False) from e
         if response.status_code in (404, 410):
