@@ -31,6 +31,7 @@ pydyf document before it is written. WeasyPrint and pydyf are pinned exactly (py
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import logging
 import threading
@@ -45,7 +46,7 @@ import weasyprint
 from babel import Locale
 from drafthorse.pdf import attach_xml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject, StreamObject
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
@@ -84,6 +85,10 @@ VAT_LABELS = {
            "O": "Not subject to VAT (0 %)", "Z": "Zero rated (0 %)"},
 }
 
+
+# Who made the PDF, the same in a plain PDF and a ZUGFeRD hybrid (document information and XMP).
+CREATOR = "Kontor"
+PRODUCER = f"Kontor (WeasyPrint {weasyprint.__version__})"
 
 # An invoice loads nothing from anywhere (and building a fetcher per document costs 0.5 ms).
 _NO_FETCHING = URLFetcher(allowed_protocols=())
@@ -133,6 +138,19 @@ class _Copied(pydyf.Object):
         return head if self.stream is None else b"\n".join((head, b"stream", self.stream, b"endstream"))
 
 
+def _xhtml(text: str) -> ET.Element:
+    """The XHTML our own templates made (every value escaped by Jinja), as a tree."""
+    return ET.fromstring(text)  # noqa: S314 - our templates' output, no outside XML, no document type
+
+
+def _resolved(obj: PdfObject) -> PdfObject:
+    """The object a reference points to (or the object itself); a dangling reference is an error."""
+    target = obj.get_object()
+    if target is None:
+        raise ValueError(f"the letterhead PDF refers to a missing object ({obj!r})")
+    return target
+
+
 class Letterhead:
     """The pages of a rendered letterhead, ready to be drawn under the pages of an invoice.
 
@@ -150,7 +168,7 @@ class Letterhead:
         def serialize(obj: PdfObject, parts: list[bytes | int]) -> None:
             if isinstance(obj, IndirectObject):
                 if obj.idnum not in numbers:
-                    numbers[obj.idnum] = add(obj.get_object())
+                    numbers[obj.idnum] = add(_resolved(obj))
                 parts.append(numbers[obj.idnum])
             elif isinstance(obj, DictionaryObject):
                 parts.append(b"<<")
@@ -190,7 +208,7 @@ class Letterhead:
 
         self.pages: list[int] = []
         for page in reader.pages:
-            content = page["/Contents"].get_object()
+            content = _resolved(page["/Contents"])
             form = DictionaryObject()
             form.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
                          NameObject("/BBox"): page.mediabox, NameObject("/Resources"): page.raw_get("/Resources")})
@@ -221,8 +239,65 @@ def _keep(text: str) -> str:
     return text.replace(" ", "\u202f")
 
 
+def document_title(invoice: Invoice, language: str) -> str:
+    """What the document is: a partial invoice "n of N" of the order's schedule (§ 14 Abs. 5 UStG), the
+    final invoice that settles them, a cancellation invoice, or an invoice."""
+    de = language == "de"
+    if invoice.kind == "cancellation":
+        return "Stornorechnung" if de else "Cancellation invoice"
+    if invoice.schedule_kind == "installment":
+        n = str(invoice.seq)
+        if invoice.installments:
+            n += f" {'von' if de else 'of'} {invoice.installments}"
+        return f"{'Abschlagsrechnung' if de else 'Down-payment invoice'} {n}"
+    if invoice.schedule_kind == "final":
+        return "Schlussrechnung" if de else "Final invoice"
+    return "Rechnung" if de else "Invoice"
+
+
+def signed_money(amount: Decimal, currency: str, language: str) -> str:
+    """An amount as people read it, a negative one with a minus sign (U+2212): −1.280,00 EUR."""
+    text = format_money(abs(amount), currency, language)
+    return f"\u2212{text}" if amount < 0 else text
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_date(d: dt.date | None, language: str) -> str:
+    """15.04.2027 (de), 15 Apr 2027 (en: months named whatever the process's locale, held together by
+    no-break spaces so that a date never wraps)."""
+    if d is None:
+        return ""
+    if language == "de":
+        return f"{d.day:02d}.{d.month:02d}.{d.year:04d}"
+    return f"{d.day:02d}\u00a0{MONTHS_EN[d.month - 1]}\u00a0{d.year:04d}"
+
+
+def format_rate(rate: Decimal, language: str) -> str:
+    """An exchange rate with the decimals it was stored with, no trailing zeros: 0,0061 (de), 0.0061 (en)."""
+    text = f"{rate.normalize():,f}"
+    return text.translate(str.maketrans(",.", ".,")) if language == "de" else text
+
+
+def eur_vat(invoice: Invoice, language: str) -> str | None:
+    """The note of an invoice in another currency: its VAT in EUR to the cent (§ 16 Abs. 6 UStG) and the rate
+    it was converted at, as the order stored it (EUR per one unit of the currency) and dated when known."""
+    amount = invoice.tax_total_eur
+    if amount is None or invoice.exchange_rate_eur is None:
+        return None
+    de = language == "de"
+    rate = f"1 {invoice.currency} = {format_rate(invoice.exchange_rate_eur, language)} EUR"
+    if invoice.exchange_rate_date:
+        rate = f"{'Kurs vom' if de else 'rate of'} {format_date(invoice.exchange_rate_date, language)}: {rate}"
+    else:
+        rate = f"{'Kurs' if de else 'rate'}: {rate}"
+    vat = signed_money(-amount if invoice.kind == "cancellation" else amount, "EUR", language)
+    return f"{'Umsatzsteuer in EUR' if de else 'VAT in EUR'}: {vat} ({rate})"
+
+
 def _date(language: str):
-    return lambda d: "" if d is None else d.strftime("%d.%m.%Y" if language == "de" else "%d %b %Y")
+    return lambda d: format_date(d, language)
 
 
 @cache
@@ -231,16 +306,40 @@ def _country(code: str, language: str) -> str:
     return (Locale(language).territories.get(code) or code).upper()
 
 
-def footer(seller: Seller) -> str:
-    """The letterhead's footer as one CSS string: three columns separated by tabs, lines by \\A."""
-    columns = (
-        [seller.name, seller.street, f"{seller.postal_code} {seller.city}", seller.commercial_register],
-        [f"Tel. {seller.phone}", seller.email, f"USt-IdNr. {seller.vat_id}", f"St.-Nr. {seller.tax_number}"],
-        [seller.bank, f"IBAN {seller.iban}", f"BIC {seller.bic}"],
-    )
-    rows = zip(*(column + [""] * (4 - len(column)) for column in columns))
-    text = "\n".join("\t".join(row).rstrip("\t") for row in rows)
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\9 ").replace("\n", "\\A ")
+FOOTER_LABELS = {
+    "de": {"board": "Vorstand", "chair": "Aufsichtsratsvorsitz", "seat": "Sitz", "register": "Genossenschaftsregister",
+           "vat_id": "USt-IdNr.", "tax_number": "St.-Nr.", "phone": "Tel."},
+    "en": {"board": "Board", "chair": "Chair of supervisory board", "seat": "Registered office",
+           "register": "Cooperative register", "vat_id": "VAT ID", "tax_number": "Tax no.", "phone": "Phone"},
+}
+
+
+def footer_columns(seller: Seller, language: str) -> tuple[list[str], list[str], list[str]]:
+    """The letter's footer in the invoice's language: who the cooperative is (legal form, seat, register
+    court and number, § 25a GenG), its board and the chair of its supervisory board, its tax numbers, how
+    to reach and pay it. Three columns of lines."""
+    labels = FOOTER_LABELS.get(language, FOOTER_LABELS["en"])
+    legal_form = seller.legal_form if language == "de" else seller.legal_form_en
+    who = [f"{seller.name}, {legal_form}", f"{seller.street} · {seller.postal_code} {seller.city}",
+           f"{labels['seat']} {seller.seat}", seller.register_court, f"{labels['register']} {seller.register_number}"]
+    people = [f"{labels['board']}: {', '.join(seller.board)}"] if seller.board else []
+    if seller.supervisory_board_chair:
+        people.append(f"{labels['chair']}: {seller.supervisory_board_chair}")
+    people += [f"{labels['vat_id']} {seller.vat_id}", f"{labels['tax_number']} {seller.tax_number}"]
+    reach = [f"{labels['phone']} {seller.phone}", seller.email, seller.bank, f"IBAN {seller.iban}", f"BIC {seller.bic}"]
+    return who, people, reach
+
+
+def _css_string(lines: list[str]) -> str:
+    text = "\n".join(lines)
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\A ")
+
+
+def footer(seller: Seller, language: str = "de") -> tuple[str, str, str]:
+    """The letterhead's footer as three CSS strings (lines separated by \\A), one per margin box: each column
+    is a box of its own, so its lines start at the same place whatever the glyphs before them."""
+    who, people, reach = footer_columns(seller, language)
+    return _css_string(who), _css_string(people), _css_string(reach)
 
 
 class InvoicePdf:
@@ -255,33 +354,52 @@ class InvoicePdf:
         self._fonts = FontConfiguration()
         self._user_agent_css = weasyprint.CSS(string=USER_AGENT_CSS, font_config=self._fonts)
         self._css_text = TEMPLATES.get_template("invoice.css").render()
-        self._letterhead_css_text = TEMPLATES.get_template("letterhead.css").render(footer=footer(seller))
+        # the footer speaks the invoice's language: one letterhead style sheet per language, parsed on first use
+        self._letterhead_css_texts: dict[str, str] = {}
+        self._letterhead_css: dict[str, weasyprint.CSS] = {}
         self._css = weasyprint.CSS(string=self._css_text, font_config=self._fonts)
-        self._letterhead_css = weasyprint.CSS(string=self._letterhead_css_text, font_config=self._fonts)
         self._template = TEMPLATES.get_template("invoice.html")
-        self._letterheads: dict[int, Letterhead] = {}
+        self._letterheads: dict[tuple[str, int], Letterhead] = {}
         self._lock = threading.Lock()
 
-    def letterhead(self, pages: int) -> Letterhead:
-        """The letterhead for an invoice of `pages` pages, rendered on first use and kept."""
+    def letterhead_css_text(self, language: str) -> str:
+        if language not in self._letterhead_css_texts:
+            left, center, right = footer(self.seller, language)
+            self._letterhead_css_texts[language] = TEMPLATES.get_template("letterhead.css").render(
+                footer_left=left, footer_center=center, footer_right=right)
+        return self._letterhead_css_texts[language]
+
+    def letterhead(self, pages: int, language: str = "de") -> Letterhead:
+        """The letterhead for an invoice of `pages` pages in `language`, rendered on first use and kept."""
+        key = (language, pages)
         with self._lock:
-            if pages not in self._letterheads:
-                pdf = _InvoiceHTML(ET.fromstring(self._letterhead_html(pages)), self._user_agent_css).write_pdf(
-                    font_config=self._fonts, stylesheets=[self._letterhead_css])
+            if key not in self._letterheads:
+                if language not in self._letterhead_css:
+                    self._letterhead_css[language] = weasyprint.CSS(string=self.letterhead_css_text(language),
+                                                                    font_config=self._fonts)
+                pdf = _InvoiceHTML(_xhtml(self._letterhead_html(pages, language)),
+                                   self._user_agent_css).write_pdf(font_config=self._fonts,
+                                                                   stylesheets=[self._letterhead_css[language]])
                 if len(self._letterheads) >= 32:  # page counts seen; a long tail of huge invoices stays bounded
                     self._letterheads.pop(next(iter(self._letterheads)))
-                self._letterheads[pages] = Letterhead(pdf)
-            return self._letterheads[pages]
+                self._letterheads[key] = Letterhead(pdf)
+            return self._letterheads[key]
 
     def _finish(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
         """WeasyPrint's finisher, called before the PDF is written."""
+        # the same document information as a ZUGFeRD hybrid's: title (= the <title>, "Rechnung 2027-000042"),
+        # subject, author, creator, producer; the language comes from <html lang> (/Lang)
+        title = document.metadata.title or ""
+        pdf.info.update({"Title": pydyf.String(title), "Subject": pydyf.String(title),
+                         "Author": pydyf.String(self.seller.name), "Creator": pydyf.String(CREATOR),
+                         "Producer": pydyf.String(PRODUCER)})
         self._draw_letterhead(document, pdf)
         if self.caches:
             self._font_subsets.compress(pdf)
 
     def _draw_letterhead(self, document: weasyprint.Document, pdf: pydyf.PDF) -> None:
         """Each page first draws its page of the letterhead, then its own content."""
-        forms = self.letterhead(len(document.pages)).add_to(pdf)
+        forms = self.letterhead(len(document.pages), self._language(document)).add_to(pdf)
         # pydyf keeps the page tree's kids as [number, 0, "R", number, 0, "R", ...]
         for i, (number, form) in enumerate(zip(pdf.pages["Kids"][::3], forms, strict=True), start=1):
             page = pdf.objects[number]
@@ -297,19 +415,27 @@ class InvoicePdf:
             stack.enter_context(scope)
         return stack
 
-    def _letterhead_html(self, pages: int) -> str:
-        return TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages)
+    @staticmethod
+    def _language(document: weasyprint.Document) -> str:
+        return document.metadata.lang or "de"  # from <html lang>, which `html` sets to the invoice's language
+
+    def _letterhead_html(self, pages: int, language: str = "de") -> str:
+        return TEMPLATES.get_template("letterhead.html").render(seller=self.seller, pages=pages, lang=language)
 
     def standalone_html(self, invoice: Invoice) -> str:
         """The same pages as one self-contained HTML document: the letterhead back in the letter frame and
         both style sheets inlined. What an engine that lays out everything at once renders (the benchmark's
         other engines; the test that checks the drawn letterhead against one whole layout)."""
-        page = ET.fromstring(self.html(invoice))
+        page = _xhtml(self.html(invoice))
         frame = page.find(".//div[@class='letter']")
-        for i, element in enumerate(ET.fromstring(self._letterhead_html(1)).find(".//div[@class='letter']")):
+        language = invoice.buyer.get("language", "de")
+        letterhead = _xhtml(self._letterhead_html(1, language)).find(".//div[@class='letter']")
+        if frame is None or letterhead is None:
+            raise ValueError("the invoice and the letterhead template each have a div.letter")
+        for i, element in enumerate(letterhead):
             frame.insert(i, element)
         html = ET.tostring(page, encoding="unicode", method="html")  # <div></div>, never <div />
-        css = f"{self._letterhead_css_text}\n{self._css_text}"
+        css = f"{self.letterhead_css_text(language)}\n{self._css_text}"
         return html.replace("</head>", f'<meta charset="utf-8"><style>{css}</style></head>', 1)
 
     def html(self, invoice: Invoice) -> str:
@@ -318,8 +444,10 @@ class InvoicePdf:
         address = invoice.buyer.get("address", {})
         country = address.get("country", self.seller.country)
 
+        sign = -1 if invoice.kind == "cancellation" else 1  # a cancellation invoice prints every amount negative
+
         def money(amount: Decimal) -> str:
-            return format_money(amount, invoice.currency, language)
+            return signed_money(sign * amount, invoice.currency, language)
 
         def quantity(line: Line) -> str:
             text = f"{line.quantity.normalize():f}"
@@ -327,11 +455,13 @@ class InvoicePdf:
 
         def vat_label(v: VatBreakdown) -> str:
             labels = VAT_LABELS[language]
-            return labels.get(v.category, labels["S"]).format(rate=f"{v.rate.normalize():f}", base=money(v.taxable_amount))
+            return labels.get(v.category, labels["S"]).format(rate=f"{v.rate.normalize():f}",
+                                                              base=money(v.taxable_amount))
 
         date = _date(language)
         de = language == "de"
-        info = [("Rechnungsnr." if de else "Invoice no.", invoice.number), ("Datum" if de else "Date", date(invoice.issue_date))]
+        info = [("Rechnungsnr." if de else "Invoice no.", invoice.number),
+                ("Datum" if de else "Date", date(invoice.issue_date))]
         if invoice.service_period_start:
             info.append(("Leistungszeitraum" if de else "Service period",
                          f"{date(invoice.service_period_start)} – {date(invoice.service_period_end)}"))
@@ -340,29 +470,39 @@ class InvoicePdf:
         if invoice.buyer_reference != invoice.project_name:
             info.append(("Ihre Referenz" if de else "Your reference", invoice.buyer_reference))
         if invoice.buyer.get("vat_id"):
-            info.append(("Ihre USt-IdNr." if de else "Your VAT id", invoice.buyer["vat_id"]))
+            info.append(("Ihre USt-IdNr." if de else "Your VAT ID", invoice.buyer["vat_id"]))
         info.append(("Kontakt" if de else "Contact", self.seller.contact_name))
         notes = list(dict.fromkeys(v.note for v in invoice.vat_breakdown if v.note))
         return self._template.render(
             invoice=invoice, seller=self.seller, lang=language, country=_country(country, language), notes=notes,
             place=city_line(postal_code=address.get("postal_code", ""), city=address.get("city", ""),
                             country=country, subdivision=address.get("subdivision")),
-            # the information block: one text with tab stops is far cheaper to lay out than a table
-            info="\n".join(f"{key}\t{value}" for key, value in info),
+            # the information block: a table of two columns, so every value starts where the others do and a
+            # long one wraps in its column (tab stops moved with the glyphs before them)
+            info=info,
             money=money, quantity=quantity, vat_label=vat_label, date=date, keep=_keep,
-            eur=lambda amount: format_money(amount, "EUR", language))
+            title=document_title(invoice, language),
+            eur_vat=eur_vat(invoice, language))
 
     def render(self, invoice: Invoice, *, embed_xml: bytes | None = None) -> bytes:
         """The PDF; with `embed_xml` a ZUGFeRD hybrid: PDF/A-3b with the X-Rechnung embedded as
         `factur-x.xml` (relationship Alternative) and the Factur-X XMP metadata (drafthorse)."""
-        root = ET.fromstring(self.html(invoice))
+        root = _xhtml(self.html(invoice))
         with self._caches():
             content = _InvoiceHTML(root, self._user_agent_css).write_pdf(
                 font_config=self._fonts, stylesheets=[self._css], finisher=self._finish,
                 pdf_variant="pdf/a-3b" if embed_xml is not None else None)
         if embed_xml is None:
             return content
-        return attach_xml(content, embed_xml, level="XRECHNUNG", lang=invoice.buyer.get("language", "de"),
-                          metadata={"author": self.seller.name, "title": f"{invoice.number}",
-                                    "subject": f"{'Stornorechnung' if invoice.kind == 'cancellation' else 'Rechnung'} "
-                                               f"{invoice.number}", "creator": "Kontor", "producer": "Kontor"})
+        language = invoice.buyer.get("language", "de")
+        title = f"{document_title(invoice, language)} {invoice.number}"
+        hybrid = attach_xml(content, embed_xml, level="XRECHNUNG", lang=language,
+                            metadata={"author": self.seller.name, "title": title, "subject": title, "creator": CREATOR,
+                                      "producer": PRODUCER})
+        # drafthorse writes the XMP with our producer but leaves pypdf's in the document information, which
+        # PDF/A wants equal: an incremental update sets it (the bytes before it stay as they are)
+        writer = PdfWriter(io.BytesIO(hybrid), incremental=True)
+        writer.add_metadata({"/Producer": PRODUCER})
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
