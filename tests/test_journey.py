@@ -174,7 +174,8 @@ async def journey(p: Platform, run: str) -> dict:
 
     async def cancelled_by_storno():
         found = {i["invoice_id"]: i for i in await invoices()}
-        storno = next((i for i in found.values() if i["kind"] == "cancellation" and i["status"] == "invoiced"), None)
+        storno = next((i for i in found.values() if i["kind"] == "cancellation" and i["status"] == "cancellation"),
+                      None)
         return (found[second["invoice_id"]], storno) if storno else None
     cancelled, storno = await eventually(cancelled_by_storno, timeout_s=60, what="the cancellation invoice issued")
     p.say(f"• invoice {second['number']} {cancelled['status']} by cancellation invoice {storno['number']}")
@@ -189,7 +190,8 @@ async def journey(p: Platform, run: str) -> dict:
     checked = []
     for subject, message in sorted(found.items()):
         files = attachments(message)
-        pdfs = [name for name in files if name.endswith(".pdf") and name.startswith(("Rechnung", "Storno"))]
+        pdfs = [name for name in files if name.endswith(".pdf")
+                and name.startswith(("Rechnung", "Abschlagsrechnung", "Schlussrechnung", "Storno"))]
         xmls = [name for name in files if name.endswith(".xml")]
         if not xmls:
             continue  # a reminder carries the PDF only

@@ -275,7 +275,7 @@ def test_adjusting_refuses_nulls_unbounded_lines_and_dates():
         model.adjust(jpy, {"lines": [{**line, "unit_price": D("640.5")}]}, by="a", at=NOW, today=NOW.date())
     assert e.value.errors == [("lines.0.unit_price", "at most 0 decimals in JPY")]
     adjusted = adjust({"lines": [line], "project_name": None})
-    assert [(l.net_amount, l.vat_rate) for l in adjusted.lines] == [(D("640.00"), D(19))]
+    assert [(ln.net_amount, ln.vat_rate) for ln in adjusted.lines] == [(D("640.00"), D(19))]
 
 
 def test_payments_are_bounded_and_not_dated_after_today():
@@ -303,3 +303,78 @@ def test_payments_are_bounded_and_not_dated_after_today():
     with pytest.raises(Conflict, match="cancellation invoice cannot be cancelled"):
         model.request_cancellation(replace(storno, status="issuing"), cancellation_id=uuid.uuid4(), on=NOW.date(),
                                    reason="x", now=NOW)
+
+
+def test_a_final_invoice_lists_each_deducted_invoice_with_its_vat_per_rate_and_what_remains():
+    def partial(n, day, lines, status="invoiced"):
+        inv = replace(invoice(lines=lines), seq=n, invoice_date=day)
+        return replace(model.issue(inv, number=f"2027-00000{n}", issue_date=day), status=status)
+    s19 = (model.Line("Abschlag", D(1), "lump_sum", D("1000.00"), D("1000.00"), "S", D(19)),)
+    mixed = (model.Line("Text", D(1), "lump_sum", D("500.00"), D("500.00"), "S", D(19)),
+             model.Line("Rechte", D(1), "lump_sum", D("300.00"), D("300.00"), "S", D(7)))
+    later, earlier = partial(2, dt.date(2027, 2, 15), mixed), partial(1, dt.date(2027, 1, 15), s19, "paid")
+    dropped = partial(3, dt.date(2027, 2, 20), s19, "cancelled")
+    final = replace(invoice(lines=(model.Line("Alles", D(1), "lump_sum", D("4000.00"), D("4000.00"), "S", D(19)),
+                                   model.Line("Rechte", D(1), "lump_sum", D("1000.00"), D("1000.00"), "S", D(7)))),
+                    schedule_kind="final", seq=4)
+    prepared = model.prepare(final, buyer=None, order_invoices=[later, dropped, earlier, final])
+    assert [(d.number, d.issue_date, d.net_amount, d.gross_amount) for d in prepared.deductions] == [
+        ("2027-000001", dt.date(2027, 1, 15), D("1000.00"), D("1190.00")),
+        ("2027-000002", dt.date(2027, 2, 15), D("800.00"), D("916.00"))], "in the order issued, the cancelled not"
+    assert [(v.rate, v.taxable_amount, v.tax_amount) for v in prepared.deductions[1].vat] == [
+        (D(7), D("300.00"), D("21.00")), (D(19), D("500.00"), D("95.00"))]
+    # whole service: 4000 at 19 % (760.00) and 1000 at 7 % (70.00), 5830.00 gross
+    assert (prepared.gross_total, prepared.prepaid_amount, prepared.amount_due) == (
+        D("5830.00"), D("2106.00"), D("3724.00"))
+    assert (prepared.remaining_net, prepared.remaining_tax) == (D("3200.00"), D("524.00"))
+    assert [(v.rate, v.taxable_amount, v.tax_amount) for v in prepared.remaining_vat] == [
+        (D(7), D("700.00"), D("49.00")), (D(19), D("2500.00"), D("475.00"))]
+    assert model.deductions(replace(final, schedule_kind="after_completion"), [earlier]) == ()
+
+
+def test_a_final_invoice_waits_while_a_partial_invoice_is_being_cancelled():
+    final = replace(invoice(), schedule_kind="final", seq=3, invoice_date=dt.date(2027, 3, 31))
+    partial = issued()
+    being_cancelled, storno = model.request_cancellation(partial, cancellation_id=uuid.uuid4(), on=NOW.date(),
+                                                         reason="x", now=NOW)
+    assert model.waits_for_installments(final, [being_cancelled])
+    done = model.cancel(being_cancelled, model.documents_stored(model.number(storno, sequence=2), ()))
+    assert not model.waits_for_installments(final, [done])
+    assert model.deductions(final, [done]) == ()
+
+
+def test_an_issued_cancellation_invoice_has_its_own_status_and_is_never_owed():
+    inv = issued()
+    pending, storno = model.request_cancellation(inv, cancellation_id=uuid.uuid4(), on=dt.date(2027, 1, 20),
+                                                 reason="x", now=NOW)
+    done = model.documents_stored(model.number(storno, sequence=2), ())
+    assert (done.status, done.amount_due, done.open_amount) == ("cancellation", D("0.00"), D("0.00"))
+    assert done.payable_amount == inv.gross_total == D("1837.04"), "its X-Rechnung (381) credits the gross"
+    assert model.reminders_due(done, dt.date(2027, 12, 31), (7, 21, 35)) == 0
+    with pytest.raises(Conflict):
+        model.remind(done, on=dt.date(2027, 12, 31))
+    with pytest.raises(Conflict):
+        model.dispute(done, "no")
+    original = model.cancel(pending, done)
+    assert (original.status, original.open_amount) == ("cancelled", D("0.00"))
+    with pytest.raises(InvalidInput, match="on or after the invoice it cancels"):
+        model.issue(replace(storno, status="draft"), number="2027-000003", issue_date=dt.date(2027, 1, 14))
+
+
+def test_partial_and_final_drafts_know_the_schedule_and_the_orders_total():
+    order = {"order_id": str(uuid.uuid4()), "member_id": "m1", "currency": "EUR",
+             "client": {"client_id": str(uuid.uuid4()), "name": "ACME", "kind": "company", "country": "DE"},
+             "contact_person": {"name": "Eva", "email": "eva@acme.example"}, "net_total": "4680.00",
+             "gross_total": "5569.20", "vat": [{"category": "S", "rate": "19", "taxable_amount": "4680.00",
+                                                "tax_amount": "889.20"}],
+             "schedule": [{"seq": 1, "kind": "installment"}, {"seq": 2, "kind": "installment"},
+                          {"seq": 3, "kind": "final"}]}
+    plan = {"seq": 2, "kind": "installment", "invoice_date": "2027-02-15",
+            "lines": [{"description": "Abschlag 2/3", "quantity": "1", "unit": "lump_sum", "unit_price": "1404.00",
+                       "net_amount": "1404.00"}]}
+    draft = model.draft_from_plan(plan, order, None, invoice_id=uuid.uuid4(), now=NOW)
+    assert (draft.seq, draft.installments) == (2, 3)
+    assert draft.order_total == model.OrderTotal(D("4680.00"), D("889.20"), D("5569.20"))
+    other = model.draft_from_plan({**plan, "kind": "after_completion", "seq": 1}, order, None,
+                                  invoice_id=uuid.uuid4(), now=NOW)
+    assert (other.installments, other.order_total) == (None, None)
