@@ -51,7 +51,8 @@ def due_draft(today: dt.date, i: int, *, valid: bool = True) -> model.Invoice:
 
 
 def start_worker(url: str, infra, prefix: str) -> subprocess.Popen:
-    env = {**os.environ, "KONTOR_INVOICING_DATABASE_URL": url, "KONTOR_INVOICING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+    env = {**os.environ, "KONTOR_INVOICING_DATABASE_URL": url,
+           "KONTOR_INVOICING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "KONTOR_INVOICING_TOPIC_PREFIX": prefix, "KONTOR_INVOICING_BILLING_RUNS_ENABLED": "false",
            "KONTOR_INVOICING_LOG_LEVEL": "WARNING", "KONTOR_INVOICING_RELAY_POLL_INTERVAL_S": "0.2",
            "KONTOR_INVOICING_ISSUE_LEASE_S": "3", "KONTOR_INVOICING_RENDER_PROCESSES": "1",

@@ -114,7 +114,8 @@ def test_a_us_buyer_s_state_is_in_the_buyer_address(validator):
     assert report.valid, [str(e) for e in report.errors]
     buyer = xml.split(b"<ram:BuyerTradeParty>")[1].split(b"</ram:BuyerTradeParty>")[0]
     assert b"<ram:CityName>Austin</ram:CityName><ram:CountryID>US</ram:CountryID>" \
-           b"<ram:CountrySubDivisionName>Texas</ram:CountrySubDivisionName>" in buyer.replace(b"\n", b"").replace(b" ", b"")
+           b"<ram:CountrySubDivisionName>Texas</ram:CountrySubDivisionName>" \
+           in buyer.replace(b"\n", b"").replace(b" ", b"")
     seller = xml.split(b"<ram:SellerTradeParty>")[1].split(b"</ram:SellerTradeParty>")[0]
     assert b"CountrySubDivisionName" not in seller
     assert b"CountrySubDivisionName" not in xrechnung(invoice(), Seller()), "none where the client has none"

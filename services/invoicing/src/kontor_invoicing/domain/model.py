@@ -392,7 +392,7 @@ def adjust(invoice: Invoice, changes: dict, *, by: str, at: dt.datetime, today: 
     if not diff:
         return invoice
     record = {"by": by, "at": at.isoformat(), "changes": diff}
-    return _next(invoice, **changes, adjustments=invoice.adjustments + (record,))
+    return _next(invoice, **changes, adjustments=(*invoice.adjustments, record))
 
 
 def _plain(value):
@@ -583,7 +583,7 @@ def record_payment(invoice: Invoice, *, payment_id: uuid.UUID, amount: Decimal, 
         raise InvalidInput(field="received_on", message=f"must not be after today ({latest.isoformat()})")
     if any(p.payment_id == payment_id for p in invoice.payments):
         return invoice
-    paid = _next(invoice, payments=invoice.payments + (Payment(payment_id, amount, received_on, by),))
+    paid = _next(invoice, payments=(*invoice.payments, Payment(payment_id, amount, received_on, by)))
     if paid.status == "invoiced" and paid.open_amount == 0:
         paid = replace(paid, status="paid")
     return paid
@@ -661,9 +661,9 @@ def draft_from_plan(plan: dict, order: dict, client: dict | None, *, invoice_id:
     rate when the order names none), the payment term of the order (14 days by default), the
     client's billing data when invoicing knows the client, else what the order carries."""
     vat = (order.get("vat") or [DEFAULT_VAT])[0]
-    lines = tuple(Line(description=l["description"], quantity=Decimal(l["quantity"]), unit=l["unit"],
-                       unit_price=Decimal(l["unit_price"]), net_amount=Decimal(l["net_amount"]),
-                       vat_category=vat["category"], vat_rate=Decimal(vat["rate"])) for l in plan["lines"])
+    lines = tuple(Line(description=ln["description"], quantity=Decimal(ln["quantity"]), unit=ln["unit"],
+                       unit_price=Decimal(ln["unit_price"]), net_amount=Decimal(ln["net_amount"]),
+                       vat_category=vat["category"], vat_rate=Decimal(vat["rate"])) for ln in plan["lines"])
     buyer = dict(client or {})
     if not buyer:
         c = order["client"]

@@ -74,9 +74,9 @@ def published(inv: model.Invoice, base_url: str = "") -> InvoiceV1:
         vat_breakdown=tuple(VatBreakdownV1(category=v.category, rate=v.rate, taxable_amount=v.taxable_amount,
                                            tax_amount=v.tax_amount, exemption_reason=v.note)
                             for v in inv.vat_breakdown),
-        lines=tuple(InvoiceLineV1(position=i, description=l.description, quantity=l.quantity, unit=l.unit,
-                                  unit_price=l.unit_price, net_amount=l.net_amount, vat_category=l.vat_category,
-                                  vat_rate=l.vat_rate) for i, l in enumerate(inv.lines, start=1)),
+        lines=tuple(InvoiceLineV1(position=i, description=ln.description, quantity=ln.quantity, unit=ln.unit,
+                                  unit_price=ln.unit_price, net_amount=ln.net_amount, vat_category=ln.vat_category,
+                                  vat_rate=ln.vat_rate) for i, ln in enumerate(inv.lines, start=1)),
         documents=tuple(InvoiceDocumentV1(kind=d.kind, filename=d.filename, media_type=d.media_type, sha256=d.sha256,
                                           url=f"{base_url}/invoices/{inv.id}/{_document_path(d)}",
                                           attachment_id=d.attachment_id, size=d.size)
