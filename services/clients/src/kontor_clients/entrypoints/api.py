@@ -282,12 +282,12 @@ async def run_standing(body: StandingRunIn, ctx: Ctx, principal: Advisor) -> Sta
     report = await services.run_standing(ctx.session_factory, ctx.outbox, ctx.clock,
                                          as_of=body.as_of or business_today(ctx.clock), trigger="advisor",
                                          requested_by=principal.sub, allow_future=ctx.settings.allow_future_as_of)
+    if report is None:  # only a scheduled run can be taken by another replica
+        raise Conflict("the standing run of that day is already taken")
     async with ctx.session_factory() as session:
         return StandingRunOut.model_validate(await repository.get_run(session, report.run_id), from_attributes=True)
 
 
-    if report is None:  # only a scheduled run can be taken by another replica
-        raise Conflict("the standing run of that day is already taken")
 @runs.get("", response_model=list[StandingRunOut], summary="Recent standing runs (advisors)")
 async def list_runs(ctx: Ctx, _: Advisor) -> list[StandingRunOut]:
     async with ctx.session_factory() as session:
