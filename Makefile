@@ -1,12 +1,15 @@
-# Kontor: `make up` runs the platform, `make test` runs every test. Both set up first.
+# Kontor: `make up` runs the platform, `make test` runs the static checks and every test. Both set up first.
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup up infra test test-unit bench bench-billing demo generate clean-data
+LINT_PATHS := shared services tests bench deploy conftest.py
+
+.PHONY: help setup up infra lint test test-unit bench bench-billing demo generate clean-data
 
 help:
 	@echo "make up        set up, then run Kafka, PostgreSQL, SMTP and all four services (Ctrl-C stops)"
-	@echo "make test      set up, then run the whole test suite against real Kafka/PostgreSQL/SMTP"
+	@echo "make test      set up, run the static checks (make lint), then the whole test suite against real Kafka/PostgreSQL/SMTP"
+	@echo "make lint      the static checks alone: ruff over all Python code, mypy over shared/ and the services"
 	@echo "make infra     set up, then run only Kafka, PostgreSQL and SMTP"
 	@echo "make test-unit only the fast tests without I/O"
 	@echo "make demo      the whole journey, live, against the platform of make up (run it in a second terminal)"
@@ -24,7 +27,12 @@ up: setup
 infra: setup
 	@$(PY) deploy/stack.py infra
 
-test: setup
+# ruff (rules in pyproject.toml [tool.ruff]) and mypy (pyproject.toml [tool.mypy]: shared/src, services/*/src)
+lint: setup
+	.venv/bin/ruff check $(LINT_PATHS)
+	.venv/bin/mypy
+
+test: setup lint
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup
