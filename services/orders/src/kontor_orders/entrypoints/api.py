@@ -25,6 +25,8 @@ from kontor_orders.entrypoints.confirmation import router as confirmation_router
 from kontor_orders.service_layer import services
 from kontor_orders.settings import OrdersSettings
 
+# Literals of the domain's tuples (one list of values, expanded at runtime for the schema); mypy takes a
+# Literal of written-out values only, hence the ignores
 Currency = Literal[CURRENCIES]  # type: ignore[valid-type]
 Unit = Literal[model.UNITS]  # type: ignore[valid-type]
 
@@ -234,7 +236,7 @@ class SectorOut(BaseModel):
 
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-Status = Literal[model.STATUSES]  # type: ignore[valid-type]
+Status = Literal[model.STATUSES]  # type: ignore[valid-type]  # see Currency
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderOut,
