@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before `make up` or `make test`, idempotent:
-#   Java 17 + Maven (Kafka), PostgreSQL server binaries (Debian package), uv + the Python
-#   workspace in .venv, and the Kafka broker jars from Maven Central (deploy/kafka/pom.xml).
+#   Java 17 + Maven (Kafka), PostgreSQL server binaries (Debian package), Prometheus (Debian package,
+#   for a test), uv + the Python workspace in .venv, and the Kafka broker jars from Maven Central
+#   (deploy/kafka/pom.xml).
 # As root, missing system packages are installed with apt-get; otherwise it says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,10 @@ if [ "${KONTOR_BENCH:-0}" = 1 ] && ! command -v wkhtmltopdf >/dev/null; then
   apt_install wkhtmltopdf
 fi
 
+# 3c. Prometheus (Debian's package), for the test that scrapes the running services with a real server
+#     (tests/test_metrics.py starts its own on a free port; the package's service is not used)
+if ! command -v prometheus >/dev/null; then apt_install prometheus; fi
+
 # 4. Python workspace, on the distribution's interpreter (/usr/bin/python3). Debian builds it with
 #    profile-guided and link-time optimisation, as the official Docker images (deploy/Dockerfile) are;
 #    a plain source build (pyenv's default) is not, and renders invoices about a fifth slower.
@@ -67,5 +72,20 @@ uv sync --all-packages --frozen --python "$PYTHON" -q
 if ! ls deploy/kafka/libs/kafka_2.13-*.jar >/dev/null 2>&1; then
   say "fetching Kafka jars from Maven Central (deploy/kafka/pom.xml)"
   mvn -B -q -f deploy/kafka/pom.xml package
+fi
+
+# 6. kustomize, for the test that renders the Kubernetes manifests (deploy/k8s, tests/test_k8s.py): built
+#    once with Go from the Go module proxy into .local/tools/bin (about 90 s; later runs reuse Go's caches)
+KUSTOMIZE_VERSION=v5.7.1
+KUSTOMIZE=.local/tools/bin/kustomize
+if ! { [ -x "$KUSTOMIZE" ] && [ "$("$KUSTOMIZE" version 2>/dev/null)" = "$KUSTOMIZE_VERSION" ]; }; then
+  GO=$(command -v go || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true)
+  if [ -n "$GO" ]; then
+    say "building kustomize $KUSTOMIZE_VERSION into .local/tools/bin"
+    mkdir -p .local/tools/bin
+    GOBIN="$ROOT/.local/tools/bin" GOFLAGS=-mod=mod "$GO" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  else
+    printf '\033[33m[setup] no Go toolchain (1.22 or newer): kustomize not built, tests/test_k8s.py will fail\033[0m\n' >&2
+  fi
 fi
 say "ready"

@@ -5,7 +5,9 @@ one database per service, runs every service's migrations, then runs each servic
 API and worker processes as children with prefixed output: one API each, and as many
 worker processes as `<SERVICE>_WORKERS` says (e.g. `make up INVOICING_WORKERS=2
 NOTIFICATIONS_WORKERS=2`; one by default), which share their service's work. Prints the
-URLs once every service answers /readyz. Ctrl-C (or SIGTERM) stops the services, then the
+URLs once every service answers /readyz, with where each process serves its Prometheus metrics
+(each API on its port, each worker process on a port of its own, `WORKER_HTTP_PORT`: 9101 for the
+orders worker, 9111 for a second one, ...). Ctrl-C (or SIGTERM) stops the services, then the
 servers it started. Data lives in .local/ and survives restarts.
 """
 from __future__ import annotations
@@ -57,6 +59,12 @@ def worker_count(spec) -> int:
     return count_from_env(f"{spec.name.upper()}_WORKERS")
 
 
+def worker_port(spec, n: int) -> int:
+    """The HTTP port (/healthz, /readyz, /metrics) of worker process `n` (from 0) of a service:
+    its API's port + 1000, + 10 for each further process."""
+    return spec.default_port + 1000 + 10 * n
+
+
 class Stack:
     def __init__(self, *, echo: bool = True) -> None:
         self.postgres = LocalPostgres()
@@ -70,7 +78,10 @@ class Stack:
         self.output: dict[str, list[str]] = {}
 
     def start_infra(self) -> None:
-        for name, port in (("HTTP " + s.name, s.default_port) for s in SERVICES):
+        ports = [("HTTP " + s.name, s.default_port) for s in SERVICES]
+        ports += [(f"HTTP {s.name} worker {n + 1}", worker_port(s, n))
+                  for s in SERVICES for n in range(worker_count(s))]
+        for name, port in ports:
             if port_open("127.0.0.1", port):
                 raise InfraError(f"port {port} ({name}) is already taken: stop what runs there first")
         for name, server, where in (("PostgreSQL", self.postgres, f"127.0.0.1:{self.postgres.port}"),
@@ -116,7 +127,8 @@ class Stack:
         for spec in SERVICES:
             await self.start_process(spec, "api")
             for n in range(worker_count(spec)):
-                await self.start_process(spec, "worker", n)
+                await self.start_process(spec, "worker", n,
+                                         env={f"{spec.env_prefix}WORKER_HTTP_PORT": str(worker_port(spec, n))})
 
     async def start_process(self, spec, role: str, n: int = 0, env: dict[str, str] | None = None) -> str:
         name = f"{spec.name}-{role}" + (f"-{n + 1}" if role == "worker" and n else "")
@@ -196,6 +208,11 @@ def banner(stack: Stack) -> None:
         workers = worker_count(spec)
         lines.append(f"  {spec.name:<14} {base}   (docs {base}/docs, ready {base}/readyz; "
                      f"{workers} worker process{'es' if workers > 1 else ''})")
+    lines.append("Prometheus metrics:")
+    for spec in SERVICES:
+        workers = ", ".join(f"http://127.0.0.1:{worker_port(spec, n)}/metrics" for n in range(worker_count(spec)))
+        lines.append(f"  {spec.name:<14} api http://127.0.0.1:{spec.default_port}/metrics, "
+                     f"worker{'s' if worker_count(spec) > 1 else ''} {workers}")
     lines += [f"  kafka          {stack.kafka.bootstrap}", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
               f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
               "  token          .venv/bin/kontor-token --sub member-1 --role member",

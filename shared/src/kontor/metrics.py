@@ -28,7 +28,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -36,6 +35,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from kontor.logging import get_logger
 
@@ -79,7 +79,8 @@ def render(*registries: CollectorRegistry) -> bytes:
 
 
 def metrics_response(*registries: CollectorRegistry) -> Response:
-    return Response(render(*registries), media_type=CONTENT_TYPE_LATEST)
+    # the classic text format, which every Prometheus reads (names are plain, no escaping needed)
+    return Response(render(*registries), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
 # -- one API -----------------------------------------------------------------------------------

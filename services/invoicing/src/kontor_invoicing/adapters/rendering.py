@@ -9,6 +9,9 @@ rendering is deterministic from the stored invoice, and any worker gets the same
 
 A rendering process that dies (killed, out of memory) breaks the pool; the next job finds a
 new pool, the job that was running fails once (`RenderingFailed`) and is retried by the caller.
+
+Metrics are recorded here, in the worker, from what each job reports (`kontor.metrics`: render and
+validate seconds, documents rendered, failed jobs): a rendering process has no /metrics of its own.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from typing import Generic, TypeVar
 
 from pydantic import TypeAdapter
 
+from kontor import metrics
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import weasyprint_speedups
 from kontor_invoicing.adapters.documents import DefaultRenderer, Rendered, xrechnung
@@ -110,7 +114,7 @@ class RenderPool:
 
     async def start(self) -> None:
         """Start the processes now (a second or two each), not on the first invoice."""
-        weasyprint_speedups.log_status(log)
+        metrics.PDF_SPEEDUPS_ACTIVE.set(1 if weasyprint_speedups.log_status(log)["active"] else 0)
         loop = asyncio.get_running_loop()
         pool = self._executor()
         try:
@@ -138,11 +142,23 @@ class RenderPool:
 
     async def check(self, invoice: Invoice) -> tuple[tuple[str, ...], float]:
         """The official rules' errors for this invoice's X-Rechnung (none: valid), and the seconds taken."""
-        timed = await self._run(_check, invoice)
+        try:
+            timed = await self._run(_check, invoice)
+        except RenderingFailed:
+            metrics.RENDERING_FAILURES.labels("check").inc()
+            raise
+        metrics.VALIDATE_SECONDS.observe(timed.seconds)
         return timed.value, timed.seconds
 
     async def render(self, invoice: Invoice) -> tuple[list[Rendered], float]:
-        timed = await self._run(_render, invoice)
+        try:
+            timed = await self._run(_render, invoice)
+        except RenderingFailed:
+            metrics.RENDERING_FAILURES.labels("render").inc()
+            raise
+        metrics.RENDER_SECONDS.observe(timed.seconds)
+        for document in timed.value:
+            metrics.DOCUMENTS_RENDERED.labels(document.kind).inc()
         return timed.value, timed.seconds
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field, field_validator
 
+from kontor import metrics
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock
@@ -352,7 +353,7 @@ def create_api_app(settings: InvoicingSettings, *, clock: Clock | None = None) -
         clock=clock,
         readiness_details=lambda: {"weasyprint_speedups": weasyprint_speedups.status()},
     )
-    weasyprint_speedups.log_status()
+    metrics.PDF_SPEEDUPS_ACTIVE.set(1 if weasyprint_speedups.log_status()["active"] else 0)
     return app
 
 

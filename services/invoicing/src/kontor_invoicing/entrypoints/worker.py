@@ -21,6 +21,7 @@ from kontor.contracts.orders import (
 from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.logging import get_logger
+from kontor.metrics import BillingRunGauges
 from kontor.outbox import Outbox
 from kontor.topics import Topics
 from kontor.worker import BackgroundTask, Worker, every, while_busy
@@ -85,7 +86,7 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
     if settings.billing_runs_enabled:
         background.append(("billing-schedule", every(settings.billing_run_interval_s,
                                                      lambda: runs.schedule_today(session_factory, deps))))
-    return Worker(
+    worker = Worker(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -94,3 +95,6 @@ def create_worker(settings: InvoicingSettings, *, clock: Clock | None = None) ->
         routers=[create_router(deps)],
         background=background,
     )
+    gauges = BillingRunGauges(worker.metrics.registry)
+    worker.metrics.add_refresher("billing_runs", lambda: runs.refresh_gauges(session_factory, deps, gauges))
+    return worker

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kontor import metrics
 from kontor.auth import Principal
 from kontor.logging import get_logger
 from kontor_invoicing.adapters import repository
@@ -147,14 +148,38 @@ async def _advance(session_factory: async_sessionmaker[AsyncSession], deps: Deps
         after = runs.next_phase(phase)
         if after == "done":
             status = runs.outcome(left)
-            await repository.update_run(session, run_id, phase=after, status=status, finished_at=deps.clock.now())
+            finished_at = deps.clock.now()
+            await repository.update_run(session, run_id, phase=after, status=status, finished_at=finished_at)
             done = (await repository.run_progress(session, [run_id])).get(run_id, {})
             log.info("billing run ended", run_id=str(run_id), status=status, as_of=run["as_of"].isoformat(),
                      stuck=left.stuck, **{k: done.get(k, 0) for k in repository.PROGRESS})
+            ended = (status, (finished_at - run["started_at"]).total_seconds() if run["started_at"] else None)
         else:
             await repository.update_run(session, run_id, phase=after)
             log.info("billing run phase", run_id=str(run_id), phase=after)
+            ended = None
+    if ended is not None:  # counted once committed
+        metrics.BILLING_RUNS_ENDED.labels(ended[0]).inc()
+        if ended[1] is not None:
+            metrics.BILLING_RUN_SECONDS.observe(max(0.0, ended[1]))
     return True
+
+
+async def refresh_gauges(session_factory: async_sessionmaker[AsyncSession], deps: Deps,
+                         gauges: metrics.BillingRunGauges) -> None:
+    """The billing-run gauges from the database as it is now: runs active, the newest run's
+    counts (what is left only while it is active)."""
+    async with session_factory() as session:
+        active = await repository.active_runs(session)
+        newest = await list_runs(session, deps, limit=1, offset=0)
+    gauges.active.set(len(active))
+    counts: dict[str, int] = {}
+    if newest:
+        counts = {**(newest[0].remaining or {}), **{k: getattr(newest[0], k) for k in repository.PROGRESS}}
+    for state in gauges.STATES:
+        gauges.invoices.labels(state).set(counts.get(state, 0))
+    running = next((r for r in active if r["status"] == "running" and r["started_at"]), None)
+    gauges.running_seconds.set(max(0.0, (deps.clock.now() - running["started_at"]).total_seconds()) if running else 0)
 
 
 async def schedule_today(session_factory: async_sessionmaker[AsyncSession], deps: Deps) -> RunView | None:

@@ -79,6 +79,17 @@ async def claim_due_email(session: AsyncSession, now: dt.datetime):
         .order_by(emails.c.next_attempt_at).limit(1).with_for_update(skip_locked=True))).first()
 
 
+async def delivery_counts(session: AsyncSession, now: dt.datetime) -> tuple[dict[str, int], int, dt.datetime | None]:
+    """The delivery log by status, how many pending e-mails are due, and since when the
+    longest-waiting one is (for the metrics)."""
+    by_status = {r.status: int(r.n) for r in (await session.execute(
+        sa.select(emails.c.status, sa.func.count().label("n")).group_by(emails.c.status))).all()}
+    due, oldest = (await session.execute(
+        sa.select(sa.func.count(), sa.func.min(emails.c.next_attempt_at))
+        .where(emails.c.status == PENDING, emails.c.next_attempt_at <= now))).one()
+    return by_status, due, oldest
+
+
 async def update_email(session: AsyncSession, email_id: uuid.UUID, **values) -> None:
     await session.execute(sa.update(emails).where(emails.c.id == email_id).values(**values, updated_at=sa.func.now()))
 

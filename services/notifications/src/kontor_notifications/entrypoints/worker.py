@@ -13,12 +13,15 @@ from kontor.contracts.clients import ClientStandingChangedV1
 from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceDraftCreatedV1, InvoiceIssuedV1, InvoiceReminderSentV1
 from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
+from kontor.metrics import EmailGauges
 from kontor.outbox import Outbox
 from kontor.topics import Topics
 from kontor.worker import BackgroundTask, Worker
+from kontor_notifications.adapters import repository
 from kontor_notifications.adapters.documents import DocumentFetcher
 from kontor_notifications.adapters.orm import inbox, outbox
 from kontor_notifications.adapters.smtp import Mailer
+from kontor_notifications.domain import model
 from kontor_notifications.service_layer import services
 from kontor_notifications.service_layer.delivery import DeliveryLoop
 from kontor_notifications.settings import NotificationsSettings
@@ -85,7 +88,7 @@ def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None
     deps = services.Deps(settings=settings, clock=clock or SystemClock(),
                          outbox=Outbox(outbox, Topics(settings.topic_prefix)))
     background = [("email-delivery", delivery(session_factory, deps))] if settings.delivery_enabled else []
-    return Worker(
+    worker = Worker(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -94,3 +97,16 @@ def create_worker(settings: NotificationsSettings, *, clock: Clock | None = None
         routers=[create_router(deps)],
         background=background,
     )
+    gauges = EmailGauges(worker.metrics.registry)
+
+    async def refresh_email_gauges() -> None:
+        now = deps.clock.now()
+        async with session_factory() as session:
+            by_status, due, oldest = await repository.delivery_counts(session, now)
+        for status in (model.PENDING, model.SENT, model.FAILED):
+            gauges.by_status.labels(status).set(by_status.get(status, 0))
+        gauges.due.set(due)
+        gauges.oldest_due_age.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
+
+    worker.metrics.add_refresher("emails", refresh_email_gauges)
+    return worker

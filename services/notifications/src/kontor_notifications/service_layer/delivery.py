@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kontor import metrics
 from kontor.logging import get_logger
 from kontor_notifications.domain import model
 from kontor_notifications.service_layer import services
@@ -126,6 +127,7 @@ class DeliveryLoop:
             if not claimed.done():  # failed (or cancelled) before the claim answered
                 claimed.set_result(False)
             if backlog is not None:
+                metrics.EMAIL_ATTEMPTS.labels(status or "error").inc()
                 self._count(backlog, status)
 
     def _claim(self) -> Backlog:

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kontor import metrics
 from kontor.clock import Clock
 from kontor.contracts.notifications import EmailAttachmentV1, EmailFailedV1, EmailSentV1, EmailV1
 from kontor.envelope import Envelope
@@ -224,6 +225,7 @@ async def _record(session: AsyncSession, deps: Deps, row, error: SendFailed | No
     if outcome.status == model.SENT:
         await deps.outbox.add(session, EmailSentV1(email_id=row.id, email=email, attempts=outcome.attempts,
                                                    occurred_at=now, message_id=row.message_id), time=now)
+        metrics.EMAIL_DELIVERY_SECONDS.observe(max(0.0, (now - row.created_at).total_seconds()))
         log.info("e-mail sent", email_id=str(row.id), template=row.template, to=list(row.to), cc=list(row.cc),
                  attempts=outcome.attempts, refused=_refused(refused) or None)
     elif outcome.status == model.FAILED:
