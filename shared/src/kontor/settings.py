@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # public by design: no service starts with it outside KONTOR_ENV=development
@@ -70,6 +70,16 @@ class ServiceSettings(BaseSettings):
                                    "(`make up` and the tests that need it set it); a real deployment leaves it off: a "
                                    "billing run as of a future date would take that year's invoice numbers and send "
                                    "reminders not yet due, an order run would expire offers early")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """A plain libpq URL (`postgresql://` or `postgres://`, as CloudNativePG's app secret holds it under `uri`)
+        is taken with the asyncpg driver every service uses."""
+        for scheme in ("postgresql://", "postgres://"):
+            if url.startswith(scheme):
+                return "postgresql+asyncpg://" + url.removeprefix(scheme)
+        return url
 
     @model_validator(mode="after")
     def _refuse_known_secret(self) -> Self:
