@@ -5,7 +5,8 @@ as much, invalid ones (wrong types, missing fields, out-of-range numbers, odd st
 and sends them over real HTTP to the four services, which run together with their workers
 against real PostgreSQL and Kafka, as a member and as an advisor. Its stateful mode, which
 feeds what one call created into the next, stays off; instead the module seeds its own
-records (a client, a draft and a submitted order, a member's address) in its own fresh
+records (a client, a draft, a submitted and an active order with its draft invoice, a
+member's address) in its own fresh
 databases, and half of the generated ids and `client_id`s are those, so that requests get
 past "not found" into the use cases. Nothing touches another test's records.
 
@@ -141,11 +142,30 @@ async def platform(infra):
         submitted = (await orders.http.post("/orders", json=draft(client["id"]), headers=MEMBER)).json()
         r = await orders.http.post(f"/orders/{submitted['order_id']}/submit", headers=MEMBER)
         assert r.status_code == 200, r.text
+        # an order without the client's confirmation, invoiced today: its draft invoice for the invoicing API
+        billed = {**draft(client["id"]), "confirmation": {"mode": "skip", "skip_reason": "signed on paper",
+                                                          "separate_agreement": True}}
+        today = business_today(SystemClock())
+        billed["service_period"] = {"start": (today - dt.timedelta(days=30)).isoformat(), "end": today.isoformat()}
+        billed["payment"] = {"mode": "after_completion", "due_in_days": 14, "invoice_date": today.isoformat()}
+        third = (await orders.http.post("/orders", json=billed, headers=MEMBER)).json()
+        for action, who in (("submit", MEMBER), ("approve", ADVISOR)):
+            r = await orders.http.post(f"/orders/{third['order_id']}/{action}", headers=who)
+            assert r.status_code == 200, r.text
+
+        async def drafted():
+            r = await invoicing.http.post("/billing-runs", json={"as_of": today.isoformat()}, headers=ADVISOR)
+            assert r.status_code in (200, 202), r.text
+            found = (await invoicing.http.get("/invoices", params={"order_id": third["order_id"]},
+                                              headers=MEMBER)).json()
+            return [i["invoice_id"] for i in found]
+
+        invoice_ids = await eventually(drafted, timeout_s=60, interval_s=1, what="the seeded order's draft invoice")
         r = await notifications.http.put("/members/fuzz-member", headers=MEMBER,
                                          json={"email": "fuzz-member@fuzz.example", "language": "de"})
         assert r.status_code == 200, r.text
         seeds = {"client_id": [client["id"]], "order_id": [first["order_id"], submitted["order_id"]],
-                 "member_id": ["fuzz-member"]}
+                 "member_id": ["fuzz-member"], "invoice_id": invoice_ids}
         yield {s.name: svc for s, svc in zip(SPECS, (clients, orders, invoicing, notifications), strict=True)}, seeds
 
 
