@@ -12,6 +12,8 @@ from kontor.logging import configure_logging
 
 def pytest_configure(config):
     configure_logging("WARNING", "console")
+    config.addinivalue_line("markers", "containers: runs containers (podman or Docker; `make images` first); "
+                                       "select with -m containers")
 
 
 @pytest.fixture(scope="session")

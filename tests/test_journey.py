@@ -54,6 +54,8 @@ class Platform:
     say: Callable[[str], None] = print
     validate_xml: Callable[[bytes], list[str]] | None = None
     notes: dict = field(default_factory=dict)
+    # the client's browser, which follows the link in the e-mail (compose: its host name mapped to a port)
+    browser: Callable[[], httpx.AsyncClient] = httpx.AsyncClient
 
 
 def official_validator() -> Callable[[bytes], list[str]] | None:
@@ -134,7 +136,7 @@ async def journey(p: Platform, run: str) -> dict:
     link = re.search(r"https?://\S+/confirm/\S+", mail.get_body(("plain",)).get_content()).group(0)
     assert set(attachments(mail)) == {"Leistungsbeschreibung.pdf"}
     p.say(f"• e-mail to {contact}: “{mail['Subject']}”, link {link}")
-    async with httpx.AsyncClient() as browser:
+    async with p.browser() as browser:
         page = await browser.get(link)
         assert page.status_code == 200 and "Relaunch 2027" in page.text, page.text[:300]
         action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)

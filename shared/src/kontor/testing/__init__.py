@@ -4,7 +4,10 @@ Where they come from, in this order:
 1. environment variables: `KONTOR_TEST_KAFKA_BOOTSTRAP`, `KONTOR_TEST_POSTGRES_URL`
    (an admin DSN such as `postgresql://user:pw@host:5432/postgres`), `KONTOR_TEST_SMTP`
    (`host:port`) with `KONTOR_TEST_MAILDIR` when the SMTP server is ours;
-2. testcontainers, when a Docker engine answers;
+2. testcontainers, when a Docker engine answers (DOCKER_HOST, or the default socket), or when asked
+   for (`provide_infra("testcontainers")`, `KONTOR_TEST_INFRA=testcontainers`: then podman's API
+   service is started if no engine answers); images from `KONTOR_TEST_KAFKA_IMAGE` and
+   `KONTOR_TEST_POSTGRES_IMAGE` (see kontor.testing.containers);
 3. the local processes of `deploy/` (`kontor.devinfra`), started once per test session
    and stopped at its end (servers that were already running are reused and left alone).
 
@@ -71,7 +74,13 @@ def _docker_answers() -> bool:
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
-def provide_infra() -> TestInfra:
+def provide_infra(source: str | None = None) -> TestInfra:
+    """The test infrastructure; `source` ("env", "testcontainers", "local") overrides the order above."""
+    source = source or os.environ.get("KONTOR_TEST_INFRA") or None
+    if source == "testcontainers":
+        return _from_testcontainers()
+    if source == "local":
+        return _from_local_processes()
     if os.environ.get("KONTOR_TEST_KAFKA_BOOTSTRAP") and os.environ.get("KONTOR_TEST_POSTGRES_URL"):
         smtp = os.environ.get("KONTOR_TEST_SMTP", "127.0.0.1:1025")
         host, port = smtp.rsplit(":", 1)
@@ -84,17 +93,34 @@ def provide_infra() -> TestInfra:
 
 
 def _from_testcontainers() -> TestInfra:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+    import time
 
-    kafka = KafkaContainer("apache/kafka:3.9.1").with_kraft()
-    postgres = PostgresContainer("postgres:16-alpine", username="kontor", password="kontor", dbname="postgres")
-    kafka.start()
-    postgres.start()
-    url = postgres.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
-    infra = TestInfra(kafka.get_bootstrap_server(), url, "127.0.0.1", free_port(), None, "testcontainers")
-    infra._stoppers += [kafka.stop, postgres.stop]
-    _start_smtp(infra)
+    from kontor.testing import containers
+
+    api = containers.docker_api()
+    if api is None:
+        raise InfraError("no Docker API: set DOCKER_HOST, or install podman (make images does)")
+    infra = TestInfra("", "", "127.0.0.1", free_port(), None, f"testcontainers ({api.engine})")
+    infra._stoppers.append(api.close)
+    os.environ["DOCKER_HOST"] = api.docker_host
+    if api.engine == "podman":  # the reaper's image cannot be pulled without a registry; we stop ours
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    # the published ports on this machine (testcontainers would take this machine for a container otherwise)
+    os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+    try:
+        for kind, start in (("postgres", containers.start_postgres), ("kafka", containers.start_kafka)):
+            started = time.monotonic()
+            container, address = start(containers.image(kind))
+            infra._stoppers.append(container.stop)  # type: ignore[attr-defined]
+            infra.timings[f"{kind}_start_s"] = time.monotonic() - started
+            if kind == "kafka":
+                infra.kafka_bootstrap = address
+            else:
+                infra.postgres_admin_url = address
+        _start_smtp(infra)
+    except BaseException:
+        infra.close()
+        raise
     return infra
 
 
