@@ -164,16 +164,9 @@ async def test_every_api_and_worker_serves_metrics_that_follow_a_flow(infra, top
         invoices = await issued()
         assert sorted(i["number"][:4] for i in invoices) == ["2027", "2027"], invoices
 
-        async def delivered():
-            log = await ok(services["notifications"].http.get("/emails", params={"limit": 500}, headers=ADVISOR))
-            invoice_mails = [e for e in log if e["invoice_id"] in {i["invoice_id"] for i in invoices}
-                             and e["template"].startswith("invoice_issued")]
-            done = log and all(e["status"] == "sent" for e in log) and len(invoice_mails) == 2
-            return log if done else None
-        emails = await eventually(delivered, timeout_s=60, what="every e-mail sent, the two invoices among them")
-
         async def settled():
-            """Every outbox published and every consumer caught up, as the workers' metrics say."""
+            """Every outbox published, every consumer caught up and no e-mail waiting, as the workers'
+            metrics say; and the delivery log, read afterwards, with both invoices sent."""
             now = {name: await scrape(url) for name, url in where.items()}
             for name in ("clients-worker", "orders-worker", "invoicing-worker", "notifications-worker"):
                 samples = now[name]
@@ -181,8 +174,15 @@ async def test_every_api_and_worker_serves_metrics_that_follow_a_flow(infra, top
                     return None
                 if not series(samples, "kontor_consumer_lag") or value(samples, "kontor_consumer_lag") != 0:
                     return None
-            return now
-        after = await eventually(settled, timeout_s=60, interval_s=0.5, what="outbox backlogs and consumer lags at 0")
+            if value(now["notifications-worker"], "kontor_emails", status="pending"):
+                return None
+            log = await ok(services["notifications"].http.get("/emails", params={"limit": 500}, headers=ADVISOR))
+            invoice_mails = [e for e in log if e["invoice_id"] in {i["invoice_id"] for i in invoices}
+                             and e["template"] == "invoice_issued" and e["status"] == "sent"]
+            return (now, log) if len(invoice_mails) == 2 else None
+        after, emails = await eventually(settled, timeout_s=60, interval_s=0.5,
+                                         what="outbox backlogs, consumer lags and the e-mail queue at 0")
+        assert emails and all(e["status"] == "sent" for e in emails), [(e["template"], e["status"]) for e in emails]
 
         def delta(process: str, name: str, **labels: str) -> float:
             return value(after[process], name, **labels) - value(before[process], name, **labels)
