@@ -27,6 +27,9 @@ CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce_subject": {"type": "string", "description": "aggregate id, also the Kafka key"},
         "ce_correlationid": {"type": "string", "format": "uuid"},
         "ce_causationid": {"type": "string", "format": "uuid"},
+        "ce_traceparent": {"type": "string", "description": "W3C trace context of the span that published the "
+                           "event (CloudEvents distributed-tracing extension); a consumer's span continues it"},
+        "ce_tracestate": {"type": "string", "description": "W3C tracestate, when the trace has one"},
         "content-type": {"type": "string", "const": "application/json"},
     },
 }
