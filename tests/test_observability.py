@@ -395,7 +395,7 @@ async def test_one_trace_runs_from_the_approval_to_the_invoices_invoicing_plans(
         assert "kontor-invoicing" in groups
 
 
-async def test_log_lines_carry_the_trace_and_span_ids_and_stay_redacted(monkeypatch):
+def test_log_lines_carry_the_trace_and_span_ids_and_stay_redacted(monkeypatch):
     from opentelemetry.sdk.trace import TracerProvider
 
     from kontor.logging import configure_logging, get_logger
@@ -408,8 +408,8 @@ async def test_log_lines_carry_the_trace_and_span_ids_and_stay_redacted(monkeypa
         with tracer.start_as_current_span("request") as span:
             get_logger("kontor.test.tracing").info("inside", path="/confirm/secret-token-123")
         get_logger("kontor.test.tracing").info("outside")
-        await asyncio.sleep(0)
     finally:
+        monkeypatch.undo()  # the real stderr again, for the configuration every test has
         configure_logging("WARNING", "console")
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x") and len(inside["trace_id"]) == 32
