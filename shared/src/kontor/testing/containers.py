@@ -202,6 +202,11 @@ class ComposeProject:
                              capture_output=True, text=True, check=True).stdout
         return json.loads(out or "[]")
 
+    def restarts(self, container: str) -> int:
+        """How often the container was restarted (its restart policy)."""
+        return int(subprocess.run(["podman", "inspect", "--format", "{{.RestartCount}}", container],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+
     def leftovers(self) -> dict[str, list[str]]:
         """What of the project is still there: containers, volumes, networks."""
         label = f"label=io.podman.compose.project={self.name}"
