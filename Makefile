@@ -4,11 +4,14 @@ PY := .venv/bin/python
 
 LINT_PATHS := shared services tests bench deploy conftest.py
 
-.PHONY: help setup up infra lint test test-unit bench bench-billing demo generate clean-data
+.PHONY: help setup up infra lint test test-unit bench bench-billing demo generate clean-data images compose-up compose-down
 
 help:
 	@echo "make up        set up, then run Kafka, PostgreSQL, SMTP and all four services (Ctrl-C stops)"
 	@echo "make test      set up, run the static checks (make lint), then the whole test suite against real Kafka/PostgreSQL/SMTP"
+	@echo "               with the container tests (marked 'containers'; KONTOR_CONTAINERS=0 leaves them out)"
+	@echo "make images    the container images (docker or podman; without a registry, stand-ins from Debian's packages)"
+	@echo "make compose-up / compose-down  compose.yaml on the local images under podman (KONTOR_JWT_SECRET=...)"
 	@echo "make lint      the static checks alone: ruff over all Python code, mypy over shared/ and the services"
 	@echo "make infra     set up, then run only Kafka, PostgreSQL and SMTP"
 	@echo "make test-unit only the fast tests without I/O"
@@ -32,8 +35,25 @@ lint: setup
 	.venv/bin/ruff check $(LINT_PATHS)
 	.venv/bin/mypy
 
+# the container tests need the images (built once, then reused while their inputs stay the same);
+# KONTOR_CONTAINERS=0 runs the rest only
+KONTOR_CONTAINERS ?= 1
+ifeq ($(KONTOR_CONTAINERS),1)
+test: setup lint images
+	@KONTOR_REQUIRE_CONTAINERS=1 $(PY) -m pytest $(PYTEST_ARGS)
+else
 test: setup lint
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -m 'not containers' $(PYTEST_ARGS)
+endif
+
+images: setup
+	@bash deploy/containers.sh images
+
+compose-up: images
+	@bash deploy/containers.sh compose-up $(PROJECT)
+
+compose-down:
+	@bash deploy/containers.sh compose-down $(PROJECT)
 
 test-unit: setup
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
