@@ -9,6 +9,7 @@
 #                                  and an SMTP catcher on it (deploy/images/), and the four services
 #                                  (deploy/Dockerfile) on that Python; with Docker only the services,
 #                                  on the official Python image (KONTOR_LOCAL_IMAGES=1: the local ones too)
+#   deploy/containers.sh base      only the Debian base image (KONTOR_BASE_IMAGE names it)
 #   deploy/containers.sh env       the compose variables that select the local images (for `eval`)
 #   deploy/containers.sh health PROJECT   runs the health checks of PROJECT's containers every 2 s until
 #                                  killed (podman runs them from systemd timers, and there is no systemd here)
@@ -24,7 +25,7 @@ mkdir -p "$STATE"
 say() { printf '\033[1m[containers]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[containers] %s\033[0m\n' "$*" >&2; exit 1; }
 
-BASE_IMAGE=localhost/debian-base:bookworm
+BASE_IMAGE=${KONTOR_BASE_IMAGE:-localhost/debian-base:bookworm}
 PYTHON_LOCAL=localhost/kontor-python:3.11
 KAFKA_LOCAL=localhost/kontor-kafka:3.9.1
 POSTGRES_LOCAL=localhost/kontor-postgres:15
@@ -72,6 +73,7 @@ setup_podman() {
   fi
   if [ ! -x "$STATE/venv/bin/podman-compose" ]; then
     say "podman-compose $PODMAN_COMPOSE_VERSION into .local/containers/venv"
+    /usr/bin/python3 -c "import ensurepip" 2>/dev/null || apt_install python3-venv
     /usr/bin/python3 -m venv "$STATE/venv"
     "$STATE/venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION"
   fi
@@ -141,14 +143,14 @@ cmd_images() {
     local base_id
     base_id=$("$ENGINE" images -q "$BASE_IMAGE" | head -1)
     timed_build "$PYTHON_LOCAL" "$(inputs_hash deploy/images/python -- "$base_id")" \
-      -f deploy/images/python/Dockerfile deploy/images/python
+      --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/python/Dockerfile deploy/images/python
     [ -n "$(ls deploy/kafka/libs/kafka_2.13-*.jar 2>/dev/null)" ] || die "no Kafka jars: run make setup first"
     timed_build "$KAFKA_LOCAL" "$(inputs_hash deploy/images/kafka deploy/kafka/libs -- "$base_id")" \
-      -f deploy/images/kafka/Dockerfile .
+      --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/kafka/Dockerfile .
     timed_build "$POSTGRES_LOCAL" "$(inputs_hash deploy/images/postgres -- "$base_id")" \
-      -f deploy/images/postgres/Dockerfile deploy/images/postgres
+      --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/postgres/Dockerfile deploy/images/postgres
     timed_build "$MAIL_LOCAL" "$(inputs_hash deploy/images/mail -- "$base_id")" \
-      -f deploy/images/mail/Dockerfile deploy/images/mail
+      --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/mail/Dockerfile deploy/images/mail
     python_image=$PYTHON_LOCAL
   fi
   local python_id
@@ -167,10 +169,12 @@ cmd_env() {  # the compose variables for the local images
     "$KAFKA_LOCAL" "$POSTGRES_LOCAL" "$MAIL_LOCAL" "$PYTHON_LOCAL"
 }
 
-cmd_health() {
-  local project=${1:?project name}
-  while true; do
-    for id in $(podman ps -q --filter "label=io.podman.compose.project=$project" 2>/dev/null); do
+cmd_health() {  # ends by itself when the project has had no container for a minute
+  local project=${1:?project name} idle=0 ids
+  while [ $idle -lt 30 ]; do
+    ids=$(podman ps -q --filter "label=io.podman.compose.project=$project" 2>/dev/null || true)
+    if [ -z "$ids" ]; then idle=$((idle + 1)); else idle=0; fi
+    for id in $ids; do
       if [ "$(podman inspect --format '{{if .Config.Healthcheck}}yes{{end}}' "$id" 2>/dev/null)" = yes ]; then
         podman healthcheck run "$id" >/dev/null 2>&1 || true  # the outcome is recorded in the container's state
       fi
@@ -241,6 +245,7 @@ cmd_compose_down() {
 
 case "${1:-}" in
   engine) cmd_engine >/dev/null ;;
+  base) ENGINE=$(cmd_engine); base_image ;;
   images) cmd_images ;;
   env) cmd_env ;;
   health) cmd_health "${2:-}" ;;

@@ -74,6 +74,10 @@ def docker_api(timeout_s: float = 30) -> DockerApi | None:
     if podman is None:
         return None
     sock = local_dir("containers") / "podman.sock"
+    if len(str(sock)) > 100:  # a Unix socket's path has at most 107 bytes
+        import hashlib
+
+        sock = Path("/tmp") / f"kontor-podman-{hashlib.sha256(str(sock).encode()).hexdigest()[:12]}.sock"  # noqa: S108
     host = f"unix://{sock}"
     if _ping(host):
         return DockerApi(host, "podman")
