@@ -1,7 +1,9 @@
 """The event envelope: CloudEvents 1.0 in Kafka binary mode.
 
 Attributes travel as `ce_*` headers, the payload is the contract's JSON. Correlation
-and causation ids are extension attributes (`ce_correlationid`, `ce_causationid`).
+and causation ids are extension attributes (`ce_correlationid`, `ce_causationid`); the W3C trace
+context is the distributed-tracing extension (`ce_traceparent`, `ce_tracestate`), kept in `extra`
+(`kontor.tracing` writes and reads it).
 """
 from __future__ import annotations
 
