@@ -49,6 +49,10 @@ fi
 #     (tests/test_metrics.py starts its own on a free port; the package's service is not used)
 if ! command -v prometheus >/dev/null; then apt_install prometheus; fi
 
+# 3d. Chromium (Debian's package), the real browser the portal's browser test drives with Playwright
+#     (services/portal/tests/test_browser.py launches /usr/bin/chromium; `playwright install` is never run)
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+
 # 4. Python workspace, on the distribution's interpreter (/usr/bin/python3). Debian builds it with
 #    profile-guided and link-time optimisation, as the official Docker images (deploy/Dockerfile) are;
 #    a plain source build (pyenv's default) is not, and renders invoices about a fifth slower.
@@ -73,6 +77,20 @@ if ! ls deploy/kafka/libs/kafka_2.13-*.jar >/dev/null 2>&1; then
   say "fetching Kafka jars from Maven Central (deploy/kafka/pom.xml)"
   mvn -B -q -f deploy/kafka/pom.xml package
 fi
+
+# 5b. Keycloak (the identity provider of make up and tests/test_keycloak.py): its distribution from Maven
+#     Central, unpacked into .local/keycloak/dist (deploy/keycloak/pom.xml); it needs Java 21 or newer
+KEYCLOAK_VERSION=$(sed -n 's:.*<keycloak.version>\(.*\)</keycloak.version>.*:\1:p' deploy/keycloak/pom.xml)
+if ! [ -x ".local/keycloak/dist/keycloak-$KEYCLOAK_VERSION/bin/kc.sh" ]; then
+  say "fetching Keycloak $KEYCLOAK_VERSION from Maven Central (deploy/keycloak/pom.xml)"
+  mvn -B -q -f deploy/keycloak/pom.xml package
+fi
+java21=0
+for release in /usr/lib/jvm/*/release; do
+  major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release" 2>/dev/null)
+  if [ "${major:-0}" -ge 21 ] 2>/dev/null; then java21=1; fi
+done
+if [ "$java21" = 0 ] && [ -z "${KONTOR_KEYCLOAK_JAVA_HOME:-}" ]; then apt_install openjdk-21-jre-headless; fi
 
 # 6. kustomize, for the test that renders the Kubernetes manifests (deploy/k8s, tests/test_k8s.py): built
 #    once with Go from the Go module proxy into .local/tools/bin (about 90 s; later runs reuse Go's caches)
