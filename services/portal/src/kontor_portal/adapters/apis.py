@@ -1,0 +1,70 @@
+"""HTTP clients of the four APIs. Every call carries the signed-in user's token, so the
+services decide what the user may see; the portal adds no rights of its own."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from kontor.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class ApiNotFound(Exception):
+    """The API answered 404 (also what a member gets for another member's order)."""
+
+
+class ApiUnauthorized(Exception):
+    """The API refused the token (expired or revoked): the user signs in again."""
+
+
+class ApiError(Exception):
+    def __init__(self, service: str, status_code: int, detail: str) -> None:
+        super().__init__(f"{service} answered {status_code}: {detail}")
+        self.service, self.status_code, self.detail = service, status_code, detail
+
+
+@dataclass
+class Api:
+    """One service's API, called on behalf of one user."""
+
+    name: str
+    http: httpx.AsyncClient
+
+    async def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        r = await self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if r.status_code == 404:
+            raise ApiNotFound(f"{self.name}: {path}")
+        if r.status_code == 401:
+            raise ApiUnauthorized(self.name)
+        if r.status_code >= 400:
+            log.warning("api call refused", service=self.name, path=path, status=r.status_code, body=r.text[:500])
+            raise ApiError(self.name, r.status_code, r.text[:500])
+        return r
+
+    async def get_json(self, path: str, token: str, **params: Any) -> Any:
+        return (await self._send("GET", path, token, params=params or None)).json()
+
+    async def get_raw(self, path: str, token: str) -> httpx.Response:
+        return await self._send("GET", path, token)
+
+
+@dataclass
+class Apis:
+    clients: Api
+    orders: Api
+    invoicing: Api
+    notifications: Api
+
+    @classmethod
+    def create(cls, urls: dict[str, str], timeout_s: float,
+               transport: httpx.AsyncBaseTransport | None = None) -> Apis:
+        def api(name: str) -> Api:
+            return Api(name, httpx.AsyncClient(base_url=urls[name], timeout=timeout_s, transport=transport))
+        return cls(api("clients"), api("orders"), api("invoicing"), api("notifications"))
+
+    async def aclose(self) -> None:
+        for api in (self.clients, self.orders, self.invoicing, self.notifications):
+            await api.http.aclose()

@@ -1,0 +1,340 @@
+"""The portal's web application: server-rendered pages over the four APIs.
+
+Sign-in is OpenID Connect (authorization code with PKCE, Authlib's Starlette client) when
+`oidc_issuer` is set; in development without it, a development sign-in mints the HS256
+development token (`dev_tokens`, injectable for tests). The session cookie (signed, HttpOnly,
+SameSite=Lax, Secure behind https) holds the user's access token, which every API call
+carries: the services decide what the user sees, a 404 from them is the portal's not-found page.
+Every form post carries the session's CSRF token.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import re
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import jwt
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.middleware.sessions import SessionMiddleware
+
+from kontor.auth import mint_token
+from kontor.html import security_headers
+from kontor.logging import get_logger
+from kontor_portal import i18n
+from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
+from kontor_portal.settings import PortalSettings
+
+log = get_logger(__name__)
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+SESSION_COOKIE = "kontor_portal_session"
+USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+ORDER_STATUSES = ("draft", "smart_review", "client_confirmation", "active", "cancellation_requested", "completed",
+                  "cancelled", "rejected")
+INVOICE_STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled",
+                    "cancellation", "discarded")
+LATEST = 5
+
+# (user id, roles, display name) -> a bearer token the four APIs accept
+DevTokens = Callable[[str, list[str], str | None], str]
+
+
+class SignInRequired(Exception):
+    pass
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=True))
+    env.filters["money"] = lambda v, currency, lang: i18n.money(v, currency, lang)
+    env.filters["num"] = lambda v, lang: i18n.number(v, lang)
+    env.filters["day"] = lambda v, lang: i18n.date(v, lang)
+    return env
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of the portal itself (no //host, no scheme): no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or urlsplit(value).netloc:
+        return "/dashboard"
+    return value
+
+
+def create_app(settings: PortalSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
+               dev_tokens: DevTokens | None = None) -> FastAPI:
+    settings = settings or PortalSettings()
+    env = _environment()
+    apis = Apis.create({"clients": settings.clients_url, "orders": settings.orders_url,
+                        "invoicing": settings.invoicing_url, "notifications": settings.notifications_url},
+                       settings.api_timeout_s, transport)
+    secret = settings.dev_jwt_secret.get_secret_value()
+    mint: DevTokens = dev_tokens or (lambda sub, roles, name: mint_token(secret, sub, roles, name=name))
+
+    oauth: Any = None
+    form_action_extra = ""
+    if settings.oidc_issuer:
+        from authlib.integrations.starlette_client import OAuth
+
+        oauth = OAuth()
+        oauth.register(
+            "kontor", client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+            server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
+            client_kwargs={"scope": settings.oidc_scope, "code_challenge_method": "S256"})
+        issuer = urlsplit(settings.oidc_issuer)
+        form_action_extra = f" {issuer.scheme}://{issuer.netloc}"  # sign-out posts, then goes to the provider
+
+    def headers() -> dict[str, str]:
+        h = security_headers(forms=True)
+        if form_action_extra:
+            h["Content-Security-Policy"] = h["Content-Security-Policy"].replace(
+                "form-action 'self'", "form-action 'self'" + form_action_extra)
+        return h
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await apis.aclose()
+
+    app = FastAPI(title="Kontor portal", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    def lang_of(request: Request) -> str:
+        return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = secrets.token_urlsafe(32)
+        return str(token)
+
+    async def check_csrf(request: Request) -> dict[str, str]:
+        form = await request.form()
+        sent = form.get("csrf")
+        expected = request.session.get("csrf")
+        if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, str(expected)):
+            raise CsrfFailed
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+
+    def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        lang = lang_of(request)
+        html = env.get_template(template).render(
+            lang=lang, t=lambda key: i18n.text(lang, key), user=request.session.get("user"),
+            csrf=csrf_token(request), path=request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""), **context)
+        return HTMLResponse(html, status_code=status_code)
+
+    def token_of(request: Request) -> str:
+        token = request.session.get("token")
+        if not token:
+            raise SignInRequired
+        return str(token)
+
+    @app.middleware("http")
+    async def secure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in headers().items():
+            response.headers.setdefault(name, value)
+        return response
+
+    # added after the header middleware, so it runs first (the session exists for every handler)
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret.get_secret_value(),
+                       session_cookie=SESSION_COOKIE, max_age=settings.session_max_age_s, same_site="lax",
+                       https_only=settings.secure_cookies)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+        return RedirectResponse("/signin?" + urlencode({"next": _safe_next(request.url.path)}), status_code=303)
+
+    @app.exception_handler(ApiUnauthorized)
+    async def _expired(request: Request, _exc: ApiUnauthorized) -> Response:
+        request.session.pop("token", None)
+        request.session.pop("user", None)
+        return RedirectResponse("/signin?" + urlencode({"next": _safe_next(request.url.path)}), status_code=303)
+
+    @app.exception_handler(ApiNotFound)
+    async def _not_found(request: Request, _exc: ApiNotFound) -> Response:
+        return page(request, "not_found.html", status_code=404)
+
+    @app.exception_handler(404)
+    async def _no_route(request: Request, _exc: Exception) -> Response:
+        return page(request, "not_found.html", status_code=404)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        return page(request, "error.html", status_code=403, message_key="csrf")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        log.error("api error behind a page", service=exc.service, status=exc.status_code, path=request.url.path)
+        return page(request, "error.html", status_code=502, message_key="error")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/")
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/dashboard" if request.session.get("token") else "/signin", status_code=303)
+
+    # --- sign-in and sign-out -------------------------------------------------------------------------
+    @app.get("/signin")
+    async def signin(request: Request, next: str | None = None) -> Response:
+        request.session["next"] = _safe_next(next)
+        return page(request, "signin.html", oidc=oauth is not None, dev=settings.dev_sign_in,
+                    status_code=200 if oauth is not None or settings.dev_sign_in else 503, errors={}, form={})
+
+    @app.get("/signin/oidc")
+    async def signin_oidc(request: Request) -> Response:
+        if oauth is None:
+            return page(request, "not_found.html", status_code=404)
+        redirect_uri = settings.public_base_url.rstrip("/") + "/auth/callback"
+        response: Response = await oauth.kontor.authorize_redirect(request, redirect_uri)
+        return response
+
+    @app.get("/auth/callback")
+    async def callback(request: Request) -> Response:
+        if oauth is None:
+            return page(request, "not_found.html", status_code=404)
+        from authlib.integrations.starlette_client import OAuthError
+
+        try:
+            token = await oauth.kontor.authorize_access_token(request)
+        except OAuthError as exc:
+            log.warning("sign-in refused", error=exc.error, description=exc.description)
+            return page(request, "error.html", status_code=400, message_key="error")
+        access = token["access_token"]
+        # read for the page only (who, which roles); the APIs verify the token through the realm's JWKS
+        claims = jwt.decode(access, options={"verify_signature": False})
+        info = token.get("userinfo") or {}
+        _signed_in(request, access, sub=str(claims.get("sub")), roles=list(claims.get("roles") or []),
+                   name=info.get("name") or info.get("preferred_username"), id_token=token.get("id_token"))
+        return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
+
+    def _signed_in(request: Request, token: str, *, sub: str, roles: list[str], name: str | None,
+                   id_token: str | None = None) -> None:
+        keep_next = request.session.get("next")
+        request.session.clear()  # a new session on sign-in (and a new CSRF token)
+        if keep_next:
+            request.session["next"] = keep_next
+        request.session["token"] = token
+        request.session["user"] = {"sub": sub, "roles": roles, "name": name or sub}
+        if id_token:
+            request.session["id_token"] = id_token
+        log.info("signed in", user=sub, roles=roles, via="oidc" if id_token else "development")
+
+    @app.post("/signin/dev")
+    async def signin_dev(request: Request) -> Response:
+        if not settings.dev_sign_in:
+            return page(request, "not_found.html", status_code=404)
+        form = await check_csrf(request)
+        user_id, name, role = form.get("user_id", "").strip(), form.get("name", "").strip(), form.get("role", "")
+        errors = {}
+        if not USER_ID.match(user_id):
+            errors["user_id"] = "1–64: A–Z a–z 0–9 . _ @ -"
+        if len(name) > 100:
+            errors["name"] = "≤ 100"
+        if role not in ("member", "advisor"):
+            errors["role"] = "member | advisor"
+        if errors:
+            return page(request, "signin.html", status_code=422, oidc=oauth is not None, dev=True, errors=errors,
+                        form=form)
+        _signed_in(request, mint(user_id, [role], name or None), sub=user_id, roles=[role],
+                   name=name or None)
+        return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
+
+    @app.post("/signout")
+    async def signout(request: Request) -> Response:
+        await check_csrf(request)
+        id_token = request.session.get("id_token")
+        request.session.clear()
+        target = "/signin"
+        if oauth is not None and id_token:
+            metadata = await oauth.kontor.load_server_metadata()
+            end = metadata.get("end_session_endpoint")
+            if end:
+                target = end + "?" + urlencode({"id_token_hint": id_token, "client_id": settings.oidc_client_id,
+                                                "post_logout_redirect_uri": settings.public_base_url})
+        return RedirectResponse(target, status_code=303)
+
+    @app.post("/language")
+    async def language(request: Request) -> Response:
+        form = await check_csrf(request)
+        response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+        if form.get("lang") in i18n.LANGUAGES:
+            response.set_cookie(i18n.COOKIE, form["lang"], max_age=365 * 86400, httponly=True, samesite="lax",
+                                secure=settings.secure_cookies)
+        return response
+
+    # --- member pages ---------------------------------------------------------------------------------
+    @app.get("/dashboard")
+    async def dashboard(request: Request) -> Response:
+        token = token_of(request)
+        orders, invoices = await asyncio.gather(apis.orders.get_json("/orders", token, limit=200),
+                                                apis.invoicing.get_json("/invoices", token, limit=500))
+        order_counts = Counter(o["status"] for o in orders)
+        invoice_counts = Counter(i["status"] for i in invoices)
+        return page(request, "dashboard.html",
+                    order_counts=[(s, order_counts[s]) for s in ORDER_STATUSES if order_counts[s]]
+                    + [(s, n) for s, n in order_counts.items() if s not in ORDER_STATUSES],
+                    invoice_counts=[(s, invoice_counts[s]) for s in INVOICE_STATUSES if invoice_counts[s]]
+                    + [(s, n) for s, n in invoice_counts.items() if s not in INVOICE_STATUSES],
+                    orders=sorted(orders, key=lambda o: o["created_at"], reverse=True)[:LATEST],
+                    invoices=sorted(invoices, key=lambda i: str(i.get("invoice_date") or i.get("issue_date") or ""),
+                                    reverse=True)[:LATEST],
+                    orders_total=len(orders), invoices_total=len(invoices))
+
+    @app.get("/orders")
+    async def orders_list(request: Request, status: str | None = None) -> Response:
+        token = token_of(request)
+        chosen = status if status in ORDER_STATUSES else None
+        found = await apis.orders.get_json("/orders", token, limit=200, **({"status": chosen} if chosen else {}))
+        return page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen,
+                    orders=sorted(found, key=lambda o: o["created_at"], reverse=True))
+
+    @app.get("/orders/{order_id}")
+    async def order_detail(request: Request, order_id: str) -> Response:
+        token = token_of(request)
+        oid = _uuid(order_id)
+        order, history = await asyncio.gather(apis.orders.get_json(f"/orders/{oid}", token),
+                                              apis.orders.get_json(f"/orders/{oid}/history", token))
+        return page(request, "order.html", order=order, history=history)
+
+    @app.get("/invoices/{invoice_id}")
+    async def invoice_detail(request: Request, invoice_id: str) -> Response:
+        token = token_of(request)
+        invoice = await apis.invoicing.get_json(f"/invoices/{_uuid(invoice_id)}", token)
+        return page(request, "invoice.html", invoice=invoice)
+
+    @app.get("/invoices/{invoice_id}/{document}")
+    async def invoice_document(request: Request, invoice_id: str, document: str) -> Response:
+        """The PDF or the X-Rechnung, fetched with the user's token and passed on."""
+        token = token_of(request)
+        if document not in ("pdf", "xrechnung.xml"):
+            raise ApiNotFound(document)
+        upstream = await apis.invoicing.get_raw(f"/invoices/{_uuid(invoice_id)}/{document}", token)
+        passed = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-disposition", "etag")}
+        return Response(upstream.content, media_type=upstream.headers.get("content-type"), headers=passed)
+
+    return app
+
+
+def _uuid(value: str) -> uuid.UUID:
+    """An id typed into the address bar that is no UUID: the same not-found page as an unknown one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiNotFound(value) from None

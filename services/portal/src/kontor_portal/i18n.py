@@ -1,0 +1,121 @@
+"""German and English texts of the portal, and the user's language: the `lang` cookie
+(set by the language switch), else the browser's Accept-Language, else German."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+LANGUAGES = ("de", "en")
+COOKIE = "kontor_lang"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "de": {
+        "skip": "Zum Inhalt springen", "dashboard": "Übersicht", "sign_in": "Anmelden", "sign_out": "Abmelden",
+        "language": "Sprache", "switch": "Wechseln", "signed_in_as": "Angemeldet als",
+        "sign_in_title": "Im Portal anmelden", "sign_in_oidc": "Mit Kontor-Konto anmelden",
+        "dev_sign_in": "Entwicklungs-Anmeldung", "dev_note": "Nur in der Entwicklung: Anmeldung ohne Passwort.",
+        "user_id": "Benutzer-ID", "display_name": "Anzeigename", "role": "Rolle",
+        "role_member": "Mitglied", "role_advisor": "Berater*in",
+        "no_sign_in": "Die Anmeldung ist nicht eingerichtet.",
+        "orders": "Aufträge", "invoices": "Rechnungen", "latest_orders": "Neueste Aufträge",
+        "latest_invoices": "Neueste Rechnungen", "none_yet": "Noch keine.", "status": "Status", "count": "Anzahl",
+        "client": "Kunde", "project": "Projekt", "net": "Netto", "gross": "Brutto", "created": "Angelegt",
+        "number": "Nummer", "due": "Fällig", "amount_due": "Betrag", "order": "Auftrag", "lines": "Positionen",
+        "history": "Verlauf", "description": "Beschreibung", "quantity": "Menge", "unit": "Einheit",
+        "unit_price": "Einzelpreis", "amount": "Betrag", "when": "Wann", "who": "Wer", "action": "Aktion",
+        "reason": "Grund", "service_period": "Leistungszeitraum", "contact_person": "Ansprechpartner*in",
+        "back": "Zurück zur Übersicht", "not_found_title": "Nicht gefunden",
+        "not_found": "Diese Seite gibt es nicht, oder sie gehört nicht zu Ihrem Konto.",
+        "error_title": "Das hat nicht geklappt", "error": "Ein Dienst hat die Anfrage abgelehnt. Bitte später erneut.",
+        "csrf": "Das Formular war abgelaufen. Bitte erneut versuchen.", "all": "Alle",
+        "draft": "Entwurf", "smart_review": "In Prüfung", "client_confirmation": "Kundenbestätigung",
+        "active": "Aktiv", "cancellation_requested": "Stornierung beantragt", "cancelled": "Storniert",
+        "completed": "Abgeschlossen", "rejected": "Abgelehnt", "waiting_for_adjustment": "Wartet auf Anpassung",
+        "issuing": "Wird ausgestellt", "invoiced": "Gestellt", "disputed": "Beanstandet", "paid": "Bezahlt",
+        "discarded": "Verworfen", "cancellation": "Stornorechnung",
+    },
+    "en": {
+        "skip": "Skip to content", "dashboard": "Dashboard", "sign_in": "Sign in", "sign_out": "Sign out",
+        "language": "Language", "switch": "Switch", "signed_in_as": "Signed in as",
+        "sign_in_title": "Sign in to the portal", "sign_in_oidc": "Sign in with your Kontor account",
+        "dev_sign_in": "Development sign-in", "dev_note": "Development only: sign in without a password.",
+        "user_id": "User id", "display_name": "Display name", "role": "Role",
+        "role_member": "Member", "role_advisor": "Advisor",
+        "no_sign_in": "Sign-in is not configured.",
+        "orders": "Orders", "invoices": "Invoices", "latest_orders": "Latest orders",
+        "latest_invoices": "Latest invoices", "none_yet": "None yet.", "status": "Status", "count": "Count",
+        "client": "Client", "project": "Project", "net": "Net", "gross": "Gross", "created": "Created",
+        "number": "Number", "due": "Due", "amount_due": "Amount", "order": "Order", "lines": "Line items",
+        "history": "History", "description": "Description", "quantity": "Quantity", "unit": "Unit",
+        "unit_price": "Unit price", "amount": "Amount", "when": "When", "who": "Who", "action": "Action",
+        "reason": "Reason", "service_period": "Service period", "contact_person": "Contact person",
+        "back": "Back to the dashboard", "not_found_title": "Not found",
+        "not_found": "This page does not exist, or it does not belong to your account.",
+        "error_title": "That did not work", "error": "A service refused the request. Please try again later.",
+        "csrf": "The form had expired. Please try again.", "all": "All",
+        "draft": "Draft", "smart_review": "In review", "client_confirmation": "Client confirmation",
+        "active": "Active", "cancellation_requested": "Cancellation requested", "cancelled": "Cancelled",
+        "completed": "Completed", "rejected": "Rejected", "waiting_for_adjustment": "Waiting for adjustment",
+        "issuing": "Being issued", "invoiced": "Invoiced", "disputed": "Disputed", "paid": "Paid",
+        "discarded": "Discarded", "cancellation": "Cancellation invoice",
+    },
+}
+
+
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in LANGUAGES:
+        return cookie
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES:
+            ranked.append((-q, i, primary))
+    return sorted(ranked)[0][2] if ranked else "de"
+
+
+def text(lang: str, key: str) -> str:
+    """The text of `key`; an unknown key (a status the portal does not know yet) as it is."""
+    return TEXTS.get(lang, TEXTS["de"]).get(key, key)
+
+
+def money(value: object, currency: str | None, lang: str) -> str:
+    """1234.5 EUR → „1.234,50 EUR“ (de) / “1,234.50 EUR” (en)."""
+    if value is None or value == "":
+        return "–"
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return str(value)
+    s = f"{amount:,.2f}"
+    if lang == "de":
+        s = s.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return f"{s} {currency}" if currency else s
+
+
+def number(value: object, lang: str) -> str:
+    """A quantity as people write it: 2 → „2“, 1.5 → „1,5“ (de)."""
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    s = format(d.normalize(), "f")  # 40 stays 40 (not 4E+1), 1.50 becomes 1.5
+    return s.replace(".", ",") if lang == "de" else s
+
+
+def date(value: object, lang: str) -> str:
+    if not value:
+        return "–"
+    try:
+        d = dt.datetime.fromisoformat(str(value)) if "T" in str(value) else dt.date.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if isinstance(d, dt.datetime):
+        return d.strftime("%d.%m.%Y %H:%M") if lang == "de" else d.strftime("%Y-%m-%d %H:%M")
+    return d.strftime("%d.%m.%Y") if lang == "de" else d.isoformat()

@@ -1,0 +1,60 @@
+"""The portal in front of the real clients, orders and invoicing services (each on a real port),
+and a seeded order per member: what the portal's service and browser tests share."""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from kontor.testing import TestInfra, eventually
+from kontor.testing.services import auth, running_service
+from kontor_clients.spec import SPEC as CLIENTS
+from kontor_invoicing.spec import SPEC as INVOICING
+from kontor_orders.spec import SPEC as ORDERS
+from kontor_portal.settings import PortalSettings
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class Seeded:
+    settings: PortalSettings
+    order_of: dict[str, str]  # member id -> the id of the draft order seeded for that member
+
+
+async def seed_order(clients: httpx.AsyncClient, orders: httpx.AsyncClient, member: str, project: str) -> str:
+    headers = auth(member, "member")
+    r = await clients.post("/clients", headers=headers, json={
+        "kind": "company", "name": f"Werkstatt {project} GmbH", "invoice_email": "rechnung@werkstatt.example",
+        "language": "de", "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin",
+                                      "country": "DE"}})
+    assert r.status_code == 201, r.text
+    body = {"client_id": r.json()["id"], "contact_person": {"name": "Erika Muster", "email": "erika@werkstatt.example"},
+            "sector": "design", "place_of_service": "DE", "project_name": project, "currency": "EUR",
+            "lines": [{"description": "Design workshop", "quantity": "2", "unit": "day", "unit_price": "640.00"},
+                      {"description": "Implementation", "quantity": "40", "unit": "hour", "unit_price": "85.00"}]}
+
+    async def created() -> str | None:
+        r = await orders.post("/orders", json=body, headers=headers)
+        return r.json()["order_id"] if r.status_code == 201 else None
+    return await eventually(created, what=f"orders knowing the client of {member}")
+
+
+@contextlib.asynccontextmanager
+async def platform(infra: TestInfra, topic_prefix: str) -> AsyncIterator[Seeded]:
+    """clients, orders and invoicing served on free ports, one order each for member-1 and member-2, and the
+    portal's settings pointing at them (development: the dev sign-in)."""
+    common = {"topic_prefix": topic_prefix}
+    async with running_service(CLIENTS, infra, **common, serve_http=True, standing_run_enabled=False) as clients, \
+            running_service(ORDERS, infra, **common, serve_http=True, order_runs_enabled=False) as orders, \
+            running_service(INVOICING, infra, **common, serve_http=True, billing_runs_enabled=False) as invoicing:
+        order_of = {"member-1": await seed_order(clients.http, orders.http, "member-1", "Relaunch Portal"),
+                    "member-2": await seed_order(clients.http, orders.http, "member-2", "Geheimprojekt")}
+        assert clients.base_url and orders.base_url and invoicing.base_url
+        settings = PortalSettings(environment="development", clients_url=clients.base_url,
+                                  orders_url=orders.base_url, invoicing_url=invoicing.base_url,
+                                  notifications_url="http://127.0.0.1:9")  # the slice's pages never call it
+        yield Seeded(settings, order_of)
