@@ -42,6 +42,9 @@ class OrderLineV1(_Value):
     unit: str
     unit_price: Decimal
     net_amount: Decimal
+    # Added compatibly (issue 22): optional (offered, not ordered) and alternative lines are never in
+    # net_total, the schedule or an invoice
+    kind: Literal["regular", "optional", "alternative"] = "regular"
 
 
 class VatV1(_Value):
@@ -116,6 +119,12 @@ class OrderV1(_Value):
     activated_on: dt.date | None = None
     attachments: tuple[AttachmentV1, ...] = ()
     version: int
+    # Added compatibly (issue 22), the three values: net value is `net_total` (regular lines only);
+    # plan value as of `values_as_of` (recurring: net_total × billing periods begun by then; one-off:
+    # net_total); order value: net of the invoices issued so far (a final invoice less its deductions)
+    plan_value: Decimal | None = None
+    order_value: Decimal | None = None
+    values_as_of: dt.date | None = None
 
 
 class _OrderEvent(Contract):

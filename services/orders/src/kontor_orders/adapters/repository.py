@@ -83,8 +83,12 @@ async def get(session: AsyncSession, order_id: uuid.UUID, *, for_update: bool = 
 
 
 async def list_orders(session: AsyncSession, *, member_id: str | None, statuses: Sequence[str] | None,
-                      exclude_drafts: bool, limit: int, offset: int) -> list[Order]:
-    stmt = sa.select(orders.c.data).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit).offset(offset)
+                      exclude_drafts: bool, limit: int | None, offset: int, oldest_first: bool = False) -> list[Order]:
+    """Newest first (or oldest first); every matching order when `limit` is None."""
+    created = orders.c.created_at.asc() if oldest_first else orders.c.created_at.desc()
+    stmt = sa.select(orders.c.data).order_by(created, orders.c.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
     if member_id is not None:
         stmt = stmt.where(orders.c.member_id == member_id)
     if statuses:

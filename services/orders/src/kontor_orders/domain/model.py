@@ -20,9 +20,11 @@ from kontor.inputs import MAX_AMOUNT, MAX_QUANTITY, check_currency_decimals
 from kontor.money import CURRENCIES, MINOR_UNITS, round_money
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.schedule import (
+    LINE_KINDS,
     Line,
     PaymentTerms,
     PlannedInvoice,
+    billable,
     compute_schedule,
     date_error,
     terms_date_errors,
@@ -106,6 +108,9 @@ class Rejection:
 class IssuedInvoice:
     invoice_id: uuid.UUID
     number: str
+    # what it billed, net: a final invoice less the installments it deducts (None: recorded before
+    # the orders service kept amounts)
+    net_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,8 @@ class Order:
 
     @property
     def net_total(self) -> Decimal:
-        return sum((line.net_amount for line in self.lines), Decimal(0))
+        """The net value: the sum of the regular lines (optional and alternative ones left out)."""
+        return sum((line.net_amount for line in billable(self.lines)), Decimal(0))
 
     @property
     def vat(self) -> VatTreatment | None:
@@ -232,11 +238,17 @@ def parse_lines(raw_lines: list[dict], currency: str, errors: list[tuple[str, st
             except ValueError:
                 errors.append((f"lines.{i}.unit_price", f"{currency} has {MINOR_UNITS[currency]} decimal places"))
                 price = None
+        kind = raw.get("kind") or "regular"
+        if kind not in LINE_KINDS:
+            errors.append((f"lines.{i}.kind", f"must be one of {', '.join(LINE_KINDS)}"))
         unit = raw.get("unit")
-        if quantity is not None and price is not None and currency in MINOR_UNITS and isinstance(unit, str):
+        if (kind in LINE_KINDS and quantity is not None and price is not None and currency in MINOR_UNITS
+                and isinstance(unit, str)):
             parsed.append(Line(description=_text(raw.get("description")) or "", quantity=quantity,
                                unit=unit, unit_price=price,
-                               net_amount=round_money(quantity * price, currency)))
+                               net_amount=round_money(quantity * price, currency), kind=kind))
+    if parsed and not billable(tuple(parsed)):
+        errors.append(("lines", "at least one line item must be regular (not optional or alternative)"))
     return tuple(parsed)
 
 
@@ -307,7 +319,7 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
     if payment is not None:
         errors += terms_date_errors(payment)
     if payment is not None and start and end and lines and not errors:
-        errors.extend(validate_terms(payment, total=sum((line.net_amount for line in lines), Decimal(0)),
+        errors.extend(validate_terms(payment, total=sum((line.net_amount for line in billable(lines)), Decimal(0)),
                                      currency=currency, service_start=start, service_end=end))
     if errors or client is None:  # an unknown client is one of the errors
         raise InvalidInput(errors)
@@ -503,10 +515,11 @@ def complete(order: Order, *, today: dt.date) -> Order:
     return _next(order, status="completed")
 
 
-def record_issued_invoice(order: Order, invoice_id: uuid.UUID, number: str) -> Order | None:
+def record_issued_invoice(order: Order, invoice_id: uuid.UUID, number: str,
+                          net_amount: Decimal | None = None) -> Order | None:
     if any(i.invoice_id == invoice_id for i in order.issued_invoices):
         return None
-    return _next(order, issued_invoices=(*order.issued_invoices, IssuedInvoice(invoice_id, number)))
+    return _next(order, issued_invoices=(*order.issued_invoices, IssuedInvoice(invoice_id, number, net_amount)))
 
 
 def duplicate(order: Order, *, new_id: uuid.UUID, member_id: str, client: ClientRef, now: dt.datetime) -> Order:

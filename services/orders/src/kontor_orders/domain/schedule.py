@@ -72,6 +72,17 @@ class Line:
     unit: str
     unit_price: Decimal
     net_amount: Decimal
+    # regular: part of the order and billed; optional (offered, not ordered) and alternative (instead
+    # of another line): shown with the order, never in its net value, its plan or an invoice
+    kind: str = "regular"
+
+
+LINE_KINDS = ("regular", "optional", "alternative")
+
+
+def billable(lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """The lines that are billed: the regular ones."""
+    return tuple(line for line in lines if line.kind == "regular")
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,9 @@ def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: 
                      service_end: dt.date, activated_on: dt.date,
                      label: str = "Installment") -> tuple[PlannedInvoice, ...]:
     """The planned invoices of an order activated on `activated_on`; `InvalidInput` (never an
-    overflow) when the terms cannot be scheduled, e.g. an order stored before dates were bounded."""
+    overflow) when the terms cannot be scheduled, e.g. an order stored before dates were bounded.
+    Optional and alternative lines are never planned."""
+    lines = billable(lines)
     total = sum((line.net_amount for line in lines), Decimal(0))
     errors = validate_terms(terms, total=total, currency=currency, service_start=service_start,
                             service_end=service_end) + date_error("activated_on", activated_on)

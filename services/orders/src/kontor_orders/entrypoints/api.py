@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Query, Response, UploadFile, status
@@ -12,13 +13,14 @@ from pydantic import BaseModel, Field
 
 from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
-from kontor.clock import Clock, business_today
+from kontor.clock import Clock, add_months, business_today
 from kontor.contracts.orders import OrderV1
+from kontor.errors import InvalidInput
 from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, EmailAddress, Input, Percentage, Quantity
 from kontor.money import CURRENCIES
 from kontor_orders.adapters import repository
 from kontor_orders.adapters.orm import outbox
-from kontor_orders.domain import model
+from kontor_orders.domain import model, values
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.schedule import MAX_DUE_IN_DAYS, MAX_INSTALLMENTS, Installment, PaymentTerms
 from kontor_orders.entrypoints.confirmation import router as confirmation_router
@@ -31,6 +33,7 @@ Currency = Literal[CURRENCIES]  # type: ignore[valid-type]
 Unit = Literal[model.UNITS]  # type: ignore[valid-type]
 
 
+MAX_REPORT_YEARS = 10
 MAX_CANCELLED_INVOICES = 100  # an order has at most a few dozen planned invoices
 
 
@@ -44,6 +47,8 @@ class LineIn(Input):
     quantity: Quantity
     unit: Unit
     unit_price: Amount = Field(description="decimal string in the order's currency, with at most its decimals")
+    kind: Literal["regular", "optional", "alternative"] = Field(
+        default="regular", description="optional and alternative lines are shown, never in the net value or billed")
 
 
 class ServicePeriodIn(Input):
@@ -120,6 +125,8 @@ class RejectionOut(BaseModel):
 class IssuedInvoiceOut(BaseModel):
     invoice_id: uuid.UUID
     number: str
+    net_amount: Decimal | None = Field(default=None, description="what it billed, net (a final invoice less its "
+                                       "deductions); none when recorded before amounts were kept")
 
 
 class OrderOut(OrderV1):
@@ -136,21 +143,23 @@ class OrderOut(OrderV1):
     duplicated_from: uuid.UUID | None = None
 
 
-def order_out(o: model.Order, attachments) -> OrderOut:
-    published = services.snapshot(o, attachments, "")
+def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
+    """With the three values (plan value as of `today`)."""
+    published = services.snapshot(o, attachments, "", today=today)
     return OrderOut(
         **published.model_dump(), client_standing=o.client.standing, created_at=o.created_at,
         comment_for_advisors=o.comment_for_advisors,
         flags=tuple(FlagOut(code=f.code, message=f.message, figures=f.figures) for f in o.flags),
         rejection=RejectionOut(by=o.rejection.by, reason=o.rejection.reason) if o.rejection else None,
         changes_requested=o.changes_requested, cancellation_reason=o.cancellation_reason,
-        issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number) for i in o.issued_invoices),
+        issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number,
+                                                         net_amount=i.net_amount) for i in o.issued_invoices),
         duplicated_from=o.duplicated_from,
     )
 
 
-async def _out(session, o: model.Order) -> OrderOut:
-    return order_out(o, await repository.attachments_of(session, o.id))
+async def _out(session, o: model.Order, ctx: ServiceContext) -> OrderOut:
+    return order_out(o, await repository.attachments_of(session, o.id), today=business_today(ctx.clock))
 
 
 def settings_of(ctx: ServiceContext) -> OrdersSettings:
@@ -244,34 +253,61 @@ Status = Literal[model.STATUSES]  # type: ignore[valid-type]  # see Currency
 async def create_draft(body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.begin() as session:
         order = await services.create_draft(session, deps(ctx), principal, fields_of(body))
-        return await _out(session, order)
+        return await _out(session, order, ctx)
+
+
+SORTS = ("created_at", "-created_at", "net_value", "-net_value", "plan_value", "-plan_value", "order_value",
+         "-order_value")
+Sort = Literal[SORTS]  # type: ignore[valid-type]  # see Currency
+SUM_HEADERS = {"net_value": "Kontor-Sum-Net-Value", "plan_value": "Kontor-Sum-Plan-Value",
+               "order_value": "Kontor-Sum-Order-Value"}
+
+
+def sum_header(per_currency: dict) -> str:
+    """`EUR 1200.00, USD 50.00`: one sum per currency, alphabetical; empty for no orders."""
+    return ", ".join(f"{currency} {amount}" for currency, amount in per_currency.items())
 
 
 @router.get("", response_model=list[OrderOut],
-            summary="Orders: a member's own; for advisors every order except drafts")
-async def list_orders(ctx: Ctx, principal: CurrentPrincipal,
+            summary="Orders: a member's own; for advisors every order except drafts",
+            description="`sort`: newest first by default (`-created_at`); by one of the three values, `-` for "
+                        "descending (ties by newest). The headers `Kontor-Sum-Net-Value`, `Kontor-Sum-Plan-Value`, "
+                        "`Kontor-Sum-Order-Value` sum each value over the listed orders (this page) per currency: "
+                        "`EUR 1200.00, USD 50.00`.")
+async def list_orders(ctx: Ctx, principal: CurrentPrincipal, response: Response,
                       status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+                      sort: Sort = "-created_at",
                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[OrderOut]:
+    today = business_today(ctx.clock)
+    by_value = sort.lstrip("-") in values.VALUES
     async with ctx.session_factory() as session:
+        # a value depends on the day (plan value) or on the document: those sorts order in memory
         found = await repository.list_orders(
             session, member_id=None if principal.is_advisor else principal.sub, statuses=status_,
-            exclude_drafts=principal.is_advisor, limit=limit, offset=offset)
+            exclude_drafts=principal.is_advisor, limit=None if by_value else limit, offset=0 if by_value else offset,
+            oldest_first=sort == "created_at")
+        if by_value:
+            name = sort.lstrip("-")
+            found = sorted(found, key=lambda o: values.values(o, today=today)[name], reverse=sort.startswith("-"))
+            found = found[offset:offset + limit]
         attachments = await repository.attachments_of_orders(session, [o.id for o in found])
-        return [order_out(o, attachments.get(o.id, [])) for o in found]
+    for name, total in values.sums(found, today=today).items():
+        response.headers[SUM_HEADERS[name]] = sum_header(total)
+    return [order_out(o, attachments.get(o.id, []), today=today) for o in found]
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order")
 async def get_order(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.session_factory() as session:
-        return await _out(session, await services.visible(session, principal, order_id))
+        return await _out(session, await services.visible(session, principal, order_id), ctx)
 
 
 @router.put("/{order_id}", response_model=OrderOut, summary="Edit a draft (the whole order)")
 async def update_draft(order_id: uuid.UUID, body: OrderIn, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
     async with ctx.begin() as session:
         order = await services.update_draft(session, deps(ctx), principal, order_id, fields_of(body))
-        return await _out(session, order)
+        return await _out(session, order, ctx)
 
 
 @router.delete("/{order_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a draft")
@@ -287,14 +323,14 @@ def _action(path: str, summary: str, call, body_model=None, status_code: int = 2
     if body_model is None:
         async def without_body(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
-                return await _out(session, await call(session, deps(ctx), principal, order_id, None))
+                return await _out(session, await call(session, deps(ctx), principal, order_id, None), ctx)
         endpoint = without_body
     else:
         # the body's annotation is a placeholder: annotations are strings (PEP 563) resolved in module
         # globals, and the body model is local, so FastAPI is given it below
         async def with_body(order_id: uuid.UUID, body: BaseModel, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
             async with ctx.begin() as session:
-                return await _out(session, await call(session, deps(ctx), principal, order_id, body))
+                return await _out(session, await call(session, deps(ctx), principal, order_id, body), ctx)
         with_body.__annotations__["body"] = body_model
         endpoint = with_body
     endpoint.__name__ = path.replace("-", "_")
@@ -378,6 +414,40 @@ async def get_attachment(order_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx
 
 
 meta = APIRouter(tags=["orders"])
+
+
+class RevenueRowOut(BaseModel):
+    month: str = Field(description="YYYY-MM of the planned invoice date")
+    currency: str
+    net_amount: Decimal
+    invoices: int
+
+
+class FutureRevenueOut(BaseModel):
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    group_by: Literal["month"]
+    rows: list[RevenueRowOut]
+
+
+@meta.get("/reports/future-revenue", response_model=FutureRevenueOut, response_model_by_alias=True,
+          summary="Future revenue: the planned invoices of active orders per month and currency, net",
+          description="Members: their own orders; advisors: every order. `from` and `to` are invoice dates "
+                      "(both included, at most 10 years apart).")
+async def future_revenue(ctx: Ctx, principal: CurrentPrincipal,
+                         from_: Annotated[BusinessDate, Query(alias="from")],
+                         to: BusinessDate, group_by: Literal["month"] = "month") -> FutureRevenueOut:
+    if to < from_:
+        raise InvalidInput(field="to", message="must not be before from", location="query")
+    if to > add_months(from_, 12 * MAX_REPORT_YEARS):
+        raise InvalidInput(field="to", message=f"at most {MAX_REPORT_YEARS} years after from",
+                           location="query")
+    async with ctx.session_factory() as session:
+        found = await repository.list_orders(session, member_id=None if principal.is_advisor else principal.sub,
+                                             statuses=["active"], exclude_drafts=True, limit=None, offset=0)
+    rows = values.future_revenue(found, start=from_, end=to)
+    return FutureRevenueOut.model_validate({"from": from_, "to": to, "group_by": group_by,
+                                            "rows": [RevenueRowOut(**vars(r)) for r in rows]})
 
 
 @meta.get("/sectors", response_model=list[SectorOut], summary="The sector catalogue")

@@ -3,6 +3,8 @@ invoices issued per order (kontor.invoices.v1, for completion), the time-driven 
 in a background loop, and the outbox relay."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kontor.clock import Clock, SystemClock, business_today
@@ -43,8 +45,9 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
         if event.invoice.kind == "invoice":
             if event.invoice.number is None:  # an issued invoice has its number; a draft's event would not
                 raise ValueError(f"invoice {event.invoice_id} issued without a number")
+            billed = event.invoice.net_total - sum((d.net_amount for d in event.invoice.deductions), Decimal(0))
             await services.record_issued_invoice(session, deps, event.order_id, event.invoice_id,
-                                                 event.invoice.number, envelope)
+                                                 event.invoice.number, envelope, net_amount=billed)
 
     return router
 

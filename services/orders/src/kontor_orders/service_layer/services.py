@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +50,7 @@ from kontor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
-from kontor_orders.domain import attachments, checks, model
+from kontor_orders.domain import attachments, checks, model, values
 from kontor_orders.settings import OrdersSettings
 
 log = get_logger(__name__)
@@ -70,10 +71,12 @@ def token_hash(token: str) -> str:
 
 def _line(line) -> OrderLineV1:
     return OrderLineV1(description=line.description, quantity=line.quantity, unit=line.unit,
-                       unit_price=line.unit_price, net_amount=line.net_amount)
+                       unit_price=line.unit_price, net_amount=line.net_amount, kind=line.kind)
 
 
-def snapshot(order: model.Order, attachments=(), base_url: str | None = None) -> OrderV1:
+def snapshot(order: model.Order, attachments=(), base_url: str | None = None, *,
+             today: dt.date | None = None) -> OrderV1:
+    """The published order; its plan value as of `today` (none without a day)."""
     vat = order.vat
     p = order.payment
     c = order.confirmation
@@ -107,6 +110,8 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None) ->
                                        url=f"{base_url}/orders/{order.id}/attachments/{a.id}" if base_url else None)
                           for a in attachments),
         version=order.version,
+        plan_value=values.plan_value(order, today=today) if today is not None else None,
+        order_value=values.order_value(order), values_as_of=today,
     )
 
 
@@ -138,7 +143,8 @@ async def _record(session: AsyncSession, deps: Deps, before: model.Order | None,
                                  from_status=before.status if before else None, to_status=after.status,
                                  reason=reason, details=details)
     if events:
-        order_v1 = snapshot(after, await repository.attachments_of(session, after.id), deps.settings.public_base_url)
+        order_v1 = snapshot(after, await repository.attachments_of(session, after.id), deps.settings.public_base_url,
+                            today=deps.today)
         for item in events:
             contract, extra = item if isinstance(item, tuple) else (item, {})
             event = contract(order_id=after.id, order=order_v1, occurred_at=now, actor=actor, **extra)
@@ -426,18 +432,20 @@ async def add_attachment(session: AsyncSession, deps: Deps, principal: Principal
 # -- invoices issued (from kontor.invoices.v1) --------------------------------------------------
 
 async def record_issued_invoice(session: AsyncSession, deps: Deps, order_id: uuid.UUID, invoice_id: uuid.UUID,
-                                number: str, caused_by: Envelope) -> None:
+                                number: str, caused_by: Envelope, net_amount: Decimal | None = None) -> None:
+    """`net_amount`: what the invoice billed, net (a final invoice less what it deducts)."""
     try:
         current = await repository.get(session, order_id, for_update=True)
     except NotFound:
         log.warning("invoice for an unknown order ignored", order_id=str(order_id), invoice_id=str(invoice_id))
         return
-    after = model.record_issued_invoice(current, invoice_id, number)
+    after = model.record_issued_invoice(current, invoice_id, number, net_amount)
     if after is not None:
         await repository.save(session, after, expected_version=current.version)
         await repository.add_history(session, order_id, at=deps.clock.now(), actor=Actor(kind="system", id="invoicing"),
                                      action="invoice_issued", from_status=current.status, to_status=after.status,
-                                     details={"invoice_id": str(invoice_id), "number": number})
+                                     details={"invoice_id": str(invoice_id), "number": number,
+                                              "net_amount": str(net_amount) if net_amount is not None else None})
 
 
 # -- time-driven rules ----------------------------------------------------------------------------
