@@ -3,6 +3,7 @@
 issued learnt from kontor.invoices.v1; the report from the planned invoices of active orders."""
 import datetime as dt
 import json
+import re
 import uuid
 from decimal import Decimal
 
@@ -193,3 +194,28 @@ async def test_order_values_list_sorts_and_sums_and_the_future_revenue_report(in
         assert [(o["net_total"], o["plan_value"], o["order_value"], o["values_as_of"]) for o in activated] == [
             ("450.00", "450.00", "0", "2026-11-22")]
         assert [ln["kind"] for ln in activated[0]["lines"]] == ["regular", "optional"]
+
+
+async def test_the_confirmation_page_marks_optional_lines_outside_the_net_value(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               order_runs_enabled=False, public_base_url="https://kontor.example") as svc:
+        client_id = await known_client(infra, topic_prefix)
+        order = await created(svc, client_id, confirmation={"mode": "send", "offer_valid_until": "2026-12-15"},
+                              lines=[{"description": "Workshop", "quantity": "2", "unit": "day",
+                                      "unit_price": "640.00"},
+                                     {"description": "Extra day", "quantity": "1", "unit": "day",
+                                      "unit_price": "640.00", "kind": "optional"}],
+                              payment={"mode": "after_completion", "invoice_date": "2027-03-31"})
+        assert order["net_total"] == "1280.00"
+        bad = await svc.http.post("/orders", headers=MEMBER, json=order_body(client_id, lines=[
+            {"description": "x", "quantity": "1", "unit": "day", "unit_price": "1.00", "kind": "maybe"}]))
+        assert bad.status_code == 422 and ["body", "lines", 0, "kind"] in [e["loc"] for e in bad.json()["detail"]]
+        await act(svc, order["order_id"], "submit", MEMBER)
+        await act(svc, order["order_id"], "approve", ADVISOR)
+        records = await read_topic(infra.kafka_bootstrap, f"{topic_prefix}kontor.orders.v1", min_count=3)
+        [sent] = [json.loads(r.value) for r in records if r.type == "kontor.order.sent-for-confirmation.v1"]
+        page = await svc.http.get(sent["confirmation_url"].removeprefix("https://kontor.example"))
+        assert page.status_code == 200
+        rows = re.findall(r"<tr><td>(.*?)</td>", page.text)
+        assert rows[:2] == ["Workshop", 'Extra day <em class="kind">(optional, nicht im Auftragswert)</em>']
+        assert re.search(r'id="net">([^<]+)<', page.text).group(1) == "1.280,00 EUR", page.text

@@ -46,6 +46,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "done_request_changes": "Ihr Änderungswunsch wurde übermittelt.", "need_message": "Bitte geben Sie eine "
         "Nachricht an.", "units": {"day": "Tag(e)", "hour": "Std.", "lump_sum": "pauschal", "week": "Woche(n)",
                                    "month": "Monat(e)", "other": ""},
+        "kinds": {"optional": "optional, nicht im Auftragswert", "alternative": "Alternative, nicht im Auftragswert"},
         "modes": {"after_completion": "Nach Abschluss", "installments": "In Raten", "recurring": "Wiederkehrend",
                   "advance": "Vorkasse"}, "sector": "Tätigkeit",
     },
@@ -65,6 +66,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "done_reject": "The order was rejected.", "done_request_changes": "Your request for changes was sent.",
         "need_message": "Please write a message.", "units": {"day": "day(s)", "hour": "hour(s)", "lump_sum": "lump sum",
                                                              "week": "week(s)", "month": "month(s)", "other": ""},
+        "kinds": {"optional": "optional, not in the order's value",
+                  "alternative": "alternative, not in the order's value"},
         "modes": {"after_completion": "After completion", "installments": "Installments", "recurring": "Recurring",
                   "advance": "Advance payment"}, "sector": "Activity",
     },
