@@ -58,3 +58,29 @@ async def platform(infra: TestInfra, topic_prefix: str) -> AsyncIterator[Seeded]
                                   orders_url=orders.base_url, invoicing_url=invoicing.base_url,
                                   notifications_url="http://127.0.0.1:9")  # the slice's pages never call it
         yield Seeded(settings, order_of)
+
+
+@contextlib.asynccontextmanager
+async def served_portal(settings: PortalSettings) -> AsyncIterator[str]:
+    """The portal on a free port of 127.0.0.1 with uvicorn (for a real browser); its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    from kontor.testing import free_port
+    from kontor_portal.entrypoints.app import create_app
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_app(settings.model_copy(update={"public_base_url": base_url}))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+        await asyncio.sleep(0.02)
+    try:
+        yield base_url
+    finally:
+        server.should_exit = True
+        await task

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 LANGUAGES = ("de", "en")
 COOKIE = "kontor_lang"
+ZONE = ZoneInfo("Europe/Berlin")  # times as the cooperative's members read them
 
 TEXTS: dict[str, dict[str, str]] = {
     "de": {
@@ -15,7 +17,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sign_in_title": "Im Portal anmelden", "sign_in_oidc": "Mit Kontor-Konto anmelden",
         "dev_sign_in": "Entwicklungs-Anmeldung", "dev_note": "Nur in der Entwicklung: Anmeldung ohne Passwort.",
         "user_id": "Benutzer-ID", "display_name": "Anzeigename", "role": "Rolle",
-        "role_member": "Mitglied", "role_advisor": "Berater*in",
+        "role_member": "Mitglied", "role_advisor": "Berater*in", "role_system": "System", "role_client": "Kunde",
         "no_sign_in": "Die Anmeldung ist nicht eingerichtet.",
         "orders": "Aufträge", "invoices": "Rechnungen", "latest_orders": "Neueste Aufträge",
         "latest_invoices": "Neueste Rechnungen", "none_yet": "Noch keine.", "status": "Status", "count": "Anzahl",
@@ -40,7 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sign_in_title": "Sign in to the portal", "sign_in_oidc": "Sign in with your Kontor account",
         "dev_sign_in": "Development sign-in", "dev_note": "Development only: sign in without a password.",
         "user_id": "User id", "display_name": "Display name", "role": "Role",
-        "role_member": "Member", "role_advisor": "Advisor",
+        "role_member": "Member", "role_advisor": "Advisor", "role_system": "System", "role_client": "Client",
         "no_sign_in": "Sign-in is not configured.",
         "orders": "Orders", "invoices": "Invoices", "latest_orders": "Latest orders",
         "latest_invoices": "Latest invoices", "none_yet": "None yet.", "status": "Status", "count": "Count",
@@ -117,5 +119,6 @@ def date(value: object, lang: str) -> str:
     except ValueError:
         return str(value)
     if isinstance(d, dt.datetime):
+        d = d.astimezone(ZONE) if d.tzinfo else d
         return d.strftime("%d.%m.%Y %H:%M") if lang == "de" else d.strftime("%Y-%m-%d %H:%M")
     return d.strftime("%d.%m.%Y") if lang == "de" else d.isoformat()
