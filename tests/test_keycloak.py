@@ -81,3 +81,27 @@ def test_a_new_user_is_a_member(keycloak):
     names = {r["name"] for r in roles}
     assert "member" in names
     assert "advisor" not in names
+
+
+async def test_make_up_accepts_keycloak_and_development_tokens(keycloak):
+    """`make up`'s services: Keycloak's tokens (the portal) and, in development, the HS256 tokens of
+    kontor-token and make demo; only the ones of the realm and the secret."""
+    from kontor.auth import InvalidToken
+    from kontor.settings import ServiceSettings
+
+    settings = ServiceSettings(environment="development", jwks_url=keycloak.jwks_url, jwt_issuer=keycloak.issuer,
+                               jwt_audience="kontor-api", jwt_accept_dev_tokens=True)
+    verifier = TokenVerifier(settings)
+    member = await verifier.verify(keycloak.password_token(*MIA)["access_token"])
+    assert member.roles == frozenset({"member"})
+    assert member.email == "mia@kontor.example"
+    dev = await verifier.verify(token("member-1", "member", name="Erika"))
+    assert (dev.sub, dev.roles, dev.name) == ("member-1", frozenset({"member"}), "Erika")
+    with pytest.raises(InvalidToken):
+        await verifier.verify(keycloak.admin_token())
+    import jwt
+    with pytest.raises(InvalidToken):  # HS256 with another secret
+        await verifier.verify(jwt.encode({"sub": "x", "roles": ["advisor"], "exp": 4102444800},
+                                         "another-secret-of-32-characters!", algorithm="HS256"))
+    with pytest.raises(ValueError, match="development only"):
+        ServiceSettings(environment="production", jwks_url=keycloak.jwks_url, jwt_accept_dev_tokens=True)

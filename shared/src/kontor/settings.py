@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = Field(default=None, description="RS256 keys; used when set")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_accept_dev_tokens: bool = Field(
+        default=False, description="with jwks_url: also accept the HS256 development tokens (kontor-token, make demo) "
+                                   "beside the identity provider's RS256 ones; development only (`make up` sets it)")
 
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
@@ -83,6 +86,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_known_secret(self) -> Self:
+        if self.jwt_accept_dev_tokens and self.environment != "development":
+            raise InsecureConfiguration("jwt_accept_dev_tokens accepts tokens anybody can mint: development only")
         if self.environment == "development" or self.jwks_url:
             return self
         secret = self.jwt_secret.get_secret_value()
