@@ -104,6 +104,13 @@ def test_a_recurring_orders_order_value_is_what_was_invoiced():
     # recorded before amounts were kept: counts 0, not an error
     old = model.record_issued_invoice(o, uuid.uuid4(), "2027-000001")
     assert old is not None and values.order_value(old) == D("900.00")
+    # a cancelled invoice leaves the order value; cancelling it again, or an unknown one, changes nothing
+    first = o.issued_invoices[0].invoice_id
+    cancelled = model.record_cancelled_invoice(o, first)
+    assert cancelled is not None and values.order_value(cancelled) == D("450.00")
+    assert [i.cancelled for i in cancelled.issued_invoices] == [True, False]
+    assert model.record_cancelled_invoice(cancelled, first) is None
+    assert model.record_cancelled_invoice(cancelled, uuid.uuid4()) is None
 
 
 def test_sums_per_currency():

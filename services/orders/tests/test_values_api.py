@@ -12,7 +12,7 @@ import pytest
 from kontor.clock import FixedClock
 from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
 from kontor.contracts.common import Actor, Address
-from kontor.contracts.invoices import DeductedInvoiceV1, InvoiceIssuedV1, InvoiceV1
+from kontor.contracts.invoices import DeductedInvoiceV1, InvoiceCancelledV1, InvoiceIssuedV1, InvoiceV1
 from kontor.testing import eventually
 from kontor.testing.kafka import publish_event, read_topic
 from kontor.testing.services import auth, running_service
@@ -131,6 +131,24 @@ async def test_order_values_list_sorts_and_sums_and_the_future_revenue_report(in
         assert (rb["plan_value"], rb["order_value"]) == ("4680.00", "3276.00")  # 1404.00 + (4680.00 - 2808.00)
         assert [i["net_amount"] for i in rb["issued_invoices"]] == ["1404.00", "1872.00"]
 
+        # A's invoice cancelled: out of its order value (and back in by the cancellation of an unknown one: no)
+        [a_invoice] = ra["issued_invoices"]
+        cancellation = invoice_issued(a, "2026-000004", "450.00").invoice.model_copy(
+            update={"kind": "cancellation", "cancels_invoice_id": uuid.UUID(a_invoice["invoice_id"])})
+        for cancelled_id in (uuid.uuid4(), uuid.UUID(a_invoice["invoice_id"])):
+            await publish_event(infra.kafka_bootstrap, topic_prefix, InvoiceCancelledV1(
+                invoice_id=cancelled_id, client_id=cancellation.client_id, order_id=cancellation.order_id,
+                member_id=cancellation.member_id, occurred_at=NOW, actor=Actor(kind="system"), number="2026-000001",
+                currency="EUR", reason="wrong month", cancellation=cancellation), time=NOW)
+
+        async def cancelled():
+            o = (await svc.http.get(f"/orders/{a['order_id']}", headers=MEMBER)).json()
+            return o if o["issued_invoices"][0]["cancelled"] else None
+        ra = await eventually(cancelled, what="the cancellation recorded")
+        assert (ra["net_total"], ra["plan_value"], ra["order_value"]) == ("450.00", "450.00", "0")
+        history = (await svc.http.get(f"/orders/{a['order_id']}/history", headers=MEMBER)).json()
+        assert [h["action"] for h in history].count("invoice_cancelled") == 1
+
         # the list: sorted by each value, summed per currency over the listed orders
         async def listed(**params):
             r = await svc.http.get("/orders", params=params, headers=MEMBER)
@@ -140,11 +158,11 @@ async def test_order_values_list_sorts_and_sums_and_the_future_revenue_report(in
         assert ids == [b["order_id"], e["order_id"], a["order_id"], c["order_id"]]
         assert headers["kontor-sum-net-value"] == "EUR 6129.00, USD 100.00"
         assert headers["kontor-sum-plan-value"] == "EUR 6129.00, USD 100.00"
-        assert headers["kontor-sum-order-value"] == "EUR 3726.00, USD 0"
+        assert headers["kontor-sum-order-value"] == "EUR 3276.00, USD 0"  # B's 3276.00, A's 0
         ids, _ = await listed(sort="plan_value")
         assert ids == [c["order_id"], a["order_id"], e["order_id"], b["order_id"]]
-        ids, _ = await listed(sort="-order_value")  # ties (C and E: 0) as the default order has them
-        assert ids[:2] == [b["order_id"], a["order_id"]] and set(ids[2:]) == {c["order_id"], e["order_id"]}
+        ids, _ = await listed(sort="-order_value")  # ties (A, C and E: 0) as the default order has them
+        assert ids[0] == b["order_id"] and set(ids[1:]) == {a["order_id"], c["order_id"], e["order_id"]}
         ids, headers = await listed(sort="-net_value", limit=2)
         assert ids == [b["order_id"], e["order_id"]] and headers["kontor-sum-net-value"] == "EUR 5679.00"
         ids, headers = await listed(sort="-net_value", limit=2, offset=2)

@@ -111,6 +111,7 @@ class IssuedInvoice:
     # what it billed, net: a final invoice less the installments it deducts (None: recorded before
     # the orders service kept amounts)
     net_amount: Decimal | None = None
+    cancelled: bool = False  # by a cancellation invoice (kontor.invoice.cancelled.v1): no longer in the order value
 
 
 @dataclass(frozen=True)
@@ -520,6 +521,14 @@ def record_issued_invoice(order: Order, invoice_id: uuid.UUID, number: str,
     if any(i.invoice_id == invoice_id for i in order.issued_invoices):
         return None
     return _next(order, issued_invoices=(*order.issued_invoices, IssuedInvoice(invoice_id, number, net_amount)))
+
+
+def record_cancelled_invoice(order: Order, invoice_id: uuid.UUID) -> Order | None:
+    """The issued invoice was cancelled; None when it is unknown here or already cancelled."""
+    if not any(i.invoice_id == invoice_id and not i.cancelled for i in order.issued_invoices):
+        return None
+    return _next(order, issued_invoices=tuple(replace(i, cancelled=True) if i.invoice_id == invoice_id else i
+                                              for i in order.issued_invoices))
 
 
 def duplicate(order: Order, *, new_id: uuid.UUID, member_id: str, client: ClientRef, now: dt.datetime) -> Order:

@@ -11,7 +11,7 @@
   period on, its whole plan. A recurring draft without interval or first date is worth 0;
 - **order value**: what was actually invoiced, net: the sum of the issued invoices the orders
   service learnt of (kontor.invoices.v1), a final invoice counted less the installments it
-  deducts, so that each amount counts once.
+  deducts, so that each amount counts once; a cancelled invoice no longer counts.
 
 Future revenue: the planned invoices of active orders whose invoice date lies in a range,
 summed (net, what each invoice bills: a final invoice after its deduction) per month of
@@ -61,7 +61,7 @@ def plan_value(order: Order, *, today: dt.date) -> Decimal:
 
 
 def order_value(order: Order) -> Decimal:
-    return sum((i.net_amount or ZERO for i in order.issued_invoices), ZERO)
+    return sum((i.net_amount or ZERO for i in order.issued_invoices if not i.cancelled), ZERO)
 
 
 def values(order: Order, *, today: dt.date) -> dict[str, Decimal]:

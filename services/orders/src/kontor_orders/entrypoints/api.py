@@ -127,6 +127,7 @@ class IssuedInvoiceOut(BaseModel):
     number: str
     net_amount: Decimal | None = Field(default=None, description="what it billed, net (a final invoice less its "
                                        "deductions); none when recorded before amounts were kept")
+    cancelled: bool = Field(default=False, description="cancelled by a cancellation invoice: not in order_value")
 
 
 class OrderOut(OrderV1):
@@ -152,8 +153,8 @@ def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
         flags=tuple(FlagOut(code=f.code, message=f.message, figures=f.figures) for f in o.flags),
         rejection=RejectionOut(by=o.rejection.by, reason=o.rejection.reason) if o.rejection else None,
         changes_requested=o.changes_requested, cancellation_reason=o.cancellation_reason,
-        issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number,
-                                                         net_amount=i.net_amount) for i in o.issued_invoices),
+        issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number, net_amount=i.net_amount,
+                                               cancelled=i.cancelled) for i in o.issued_invoices),
         duplicated_from=o.duplicated_from,
     )
 

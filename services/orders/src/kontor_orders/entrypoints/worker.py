@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kontor.clock import Clock, SystemClock, business_today
 from kontor.consumer import EventRouter
 from kontor.contracts.clients import ClientRegisteredV1, ClientStandingChangedV1, ClientUpdatedV1
-from kontor.contracts.invoices import InvoiceIssuedV1
+from kontor.contracts.invoices import InvoiceCancelledV1, InvoiceIssuedV1
 from kontor.db import create_engine, create_session_factory
 from kontor.envelope import Envelope
 from kontor.logging import get_logger
@@ -48,6 +48,11 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
             billed = event.invoice.net_total - sum((d.net_amount for d in event.invoice.deductions), Decimal(0))
             await services.record_issued_invoice(session, deps, event.order_id, event.invoice_id,
                                                  event.invoice.number, envelope, net_amount=billed)
+
+    @router.on(InvoiceCancelledV1)
+    async def on_invoice_cancelled(event: InvoiceCancelledV1, envelope: Envelope, session: AsyncSession) -> None:
+        await services.record_cancelled_invoice(session, deps, event.order_id, event.invoice_id, event.number,
+                                                envelope)
 
     return router
 

@@ -448,6 +448,25 @@ async def record_issued_invoice(session: AsyncSession, deps: Deps, order_id: uui
                                               "net_amount": str(net_amount) if net_amount is not None else None})
 
 
+async def record_cancelled_invoice(session: AsyncSession, deps: Deps, order_id: uuid.UUID, invoice_id: uuid.UUID,
+                                   number: str, caused_by: Envelope) -> None:
+    """An issued invoice of the order was cancelled: it leaves the order value."""
+    try:
+        current = await repository.get(session, order_id, for_update=True)
+    except NotFound:
+        log.warning("cancellation for an unknown order ignored", order_id=str(order_id), invoice_id=str(invoice_id))
+        return
+    after = model.record_cancelled_invoice(current, invoice_id)
+    if after is None:
+        log.info("cancellation of an invoice not recorded here ignored", order_id=str(order_id),
+                 invoice_id=str(invoice_id))
+        return
+    await repository.save(session, after, expected_version=current.version)
+    await repository.add_history(session, order_id, at=deps.clock.now(), actor=Actor(kind="system", id="invoicing"),
+                                 action="invoice_cancelled", from_status=current.status, to_status=after.status,
+                                 details={"invoice_id": str(invoice_id), "number": number})
+
+
 # -- time-driven rules ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
