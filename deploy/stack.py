@@ -1,6 +1,7 @@
 """The local platform without Docker (`make up`, `make infra`).
 
-Starts PostgreSQL, Kafka and the SMTP server (reusing any already listening), creates
+Starts PostgreSQL, Kafka, the SMTP server and (`make up`, when bootstrap fetched it; KONTOR_KEYCLOAK=0
+leaves it out) Keycloak with the `kontor` realm on :8180 (reusing any already listening), creates
 one database per service, runs every service's migrations, then runs each service's
 API and worker processes as children with prefixed output: one API each, and as many
 worker processes as `<SERVICE>_WORKERS` says (e.g. `make up INVOICING_WORKERS=2
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -32,6 +34,8 @@ os.environ.setdefault("KONTOR_ENV", "development")
 from kontor.db import upgrade  # noqa: E402
 from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port  # noqa: E402
 from kontor.devinfra.kafka import LocalKafka  # noqa: E402
+from kontor.devinfra.keycloak import ADMIN_PASSWORD, ADMIN_USER, AUDIENCE, DEMO_USERS, LocalKeycloak  # noqa: E402
+from kontor.devinfra.keycloak import distribution as keycloak_distribution  # noqa: E402
 from kontor.devinfra.postgres import LocalPostgres, ensure_database  # noqa: E402
 from kontor_clients.spec import SPEC as CLIENTS  # noqa: E402
 from kontor_invoicing.spec import SPEC as INVOICING  # noqa: E402
@@ -65,9 +69,23 @@ def worker_port(spec, n: int) -> int:
     return spec.default_port + 1000 + 10 * n
 
 
+def keycloak_wanted() -> bool:
+    """Keycloak runs with `make up` when bootstrap fetched it, unless KONTOR_KEYCLOAK=0."""
+    if os.environ.get("KONTOR_KEYCLOAK", "1") == "0":
+        return False
+    try:
+        keycloak_distribution()
+    except InfraError as exc:
+        say(f"no Keycloak: {exc}")
+        return False
+    return True
+
+
 class Stack:
-    def __init__(self, *, echo: bool = True) -> None:
+    def __init__(self, *, echo: bool = True, keycloak: bool = False) -> None:
         self.postgres = LocalPostgres()
+        # the identity provider (make up): the services then verify its tokens through the realm's JWKS
+        self.keycloak = LocalKeycloak() if keycloak else None
         nodes = count_from_env("KAFKA_NODES")
         # a cluster keeps its data apart from the single node's (a KRaft quorum is fixed when formatted)
         self.kafka = LocalKafka(nodes=nodes, name="kafka" if nodes == 1 else f"kafka-{nodes}")
@@ -84,6 +102,10 @@ class Stack:
         for name, port in ports:
             if port_open("127.0.0.1", port):
                 raise InfraError(f"port {port} ({name}) is already taken: stop what runs there first")
+        keycloak: concurrent.futures.Future[float | None] | None = None
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        if self.keycloak:  # the slowest (about 35 s on two cores): started first, waited for last
+            keycloak = pool.submit(self.keycloak.start)
         for name, server, where in (("PostgreSQL", self.postgres, f"127.0.0.1:{self.postgres.port}"),
                                     (f"Kafka (KRaft, {self.kafka.nodes} node{'s' if self.kafka.nodes > 1 else ''})",
                                      self.kafka, self.kafka.bootstrap)):
@@ -99,6 +121,11 @@ class Stack:
                                          stderr=subprocess.STDOUT, start_new_session=True)
             wait_for_port("127.0.0.1", SMTP_PORT, 30, "SMTP server", self.smtp, log)
             say(f"SMTP on 127.0.0.1:{SMTP_PORT}, every message kept in {maildir}")
+        if keycloak and self.keycloak:
+            seconds = keycloak.result()
+            say(f"Keycloak on {self.keycloak.url} "
+                f"({'already running, reused' if seconds is None else f'started in {seconds:.1f}s'})")
+        pool.shutdown()
 
     async def prepare_databases(self) -> None:
         for spec in SERVICES:
@@ -121,6 +148,13 @@ class Stack:
         env.setdefault(f"{spec.env_prefix}ALLOW_FUTURE_AS_OF", "true")
         if spec.name == "notifications":
             env.setdefault("KONTOR_NOTIFICATIONS_SMTP_PORT", str(SMTP_PORT))
+        if self.keycloak:
+            # Keycloak's RS256 tokens (the portal's users), and the HS256 development tokens of
+            # kontor-token and make demo beside them (development only)
+            env.setdefault(f"{spec.env_prefix}JWKS_URL", self.keycloak.jwks_url)
+            env.setdefault(f"{spec.env_prefix}JWT_ISSUER", self.keycloak.issuer)
+            env.setdefault(f"{spec.env_prefix}JWT_AUDIENCE", AUDIENCE)
+            env.setdefault(f"{spec.env_prefix}JWT_ACCEPT_DEV_TOKENS", "true")
         return env
 
     async def start_services(self) -> None:
@@ -197,6 +231,8 @@ class Stack:
         if self.smtp and self.smtp.poll() is None:
             self.smtp.terminate()
             self.smtp.wait(10)
+        if self.keycloak:
+            self.keycloak.stop()
         self.kafka.stop()
         self.postgres.stop()
 
@@ -216,12 +252,25 @@ def banner(stack: Stack) -> None:
     lines += [f"  kafka          {stack.kafka.bootstrap}", "  postgres       postgresql://kontor@127.0.0.1:15432/kontor_<service>",
               f"  smtp           127.0.0.1:{SMTP_PORT} (mail kept in .local/mail)",
               "  token          .venv/bin/kontor-token --sub member-1 --role member",
+              *keycloak_lines(stack),
               "Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
 
 
+def keycloak_lines(stack: Stack) -> list[str]:
+    if not stack.keycloak:
+        return []
+    kc = stack.keycloak
+    lines = [f"  keycloak       {kc.url}   (realm {kc.issuer}, admin console {kc.url}/admin: "
+             f"{ADMIN_USER} / {ADMIN_PASSWORD})",
+             f"  sign-up        {kc.issuer}/account (new users get the role member)",
+             "Demo users (realm file deploy/keycloak/kontor-realm.json):"]
+    lines += [f"  {email:<26} {password:<20} {' + '.join(roles)}" for email, password, roles in DEMO_USERS]
+    return lines
+
+
 async def run(mode: str) -> int:
-    stack = Stack()
+    stack = Stack(keycloak=mode == "up" and keycloak_wanted())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
