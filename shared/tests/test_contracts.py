@@ -43,7 +43,7 @@ def test_asyncapi_describes_what_clients_publish_and_orders_consume():
                         "kontor.invoice.cancelled.v1"} | {c.event_type for c in ORDERS.publishes}  # who has orders
     consumed = build_document(ORDERS)
     receives = [op for op in consumed["operations"].values() if op["action"] == "receive"]
-    assert len(receives) == 4  # the three client events and invoice.issued
+    assert len(receives) == 5  # the three client events, invoice.issued and invoice.cancelled (the order value)
     assert {op["bindings"]["kafka"]["groupId"]["enum"][0] for op in receives} == {"kontor-orders"}
     payload = consumed["components"]["schemas"]["ClientRegisteredV1"]
     assert {"client_id", "client", "occurred_at", "actor"} <= set(payload["required"])
