@@ -1,9 +1,16 @@
 """Keycloak's tokens at the services: the `kontor` realm of deploy/keycloak/kontor-realm.json, run
 from the distribution that bootstrap fetched, and the orders service verifying RS256 tokens through
 the realm's JWKS (the API tests elsewhere keep the HS256 development tokens)."""
+import base64
+import hashlib
+import html
+import re
+import secrets
 import time
+import urllib.parse
 import uuid
 
+import httpx
 import pytest
 
 from kontor.auth import TokenVerifier
@@ -105,3 +112,78 @@ async def test_make_up_accepts_keycloak_and_development_tokens(keycloak):
                                          "another-secret-of-32-characters!", algorithm="HS256"))
     with pytest.raises(ValueError, match="development only"):
         ServiceSettings(environment="production", jwks_url=keycloak.jwks_url, jwt_accept_dev_tokens=True)
+
+
+class Browser:
+    """Just enough of a browser for Keycloak's pages: its cookies are `Secure` (which browsers keep for
+    http://127.0.0.1, httpx does not), so they are sent by hand."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http, self.cookies = http, {}
+
+    def _keep(self, r: httpx.Response) -> httpx.Response:
+        for header in r.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            self.cookies[name] = rest.split(";")[0]
+        return r
+
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+
+    async def get(self, url: str, **params: str) -> httpx.Response:
+        if params:  # (an empty `params` would drop the query of `url`)
+            url = f"{url}?{urllib.parse.urlencode(params)}"
+        return self._keep(await self.http.get(url, headers=self._headers()))
+
+    async def submit(self, page: httpx.Response, **form: str) -> httpx.Response:
+        found = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        assert found, page.text[-2000:]
+        return self._keep(await self.http.post(html.unescape(found.group(1)), data=form, headers=self._headers()))
+
+
+async def test_sign_up_with_the_privacy_policy_and_pkce(keycloak):
+    """As the portal will: authorization code with PKCE S256 on kontor-portal, the registration page
+    (e-mail as user name), the privacy policy to accept, the code exchanged for a token with role member."""
+    endpoint = f"{keycloak.issuer}/protocol/openid-connect"
+    redirect = "http://127.0.0.1:8100/auth/callback"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    email = f"{unique('nina')}@kontor.example"
+    async with httpx.AsyncClient(timeout=30) as http:
+        browser = Browser(http)
+        without_pkce = await browser.get(f"{endpoint}/auth", client_id="kontor-portal", response_type="code",
+                                         scope="openid", redirect_uri=redirect, state="s0")
+        assert without_pkce.status_code == 302
+        assert "error=invalid_request" in without_pkce.headers["location"]
+
+        form = await browser.get(f"{endpoint}/registrations", client_id="kontor-portal", response_type="code",
+                                 scope="openid", redirect_uri=redirect, state="s1", code_challenge=challenge,
+                                 code_challenge_method="S256", ui_locales="en")
+        assert form.status_code == 200
+        assert set(re.findall(r'<input[^>]*name="([^"]+)"', form.text)) >= {
+            "email", "password", "password-confirm", "firstName", "lastName"}
+        assert 'name="username"' not in form.text  # the e-mail is the user name
+        registered = await browser.submit(form, email=email, firstName="Nina", lastName="Neu",
+                                          password="nina-kontor-2026", **{"password-confirm": "nina-kontor-2026"})
+        assert registered.status_code == 302, registered.text[-2000:]
+        assert "execution=TERMS_AND_CONDITIONS" in registered.headers["location"]
+        terms = await browser.get(registered.headers["location"])
+        assert "Privacy policy" in terms.text
+        assert "processes your name and e-mail address" in terms.text
+        accepted = await browser.submit(terms, accept="")
+        assert accepted.status_code == 302
+        back = urllib.parse.urlsplit(accepted.headers["location"])
+        assert f"{back.scheme}://{back.netloc}{back.path}" == redirect
+        query = urllib.parse.parse_qs(back.query)
+        assert query["state"] == ["s1"]
+        tokens = await http.post(f"{endpoint}/token", data={
+            "grant_type": "authorization_code", "client_id": "kontor-portal", "code": query["code"][0],
+            "redirect_uri": redirect, "code_verifier": verifier})
+        assert tokens.status_code == 200, tokens.text
+    from kontor.settings import ServiceSettings
+
+    verifier_ = TokenVerifier(ServiceSettings(environment="development", jwks_url=keycloak.jwks_url,
+                                              jwt_issuer=keycloak.issuer, jwt_audience="kontor-api"))
+    principal = await verifier_.verify(tokens.json()["access_token"])
+    assert principal.roles == frozenset({"member"})
+    assert (principal.email, principal.name) == (email, "Nina Neu")
