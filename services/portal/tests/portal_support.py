@@ -6,6 +6,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -25,8 +26,8 @@ class Seeded:
     order_of: dict[str, str]  # member id -> the id of the draft order seeded for that member
 
 
-async def seed_order(clients: httpx.AsyncClient, orders: httpx.AsyncClient, member: str, project: str) -> str:
-    headers = auth(member, "member")
+async def seed_order(clients: httpx.AsyncClient, orders: httpx.AsyncClient, headers: dict[str, str], member: str,
+                     project: str) -> str:
     r = await clients.post("/clients", headers=headers, json={
         "kind": "company", "name": f"Werkstatt {project} GmbH", "invoice_email": "rechnung@werkstatt.example",
         "language": "de", "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin",
@@ -44,15 +45,20 @@ async def seed_order(clients: httpx.AsyncClient, orders: httpx.AsyncClient, memb
 
 
 @contextlib.asynccontextmanager
-async def platform(infra: TestInfra, topic_prefix: str) -> AsyncIterator[Seeded]:
-    """clients, orders and invoicing served on free ports, one order each for member-1 and member-2, and the
-    portal's settings pointing at them (development: the dev sign-in)."""
-    common = {"topic_prefix": topic_prefix}
+async def platform(infra: TestInfra, topic_prefix: str, *, members: dict[str, dict[str, str]] | None = None,
+                   **service_auth: Any) -> AsyncIterator[Seeded]:
+    """clients, orders and invoicing served on free ports, one order each for the two `members` (name ->
+    their Authorization header; member-1 and member-2 with development tokens unless given), and the
+    portal's settings pointing at them (development: the dev sign-in). `service_auth`: how the services
+    verify tokens (jwks_url, jwt_issuer, jwt_audience), else the development secret."""
+    members = members or {"member-1": auth("member-1", "member"), "member-2": auth("member-2", "member")}
+    first, second = members
+    common = {"topic_prefix": topic_prefix, **service_auth}
     async with running_service(CLIENTS, infra, **common, serve_http=True, standing_run_enabled=False) as clients, \
             running_service(ORDERS, infra, **common, serve_http=True, order_runs_enabled=False) as orders, \
             running_service(INVOICING, infra, **common, serve_http=True, billing_runs_enabled=False) as invoicing:
-        order_of = {"member-1": await seed_order(clients.http, orders.http, "member-1", "Relaunch Portal"),
-                    "member-2": await seed_order(clients.http, orders.http, "member-2", "Geheimprojekt")}
+        order_of = {first: await seed_order(clients.http, orders.http, members[first], first, "Relaunch Portal"),
+                    second: await seed_order(clients.http, orders.http, members[second], second, "Geheimprojekt")}
         assert clients.base_url and orders.base_url and invoicing.base_url
         settings = PortalSettings(environment="development", clients_url=clients.base_url,
                                   orders_url=orders.base_url, invoicing_url=invoicing.base_url,

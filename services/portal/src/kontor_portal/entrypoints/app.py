@@ -38,6 +38,7 @@ from kontor_portal.settings import PortalSettings
 log = get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SESSION_COOKIE = "kontor_portal_session"
+ID_TOKEN_COOKIE = "kontor_portal_idt"  # noqa: S105 - the name of a cookie, no secret
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 ORDER_STATUSES = ("draft", "smart_review", "client_confirmation", "active", "cancellation_requested", "completed",
                   "cancelled", "rejected")
@@ -221,20 +222,24 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
         claims = jwt.decode(access, options={"verify_signature": False})
         info = token.get("userinfo") or {}
         _signed_in(request, access, sub=str(claims.get("sub")), roles=list(claims.get("roles") or []),
-                   name=info.get("name") or info.get("preferred_username"), id_token=token.get("id_token"))
-        return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
+                   name=info.get("name") or info.get("preferred_username"), via="oidc")
+        response = RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
+        if token.get("id_token"):
+            # for the sign-out at the provider (id_token_hint): a cookie of its own, sent to /signout only,
+            # since the access token and the id token together outgrow one cookie's 4 KB
+            response.set_cookie(ID_TOKEN_COOKIE, token["id_token"], max_age=settings.session_max_age_s,
+                                path="/signout", httponly=True, samesite="lax", secure=settings.secure_cookies)
+        return response
 
     def _signed_in(request: Request, token: str, *, sub: str, roles: list[str], name: str | None,
-                   id_token: str | None = None) -> None:
+                   via: str) -> None:
         keep_next = request.session.get("next")
         request.session.clear()  # a new session on sign-in (and a new CSRF token)
         if keep_next:
             request.session["next"] = keep_next
         request.session["token"] = token
         request.session["user"] = {"sub": sub, "roles": roles, "name": name or sub}
-        if id_token:
-            request.session["id_token"] = id_token
-        log.info("signed in", user=sub, roles=roles, via="oidc" if id_token else "development")
+        log.info("signed in", user=sub, roles=roles, via=via)
 
     @app.post("/signin/dev")
     async def signin_dev(request: Request) -> Response:
@@ -253,22 +258,25 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
             return page(request, "signin.html", status_code=422, oidc=oauth is not None, dev=True, errors=errors,
                         form=form)
         _signed_in(request, mint(user_id, [role], name or None), sub=user_id, roles=[role],
-                   name=name or None)
+                   name=name or None, via="development")
         return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:
         await check_csrf(request)
-        id_token = request.session.get("id_token")
+        id_token = request.cookies.get(ID_TOKEN_COOKIE)
         request.session.clear()
         target = "/signin"
         if oauth is not None and id_token:
             metadata = await oauth.kontor.load_server_metadata()
             end = metadata.get("end_session_endpoint")
             if end:
+                back = settings.public_base_url.rstrip("/") + "/signin"
                 target = end + "?" + urlencode({"id_token_hint": id_token, "client_id": settings.oidc_client_id,
-                                                "post_logout_redirect_uri": settings.public_base_url})
-        return RedirectResponse(target, status_code=303)
+                                                "post_logout_redirect_uri": back})
+        response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(ID_TOKEN_COOKIE, path="/signout")
+        return response
 
     @app.post("/language")
     async def language(request: Request) -> Response:
