@@ -187,3 +187,41 @@ async def test_sign_up_with_the_privacy_policy_and_pkce(keycloak):
     principal = await verifier_.verify(tokens.json()["access_token"])
     assert principal.roles == frozenset({"member"})
     assert (principal.email, principal.name) == (email, "Nina Neu")
+
+
+async def test_members_change_their_e_mail_and_language_in_the_account_console(keycloak):
+    """The settings the seeds describe: e-mail and language are the user's to change (Keycloak's
+    account console, its REST API behind it); German and English are offered."""
+    me = {"Authorization": f"Bearer {keycloak.password_token(*MIA)['access_token']}", "Accept": "application/json"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.get(f"{keycloak.issuer}/account/", params={"userProfileMetadata": "true"}, headers=me)
+        assert r.status_code == 200, r.text
+        account = r.json()
+        attributes = {a["name"]: a for a in account["userProfileMetadata"]["attributes"]}
+        assert attributes["firstName"]["readOnly"] is False
+        assert attributes["email"]["readOnly"] is True  # changed through the action "Update Email" below
+        assert account["attributes"]["locale"] == ["de"]
+
+        # the portal's "change e-mail": an authorization request with kc_action=UPDATE_EMAIL
+        browser = Browser(http)
+        login = await browser.get(f"{keycloak.issuer}/protocol/openid-connect/auth", client_id="kontor-portal",
+                                  response_type="code", scope="openid", state="s2",
+                                  redirect_uri="http://127.0.0.1:8100/auth/callback",
+                                  code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                                  code_challenge_method="S256", kc_action="UPDATE_EMAIL")
+        assert '<html class="login-pf" lang="de"' in login.text  # German unless asked otherwise
+        english = await Browser(http).get(f"{keycloak.issuer}/protocol/openid-connect/auth", client_id="kontor-portal",
+                                          response_type="code", scope="openid", ui_locales="en",
+                                          redirect_uri="http://127.0.0.1:8100/auth/callback",
+                                          code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                                          code_challenge_method="S256")
+        assert '<html class="login-pf" lang="en"' in english.text
+        update = await browser.submit(login, username=ANTON[0], password=ANTON[1])
+        if update.status_code == 302:
+            update = await browser.get(update.headers["location"])
+        assert 'name="email"' in update.text, update.text[-2000:]
+        done = await browser.submit(update, email="anton.berater@kontor.example")
+        assert done.status_code == 302, done.text[-2000:]
+        assert done.headers["location"].startswith("http://127.0.0.1:8100/auth/callback?")
+    users = keycloak.admin("GET", "/users?exact=true&email=anton.berater@kontor.example")
+    assert isinstance(users, list) and [u["username"] for u in users] == ["anton.berater@kontor.example"]
