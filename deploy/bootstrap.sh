@@ -2,7 +2,8 @@
 # Everything a fresh machine needs before `make up` or `make test`, idempotent:
 #   Java 17 + Maven (Kafka), PostgreSQL server binaries (Debian package), Prometheus (Debian package,
 #   for a test), uv + the Python workspace in .venv, and the Kafka broker jars from Maven Central
-#   (deploy/kafka/pom.xml).
+#   (deploy/kafka/pom.xml), and Keycloak's distribution from Maven Central with a Java 21+ for it
+#   (deploy/keycloak/pom.xml).
 # As root, missing system packages are installed with apt-get; otherwise it says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."

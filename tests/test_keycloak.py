@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from kontor.auth import TokenVerifier
+from kontor.devinfra import port_open
 from kontor.devinfra.keycloak import LocalKeycloak
 from kontor.testing import free_port, unique
 from kontor.testing.services import token
@@ -28,7 +29,10 @@ BEATE = ("beate@kontor.example", "beate-kontor-2026")
 
 @pytest.fixture(scope="module")
 def keycloak():
-    kc = LocalKeycloak(port=free_port(), name="keycloak-test", fresh=True)
+    port = free_port()
+    while port_open("127.0.0.1", port + 1):  # its management interface listens on port + 1
+        port = free_port()
+    kc = LocalKeycloak(port=port, name="keycloak-test", fresh=True)
     started = time.monotonic()
     kc.start()
     print(f"\n[kontor] Keycloak ready after {time.monotonic() - started:.1f}s on {kc.url}")

@@ -56,14 +56,22 @@ def realm_file() -> Path:
     return project_root() / "deploy" / "keycloak" / "kontor-realm.json"
 
 
+def version() -> str:
+    """The version `deploy/keycloak/pom.xml` fetches."""
+    pom = (project_root() / "deploy" / "keycloak" / "pom.xml").read_text()
+    match = re.search(r"<keycloak\.version>([^<]+)</keycloak\.version>", pom)
+    if not match:
+        raise InfraError("deploy/keycloak/pom.xml names no keycloak.version")
+    return match.group(1).strip()
+
+
 def distribution() -> Path:
-    """The unpacked distribution (the newest under .local/keycloak/dist)."""
-    base = project_root() / ".local" / "keycloak" / "dist"
-    found = sorted(base.glob("keycloak-*/bin/kc.sh")) if base.is_dir() else []
-    if not found:
-        raise InfraError(f"Keycloak is missing in {base}: run `make setup` "
+    """The unpacked distribution of the version the pom names, under .local/keycloak/dist."""
+    home = project_root() / ".local" / "keycloak" / "dist" / f"keycloak-{version()}"
+    if not (home / "bin" / "kc.sh").is_file():
+        raise InfraError(f"Keycloak is missing in {home}: run `make setup` "
                          "(it runs `mvn -f deploy/keycloak/pom.xml package`)")
-    return found[-1].parent.parent
+    return home
 
 
 def _java_major(home: Path) -> int:
