@@ -5,7 +5,8 @@ leaves it out) Keycloak with the `kontor` realm on :8180 (reusing any already li
 one database per service, runs every service's migrations, then runs each service's
 API and worker processes as children with prefixed output: one API each, and as many
 worker processes as `<SERVICE>_WORKERS` says (e.g. `make up INVOICING_WORKERS=2
-NOTIFICATIONS_WORKERS=2`; one by default), which share their service's work. Prints the
+NOTIFICATIONS_WORKERS=2`; one by default), which share their service's work, and the portal on :8100
+(signing in through Keycloak when it runs, and with the development sign-in). Prints the
 URLs once every service answers /readyz, with where each process serves its Prometheus metrics
 (each API on its port, each worker process on a port of its own, `WORKER_HTTP_PORT`: 9101 for the
 orders worker, 9111 for a second one, ...). Ctrl-C (or SIGTERM) stops the services, then the
@@ -44,6 +45,7 @@ from kontor_orders.spec import SPEC as ORDERS  # noqa: E402
 
 SERVICES = (ORDERS, CLIENTS, INVOICING, NOTIFICATIONS)
 SMTP_PORT = int(os.environ.get("KONTOR_SMTP_PORT", "1025"))
+PORTAL_PORT = 8100  # the portal's default (KONTOR_PORTAL_HTTP_PORT); the realm file allows its redirects there
 COLORS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92"]
 
 
@@ -96,7 +98,7 @@ class Stack:
         self.output: dict[str, list[str]] = {}
 
     def start_infra(self) -> None:
-        ports = [("HTTP " + s.name, s.default_port) for s in SERVICES]
+        ports = [("HTTP " + s.name, s.default_port) for s in SERVICES] + [("HTTP portal", PORTAL_PORT)]
         ports += [(f"HTTP {s.name} worker {n + 1}", worker_port(s, n))
                   for s in SERVICES for n in range(worker_count(s))]
         for name, port in ports:
@@ -163,6 +165,20 @@ class Stack:
             for n in range(worker_count(spec)):
                 await self.start_process(spec, "worker", n,
                                          env={f"{spec.env_prefix}WORKER_HTTP_PORT": str(worker_port(spec, n))})
+        await self.start_portal()
+
+    async def start_portal(self) -> None:
+        """The portal (`kontor-portal api` on PORTAL_PORT): sign-in through Keycloak when it runs, and the
+        development sign-in (KONTOR_ENV=development) beside it."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "KONTOR_PORTAL_HTTP_PORT": str(PORTAL_PORT),
+               "KONTOR_PORTAL_LOG_FORMAT": os.environ.get("KONTOR_LOG_FORMAT", "console")}
+        if self.keycloak:
+            env.setdefault("KONTOR_PORTAL_OIDC_ISSUER", self.keycloak.issuer)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kontor_portal", "api", env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.children.append(("portal-api", proc))
+        self.pumps.append(asyncio.create_task(self._pump("portal-api", proc, COLORS[-1])))
 
     async def start_process(self, spec, role: str, n: int = 0, env: dict[str, str] | None = None) -> str:
         name = f"{spec.name}-{role}" + (f"-{n + 1}" if role == "worker" and n else "")
@@ -216,6 +232,15 @@ class Stack:
                     if time.monotonic() > deadline:
                         raise InfraError(f"{spec.name} not ready at {url} within {timeout_s:.0f}s")
                     await asyncio.sleep(0.3)
+            url = f"http://127.0.0.1:{PORTAL_PORT}/healthz"
+            while True:
+                self._check_children()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url)).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise InfraError(f"the portal not ready at {url} within {timeout_s:.0f}s")
+                await asyncio.sleep(0.3)
 
     def _check_children(self) -> None:
         for name, proc in self.children:
@@ -238,7 +263,9 @@ class Stack:
 
 
 def banner(stack: Stack) -> None:
-    lines = ["", "Kontor is up:"]
+    lines = ["", "Kontor is up:",
+             f"  portal         http://127.0.0.1:{PORTAL_PORT}   (sign in "
+             + ("with a demo user below, or " if stack.keycloak else "") + "with the development sign-in)"]
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.default_port}"
         workers = worker_count(spec)
