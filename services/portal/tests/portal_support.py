@@ -6,6 +6,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,11 @@ from kontor_orders.spec import SPEC as ORDERS
 from kontor_portal.settings import PortalSettings
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+# Debian's Chromium (deploy/bootstrap.sh installs it), as the browser tests launch it; never `playwright install`
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[3] / ".local" / "screenshots"
 
 
 @dataclass

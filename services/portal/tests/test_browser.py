@@ -5,15 +5,8 @@ dashboard, opens the order, switches to English and types another member's order
 Screenshots at desktop and phone width go to .local/screenshots/."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from portal_support import platform, served_portal
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[3] / ".local" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from portal_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, platform, served_portal
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium (deploy/bootstrap.sh installs it)")]
@@ -25,7 +18,7 @@ async def test_member_signs_in_and_sees_the_dashboard_in_chromium(infra, topic_p
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with platform(infra, topic_prefix) as seeded, served_portal(seeded.settings) as base, \
             async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for width, height, device in ((1280, 900, "desktop"), (390, 844, "phone")):
                 context = await browser.new_context(viewport={"width": width, "height": height}, locale="de-DE")

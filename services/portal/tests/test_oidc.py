@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from portal_support import platform, served_portal
-from test_browser import ARGS, CHROMIUM, SHOTS
+from portal_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, platform, served_portal
 
 from kontor.devinfra.keycloak import LocalKeycloak
 from kontor.testing import free_port
@@ -52,7 +51,7 @@ async def test_member_signs_in_through_keycloak_with_pkce(keycloak: LocalKeycloa
         settings = seeded.settings.model_copy(update={"oidc_issuer": keycloak.issuer})
         async with served_portal(settings) as base, async_playwright() as pw:
             allow_redirects_to(keycloak, base)
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
                 page = await context.new_page()
