@@ -115,3 +115,14 @@ def test_add_months_clamps_to_the_end_of_the_month():
 
     assert add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
     assert add_months(dt.date(2027, 11, 30), 3) == dt.date(2028, 2, 29)
+
+
+def test_rates_are_written_as_people_write_them():
+    from kontor.money import format_percent
+
+    assert [format_percent(Decimal(v), "de") for v in ("50", "30.00", "33.5", "19", "0")] == \
+        ["50 %", "30 %", "33,5 %", "19 %", "0 %"]
+    assert format_percent(Decimal("33.50"), "en") == "33.5 %"
+    from kontor.money import format_number
+
+    assert [format_number(Decimal(v), "de") for v in ("10", "2.50", "40")] == ["10", "2,5", "40"]

@@ -135,6 +135,9 @@ async def test_full_journey_with_client_confirmation(infra, topic_prefix):
         html = page.text
         assert "Auftragsbestätigung" in html and "Website relaunch 2027" in html and "Dies ist keine Rechnung" in html
         assert "5.569,20 EUR" in html and "timesheet.pdf" in html
+        # installment shares as people write them, not as Decimal.normalize() does (3E+1)
+        assert "15.01.2027: 30 %" in html and "31.03.2027: 40 %" in html and "E+" not in html
+        assert "40 Std." in html, "a quantity of 40 as people write it (not 4E+1)"
         assert "member-1" not in html and "Long-standing client" not in html, "no member name, no comments"
         doc_link = re.search(r'href="(/confirm/[^"]+/documents/[^"]+)"', html).group(1)
         doc = await svc.http.get(doc_link)

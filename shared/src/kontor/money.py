@@ -18,6 +18,17 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
+def format_number(value: Decimal, language: str) -> str:
+    """A quantity as people write it: 10, 2,5 (de), 2.5 (en); never 1E+1 (what Decimal.normalize gives)."""
+    text = f"{value.normalize():f}"
+    return text.replace(".", ",") if language == "de" else text
+
+
+def format_percent(value: Decimal, language: str) -> str:
+    """As people write a rate: 50 %, 33,5 % (de), 33.5 % (en)."""
+    return f"{format_number(value, language)} %"
+
+
 def format_money(amount: Decimal, currency: str, language: str) -> str:
     """As people read it: 1.280,00 EUR (de), 1,280.00 EUR (en); the amount keeps its scale."""
     text = f"{amount:,}"

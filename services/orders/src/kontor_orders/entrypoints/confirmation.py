@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kontor.api import Ctx, ServiceContext, file_response
 from kontor.html import html_page
-from kontor.money import format_money
+from kontor.money import format_money, format_number, format_percent
 from kontor_orders.adapters import repository
 from kontor_orders.domain import model
 from kontor_orders.domain.catalogue import SECTORS
@@ -27,6 +27,8 @@ TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents
                         autoescape=select_autoescape(["html"], default_for_string=True, default=True),
                         trim_blocks=True, lstrip_blocks=True)
 TEMPLATES.globals["format_money"] = format_money
+TEMPLATES.globals["format_percent"] = format_percent
+TEMPLATES.globals["format_number"] = format_number
 
 TEXT: dict[str, dict[str, Any]] = {
     "de": {
