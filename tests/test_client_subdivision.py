@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from kontor.clock import FixedClock
 from kontor.testing import eventually
 from kontor.testing.kafka import read_topic
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import auth, draft_of_active_order, ok, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.adapters.xrechnung_rules import XRechnungValidator
 from kontor_invoicing.spec import SPEC as INVOICING
@@ -28,12 +28,6 @@ RULES = Path(__file__).resolve().parents[2] / "shared" / "xrechnung"
 MEMBER = auth("member-1", "member")
 ADVISOR = auth("advisor-1", "advisor")
 TODAY = dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC)
-
-
-async def ok(response, *expected: int):
-    r = await response
-    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
-    return r.json() if r.content else None
 
 
 async def test_a_texan_client_taught_without_certificate_gets_19_percent_and_its_state_on_the_invoice(
@@ -72,21 +66,8 @@ async def test_a_texan_client_taught_without_certificate_gets_19_percent_and_its
             "confirmation": {"mode": "skip", "skip_reason": "Rahmenvertrag"},
             "payment": {"mode": "after_completion", "due_in_days": 14, "invoice_date": "2027-03-05"}}
 
-        async def accepted():
-            r = await orders.http.post("/orders", json=body, headers=MEMBER)
-            assert r.status_code == 201 or "unknown client" in r.text, r.text
-            return r.json() if r.status_code == 201 else None
-        order = await eventually(accepted, what="orders knowing the new client")
-        oid = order["order_id"]
-        await ok(orders.http.post(f"/orders/{oid}/submit", headers=MEMBER))
-        approved = await ok(orders.http.post(f"/orders/{oid}/approve", headers=ADVISOR))
-        assert approved["status"] == "active", approved
-
-        async def drafted():
-            await ok(invoicing.http.post("/billing-runs", json={"as_of": "2027-03-01"}, headers=ADVISOR), 200, 202)
-            found = await ok(invoicing.http.get("/invoices", params={"order_id": oid}, headers=MEMBER))
-            return found[0] if found else None
-        draft = await eventually(drafted, timeout_s=60, interval_s=0.5, what="the draft invoice")
+        _, draft = await draft_of_active_order(orders.http, invoicing.http, body, member=MEMBER, advisor=ADVISOR,
+                                              as_of="2027-03-01")
         iid = draft["invoice_id"]
         await ok(invoicing.http.post(f"/invoices/{iid}/issue", headers=MEMBER), 202)
 

@@ -14,7 +14,7 @@ from notification_samples import SmtpServer
 
 from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import auth, ok, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
 from kontor_orders.spec import SPEC as ORDERS
@@ -24,12 +24,6 @@ MEMBER = auth("member-1", "member")
 ADVISOR = auth("advisor-1", "advisor")
 HOSTILE = "<svg onload=alert(1)>"
 FILENAME = "Überweisung – Angebot №5 ✓.pdf"
-
-
-async def ok(response, *expected: int):
-    r = await response
-    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
-    return r.json()
 
 
 async def test_the_confirmation_link_reaches_the_client_alone_and_opens_the_page(infra, topic_prefix):

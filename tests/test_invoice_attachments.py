@@ -15,7 +15,7 @@ import pytest
 from kontor.clock import FixedClock
 from kontor.devinfra.smtp import read_messages
 from kontor.testing import eventually
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import auth, draft_of_active_order, ok, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
@@ -32,12 +32,6 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 SCOPE_PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n% Leistungsnachweis Maerz\n%%EOF\n"
 SCOPE_SHA256 = "dbdac7fb10d8e6574d07d50d360db34805fe7cdbda543938acdb9404553d306f"
 SCOPE_NAME = "Leistungsnachweis März 2027.pdf"
-
-
-async def ok(response, *expected: int):
-    r = await response
-    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
-    return r.json() if r.content else None
 
 
 async def test_a_file_added_to_the_draft_goes_out_with_the_invoice_and_stays_with_it(infra, topic_prefix):
@@ -66,21 +60,8 @@ async def test_a_file_added_to_the_draft_goes_out_with_the_invoice_and_stays_wit
             "confirmation": {"mode": "skip", "skip_reason": "Rahmenvertrag"},
             "payment": {"mode": "after_completion", "due_in_days": 14, "invoice_date": "2027-03-05"}}
 
-        async def accepted():
-            r = await orders.http.post("/orders", json=body, headers=MEMBER)
-            assert r.status_code in (201, 404, 409, 422), r.text
-            return r.json() if r.status_code == 201 else None
-        order = await eventually(accepted, what="orders knowing the new client")
-        oid = order["order_id"]
-        await ok(orders.http.post(f"/orders/{oid}/submit", headers=MEMBER))
-        approved = await ok(orders.http.post(f"/orders/{oid}/approve", headers=ADVISOR))
-        assert approved["status"] == "active", approved
-
-        async def drafted():
-            await ok(invoicing.http.post("/billing-runs", json={"as_of": "2027-03-01"}, headers=ADVISOR), 200, 202)
-            found = await ok(invoicing.http.get("/invoices", params={"order_id": oid}, headers=MEMBER))
-            return found[0] if found else None
-        draft = await eventually(drafted, timeout_s=60, interval_s=0.5, what="the draft of the advance invoice")
+        _, draft = await draft_of_active_order(orders.http, invoicing.http, body, member=MEMBER, advisor=ADVISOR,
+                                              as_of="2027-03-01")
         assert draft["status"] == "draft" and draft["documents"] == []
         iid = draft["invoice_id"]
         files = f"/invoices/{iid}/attachments"

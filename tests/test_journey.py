@@ -19,7 +19,7 @@ import io
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from pypdf import PdfReader
 from kontor.clock import FixedClock
 from kontor.devinfra.smtp import read_messages
 from kontor.testing import eventually
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import auth, ok, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
@@ -74,12 +74,6 @@ def mailbox(maildir: Path, address: str) -> list:
 
 def attachments(message) -> dict[str, bytes]:
     return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
-
-
-async def ok(response: Awaitable[httpx.Response] | httpx.Response, *expected: int) -> dict | list:
-    r = await response if not isinstance(response, httpx.Response) else response
-    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
-    return r.json()
 
 
 async def billing_run(p: Platform, as_of: str) -> dict:

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kontor.clock import FixedClock
 from kontor.testing import eventually, free_port
-from kontor.testing.services import RunningService, auth, running_service
+from kontor.testing.services import RunningService, auth, ok, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
@@ -59,12 +59,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def series(samples: Samples, name: str, **labels: str) -> list[dict[str, str]]:
     wanted = set(labels.items())
     return [dict(have) for (n, have) in samples if n == name and wanted <= have]
-
-
-async def ok(response, *expected: int):
-    r = await response
-    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
-    return r.json()
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from kontor.db import upgrade
 from kontor.devinfra.postgres import drop_database, ensure_database
 from kontor.service import ServiceSpec
 from kontor.settings import DEV_JWT_SECRET, ServiceSettings
-from kontor.testing import TestInfra, free_port, unique
+from kontor.testing import TestInfra, eventually, free_port, unique
 from kontor.worker import Worker
 
 
@@ -29,6 +29,40 @@ def token(sub: str, *roles: str, name: str | None = None) -> str:
 
 def auth(sub: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(sub, *roles)}"}
+
+
+async def ok(response: Awaitable[httpx.Response] | httpx.Response, *expected: int) -> Any:
+    """The JSON of an answer whose status is one of `expected` (default 200 or 201), else an
+    assertion naming the request and the answer; None for an empty body (204)."""
+    r = await response if not isinstance(response, httpx.Response) else response
+    assert r.status_code in (expected or (200, 201)), (r.request.method, str(r.request.url), r.status_code, r.text)
+    return r.json() if r.content else None
+
+
+async def draft_of_active_order(orders: httpx.AsyncClient, invoicing: httpx.AsyncClient, body: dict, *,
+                                member: dict[str, str], advisor: dict[str, str], as_of: str,
+                                timeout_s: float = 60) -> tuple[dict, dict]:
+    """Create `body` as an order once orders knows its client, submit it, have it approved (its
+    confirmation skipped, so it becomes active), and run billing as of `as_of` until the order's
+    first draft invoice exists: the order and that draft."""
+    async def accepted() -> dict | None:
+        r = await orders.post("/orders", json=body, headers=member)
+        assert r.status_code == 201 or "unknown client" in r.text, r.text  # refused while the client is not yet known
+        return r.json() if r.status_code == 201 else None
+
+    order = await eventually(accepted, what="orders knowing the order's client")
+    oid = order["order_id"]
+    await ok(orders.post(f"/orders/{oid}/submit", headers=member))
+    approved = await ok(orders.post(f"/orders/{oid}/approve", headers=advisor))
+    assert approved["status"] == "active", approved
+
+    async def drafted() -> dict | None:
+        await ok(invoicing.post("/billing-runs", json={"as_of": as_of}, headers=advisor), 200, 202)
+        found = await ok(invoicing.get("/invoices", params={"order_id": oid}, headers=member))
+        return found[0] if found else None
+
+    draft = await eventually(drafted, timeout_s=timeout_s, interval_s=0.5, what="the order's draft invoice")
+    return approved, draft
 
 
 @dataclass
