@@ -45,23 +45,23 @@ async def draft_of_active_order(orders: httpx.AsyncClient, invoicing: httpx.Asyn
     """Create `body` as an order once orders knows its client, submit it, have it approved (its
     confirmation skipped, so it becomes active), and run billing as of `as_of` until the order's
     first draft invoice exists: the order and that draft."""
-    async def accepted() -> dict | None:
+    async def accepted() -> Any:
         r = await orders.post("/orders", json=body, headers=member)
         assert r.status_code == 201 or "unknown client" in r.text, r.text  # refused while the client is not yet known
         return r.json() if r.status_code == 201 else None
 
-    order = await eventually(accepted, what="orders knowing the order's client")
+    order: dict = await eventually(accepted, what="orders knowing the order's client")
     oid = order["order_id"]
     await ok(orders.post(f"/orders/{oid}/submit", headers=member))
     approved = await ok(orders.post(f"/orders/{oid}/approve", headers=advisor))
     assert approved["status"] == "active", approved
 
-    async def drafted() -> dict | None:
+    async def drafted() -> Any:
         await ok(invoicing.post("/billing-runs", json={"as_of": as_of}, headers=advisor), 200, 202)
         found = await ok(invoicing.get("/invoices", params={"order_id": oid}, headers=member))
         return found[0] if found else None
 
-    draft = await eventually(drafted, timeout_s=timeout_s, interval_s=0.5, what="the order's draft invoice")
+    draft: dict = await eventually(drafted, timeout_s=timeout_s, interval_s=0.5, what="the order's draft invoice")
     return approved, draft
 
 
