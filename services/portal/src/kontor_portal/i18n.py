@@ -64,6 +64,17 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+def add_texts(de: dict[str, str], en: dict[str, str]) -> None:
+    """A page module's own texts, in both languages (the same keys, none taken already)."""
+    if de.keys() != en.keys():
+        raise ValueError(f"texts only in one language: {sorted(de.keys() ^ en.keys())}")
+    taken = de.keys() & TEXTS["de"].keys()
+    if taken:
+        raise ValueError(f"texts defined twice: {sorted(taken)}")
+    TEXTS["de"].update(de)
+    TEXTS["en"].update(en)
+
+
 def choose(cookie: str | None, accept_language: str | None) -> str:
     if cookie in LANGUAGES:
         return cookie

@@ -9,23 +9,16 @@ Every form post carries the session's CSRF token.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hmac
 import re
-import secrets
-import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from fastapi.responses import RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 from kontor.auth import mint_token
@@ -33,37 +26,19 @@ from kontor.html import security_headers
 from kontor.logging import get_logger
 from kontor_portal import i18n
 from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
+from kontor_portal.entrypoints import member_pages
+from kontor_portal.entrypoints.web import CsrfFailed, SignInRequired, Web, WrongRole, environment
 from kontor_portal.settings import PortalSettings
 
 log = get_logger(__name__)
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SESSION_COOKIE = "kontor_portal_session"
 ID_TOKEN_COOKIE = "kontor_portal_idt"  # noqa: S105 - the name of a cookie, no secret
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-ORDER_STATUSES = ("draft", "smart_review", "client_confirmation", "active", "cancellation_requested", "completed",
-                  "cancelled", "rejected")
-INVOICE_STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled",
-                    "cancellation", "discarded")
-LATEST = 5
+# the page modules, each adding its routes with register(app, web)
+PAGES = (member_pages,)
 
 # (user id, roles, display name) -> a bearer token the four APIs accept
 DevTokens = Callable[[str, list[str], str | None], str]
-
-
-class SignInRequired(Exception):
-    pass
-
-
-class CsrfFailed(Exception):
-    pass
-
-
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=True))
-    env.filters["money"] = lambda v, currency, lang: i18n.money(v, currency, lang)
-    env.filters["num"] = lambda v, lang: i18n.number(v, lang)
-    env.filters["day"] = lambda v, lang: i18n.date(v, lang)
-    return env
 
 
 def _safe_next(value: str | None) -> str:
@@ -76,7 +51,6 @@ def _safe_next(value: str | None) -> str:
 def create_app(settings: PortalSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
                dev_tokens: DevTokens | None = None) -> FastAPI:
     settings = settings or PortalSettings()
-    env = _environment()
     apis = Apis.create({"clients": settings.clients_url, "orders": settings.orders_url,
                         "invoicing": settings.invoicing_url, "notifications": settings.notifications_url},
                        settings.api_timeout_s, transport)
@@ -113,36 +87,8 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
 
     app = FastAPI(title="Kontor portal", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
-    def lang_of(request: Request) -> str:
-        return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-
-    def csrf_token(request: Request) -> str:
-        token = request.session.get("csrf")
-        if not token:
-            token = request.session["csrf"] = secrets.token_urlsafe(32)
-        return str(token)
-
-    async def check_csrf(request: Request) -> dict[str, str]:
-        form = await request.form()
-        sent = form.get("csrf")
-        expected = request.session.get("csrf")
-        if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, str(expected)):
-            raise CsrfFailed
-        return {k: v for k, v in form.items() if isinstance(v, str)}
-
-    def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        lang = lang_of(request)
-        html = env.get_template(template).render(
-            lang=lang, t=lambda key: i18n.text(lang, key), user=request.session.get("user"),
-            csrf=csrf_token(request), path=request.url.path
-            + (f"?{request.url.query}" if request.url.query else ""), **context)
-        return HTMLResponse(html, status_code=status_code)
-
-    def token_of(request: Request) -> str:
-        token = request.session.get("token")
-        if not token:
-            raise SignInRequired
-        return str(token)
+    web = Web(settings, environment(), apis)
+    page, check_csrf = web.page, web.check_csrf
 
     @app.middleware("http")
     async def secure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -168,6 +114,10 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
 
     @app.exception_handler(ApiNotFound)
     async def _not_found(request: Request, _exc: ApiNotFound) -> Response:
+        return page(request, "not_found.html", status_code=404)
+
+    @app.exception_handler(WrongRole)
+    async def _wrong_role(request: Request, _exc: WrongRole) -> Response:
         return page(request, "not_found.html", status_code=404)
 
     @app.exception_handler(404)
@@ -287,62 +237,8 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
                                 secure=settings.secure_cookies)
         return response
 
-    # --- member pages ---------------------------------------------------------------------------------
-    @app.get("/dashboard")
-    async def dashboard(request: Request) -> Response:
-        token = token_of(request)
-        orders, invoices = await asyncio.gather(apis.orders.get_json("/orders", token, limit=200),
-                                                apis.invoicing.get_json("/invoices", token, limit=500))
-        order_counts = Counter(o["status"] for o in orders)
-        invoice_counts = Counter(i["status"] for i in invoices)
-        return page(request, "dashboard.html",
-                    order_counts=[(s, order_counts[s]) for s in ORDER_STATUSES if order_counts[s]]
-                    + [(s, n) for s, n in order_counts.items() if s not in ORDER_STATUSES],
-                    invoice_counts=[(s, invoice_counts[s]) for s in INVOICE_STATUSES if invoice_counts[s]]
-                    + [(s, n) for s, n in invoice_counts.items() if s not in INVOICE_STATUSES],
-                    orders=sorted(orders, key=lambda o: o["created_at"], reverse=True)[:LATEST],
-                    invoices=sorted(invoices, key=lambda i: str(i.get("invoice_date") or i.get("issue_date") or ""),
-                                    reverse=True)[:LATEST],
-                    orders_total=len(orders), invoices_total=len(invoices))
-
-    @app.get("/orders")
-    async def orders_list(request: Request, status: str | None = None) -> Response:
-        token = token_of(request)
-        chosen = status if status in ORDER_STATUSES else None
-        found = await apis.orders.get_json("/orders", token, limit=200, **({"status": chosen} if chosen else {}))
-        return page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen,
-                    orders=sorted(found, key=lambda o: o["created_at"], reverse=True))
-
-    @app.get("/orders/{order_id}")
-    async def order_detail(request: Request, order_id: str) -> Response:
-        token = token_of(request)
-        oid = _uuid(order_id)
-        order, history = await asyncio.gather(apis.orders.get_json(f"/orders/{oid}", token),
-                                              apis.orders.get_json(f"/orders/{oid}/history", token))
-        return page(request, "order.html", order=order, history=history)
-
-    @app.get("/invoices/{invoice_id}")
-    async def invoice_detail(request: Request, invoice_id: str) -> Response:
-        token = token_of(request)
-        invoice = await apis.invoicing.get_json(f"/invoices/{_uuid(invoice_id)}", token)
-        return page(request, "invoice.html", invoice=invoice)
-
-    @app.get("/invoices/{invoice_id}/{document}")
-    async def invoice_document(request: Request, invoice_id: str, document: str) -> Response:
-        """The PDF or the X-Rechnung, fetched with the user's token and passed on."""
-        token = token_of(request)
-        if document not in ("pdf", "xrechnung.xml"):
-            raise ApiNotFound(document)
-        upstream = await apis.invoicing.get_raw(f"/invoices/{_uuid(invoice_id)}/{document}", token)
-        passed = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-disposition", "etag")}
-        return Response(upstream.content, media_type=upstream.headers.get("content-type"), headers=passed)
+    for pages in PAGES:
+        pages.register(app, web)
 
     return app
 
-
-def _uuid(value: str) -> uuid.UUID:
-    """An id typed into the address bar that is no UUID: the same not-found page as an unknown one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiNotFound(value) from None
