@@ -301,3 +301,41 @@ def test_positions_per_currency_with_the_oldest_overdue_invoice():
     assert eur.oldest_overdue.number == "2026-000002"
     assert eur.overpaid_amount == Decimal("20.00")
     assert (jpy.open_amount, jpy.oldest_overdue.number) == (Decimal("1000"), "2026-000001")
+
+
+def test_the_debt_rule_decides_the_same_on_the_open_invoices_due_before_its_horizon_alone():
+    """The ledger reads only open receivables due before `debt_rule_horizon(as_of)` per event;
+    over month ends, partial payments, paid and cancelled invoices and every standing the
+    rule can meet, that subset decides exactly as the client's whole ledger does."""
+    import random
+
+    rng = random.Random(20261202)
+    c = register()
+    advisor = model.set_standing(c, status="blocked", reason="call first", advisor_id="advisor-1",
+                                 now=dt.datetime(2026, 2, 1, 9, tzinfo=BERLIN))
+    by_rule = replace(c, standing=model.Standing(status="advance_payment_only", reason="debt", source="debt_rule",
+                                                 since=NOW))
+    days = [dt.date(2025, 12, 31) + dt.timedelta(days=d) for d in range(0, 120, 3)]
+    compared = decided = 0
+    for trial in range(400):
+        items = []
+        for n in range(rng.randint(0, 6)):
+            r = invoice(c, rng.choice(days), number=f"2026-{trial:04d}{n:02d}")
+            kind = rng.choice(("open", "open", "part", "paid", "cancelled"))
+            if kind == "part":
+                r = ledger.record_payment(r, paid_total=Decimal("100.00"))
+            elif kind == "paid":
+                r = ledger.mark_paid(r, paid_total=r.amount_due)
+            elif kind == "cancelled":
+                r = ledger.mark_cancelled(r, refund_due=Decimal(0))
+            items.append(r)
+        as_of = rng.choice(days) + dt.timedelta(days=rng.choice((0, 45, 61, 62, 90)))
+        horizon = ledger.debt_rule_horizon(as_of)
+        subset = [r for r in items if r.status == "open" and r.due_date < horizon]  # what the SQL selects
+        for client in (c, by_rule, advisor):
+            whole = ledger.debt_rule(client, items, as_of=as_of, now=NOW)
+            part = ledger.debt_rule(client, subset, as_of=as_of, now=NOW)
+            assert whole == part, (client.standing, as_of, items)
+            compared += 1
+            decided += whole is not None
+    assert compared > 1000 and decided > 100, (compared, decided)  # the cases include real changes

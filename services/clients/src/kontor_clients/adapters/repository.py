@@ -224,11 +224,13 @@ async def save_receivable(session: AsyncSession, r: Receivable) -> None:
         paid_total=r.paid_total, refund_due=r.refund_due, status=r.status, updated_at=sa.func.now()))
 
 
-async def receivables_of(session: AsyncSession, client_id: uuid.UUID) -> list[Receivable]:
-    rows = (await session.execute(
-        sa.select(receivables).where(receivables.c.client_id == client_id)
-        .order_by(receivables.c.due_date, receivables.c.number)
-    )).all()
+async def receivables_of(session: AsyncSession, client_id: uuid.UUID, *,
+                         open_due_before: dt.date | None = None) -> list[Receivable]:
+    """The client's receivables; with `open_due_before`, only the open ones due before that day."""
+    query = sa.select(receivables).where(receivables.c.client_id == client_id)
+    if open_due_before is not None:
+        query = query.where(receivables.c.status == "open", receivables.c.due_date < open_due_before)
+    rows = (await session.execute(query.order_by(receivables.c.due_date, receivables.c.number))).all()
     return [_receivable(r) for r in rows]
 
 

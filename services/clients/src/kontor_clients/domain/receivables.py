@@ -125,9 +125,17 @@ def positions(receivables: Iterable[Receivable], as_of: dt.date) -> list[Currenc
     return result
 
 
+def debt_rule_horizon(as_of: dt.date) -> dt.date:
+    """Only open invoices due before this day can decide the debt rule as of `as_of`: one
+    restricts only once it is more than GRACE_MONTHS past due, so never before it is overdue.
+    The ledger reads just these for each invoice event, not every receivable of the client."""
+    return as_of
+
+
 def debt_rule(client: Client, receivables: Iterable[Receivable], *, as_of: dt.date,
               now: dt.datetime) -> Client | None:
-    """The client with the standing the debt rule gives it as of `as_of`, or None if unchanged."""
+    """The client with the standing the debt rule gives it as of `as_of`, or None if unchanged.
+    `receivables` may be all of the client's or only the open ones due before `debt_rule_horizon`."""
     standing = client.standing
     receivables = list(receivables)
     restricting = sorted((r for r in receivables if r.restricts(as_of)), key=lambda r: (r.due_date, r.number))

@@ -186,8 +186,9 @@ async def evaluate_debt(session: AsyncSession, outbox: Outbox, clock: Clock, cli
                         run_id: uuid.UUID | None = None) -> str | None:
     """Apply the debt rule to one client; returns "restricted", "lifted" or None."""
     current = await repository.get(session, client_id, for_update=True)
-    changed = ledger.debt_rule(current, await repository.receivables_of(session, client_id), as_of=as_of,
-                               now=clock.now())
+    candidates = await repository.receivables_of(session, client_id,
+                                                 open_due_before=ledger.debt_rule_horizon(as_of))
+    changed = ledger.debt_rule(current, candidates, as_of=as_of, now=clock.now())
     if changed is None:
         return None
     await _change_standing(session, outbox, current, changed, SYSTEM, caused_by=caused_by, run_id=run_id)
