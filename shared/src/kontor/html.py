@@ -8,7 +8,19 @@ where the page came from.
 """
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 from fastapi.responses import HTMLResponse
+
+DESIGN_CSS = Path(__file__).with_name("design.css")
+
+
+@cache
+def design_css() -> str:
+    """Kontor's stylesheet (design.css), for a page's inline `<style>`: the portal and the client's
+    confirmation page look the same (trusted text: insert it unescaped, e.g. `{{ design_css() | safe }}`)."""
+    return DESIGN_CSS.read_text(encoding="utf-8")
 
 
 def content_security_policy(*, forms: bool = False) -> str:

@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from kontor.html import design_css
 from kontor_portal import i18n
 from kontor_portal.adapters.apis import ApiNotFound, Apis
 from kontor_portal.settings import PortalSettings
@@ -42,6 +43,7 @@ def environment() -> Environment:
     env.filters["money"] = lambda v, currency, lang: i18n.money(v, currency, lang)
     env.filters["num"] = lambda v, lang: i18n.number(v, lang)
     env.filters["day"] = lambda v, lang: i18n.date(v, lang)
+    env.globals["design_css"] = design_css  # the look shared with the client's confirmation page
     return env
 
 
