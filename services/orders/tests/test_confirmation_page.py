@@ -82,7 +82,8 @@ async def test_the_confirmation_page_shows_what_members_typed_as_text_with_stric
 
         page = await svc.http.get(path)
         assert page.status_code == 200
-        assert "<svg" not in page.text and page.text.count(ESCAPED) == 3, page.text
+        # project (in the heading and the order), description, line
+        assert "<svg" not in page.text and page.text.count(ESCAPED) == 4, page.text
         assert_strict_headers(page, forms=True)
         action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
 

@@ -486,3 +486,31 @@ def test_catalogue_vat_rules_follow_the_ustg():
 def test_submission_stores_the_exchange_rate_and_its_day():
     order = model.submit(draft(), today=TODAY, exchange_rate_eur=D("0.92"), rejection=None, flags=())
     assert (order.exchange_rate_eur, order.exchange_rate_date) == (D("0.92"), dt.date(2026, 11, 22))
+
+
+def test_installment_plan_shows_each_installments_amount_and_adds_up_to_the_order():
+    """What the confirmation page shows beside each share: 30 % of 4.115,00 net is 1.234,50 (234,56 VAT at 19 %);
+    the final 40 % takes the rest, 1.646,00 net and the VAT the earlier ones left (781,85 - 2 x 234,56)."""
+    terms = PaymentTerms("installments", 14, installments=(
+        Installment(dt.date(2027, 1, 15), percentage=D(30)), Installment(dt.date(2027, 1, 20), percentage=D(30)),
+        Installment(dt.date(2027, 1, 31), percentage=D(40))))
+    order = draft(lines=[line(qty="2.5", price="1646.00")], payment=terms)
+    plan = order.installment_plan()
+    assert [(s.net, s.vat, s.gross) for s in plan] == [
+        (D("1234.50"), D("234.56"), D("1469.06")), (D("1234.50"), D("234.56"), D("1469.06")),
+        (D("1646.00"), D("312.73"), D("1958.73"))]
+    assert [s.installment.percentage for s in plan] == [D(30), D(30), D(40)]
+    assert sum(s.gross for s in plan if s.gross) == D("4896.85")
+    # the page shows what the schedule will bill
+    planned = compute_schedule(terms, order.lines, currency="EUR", service_start=order.service_start,
+                               service_end=order.service_end, activated_on=TODAY)
+    assert [p.net_amount for p in planned] == [s.net for s in plan]
+
+
+def test_installment_plan_by_amount_and_without_known_vat():
+    terms = PaymentTerms("installments", 14, installments=(
+        Installment(dt.date(2027, 1, 15), amount=D("1000.00")), Installment(dt.date(2027, 1, 31), amount=D("280.00"))))
+    order = draft(payment=terms, sector=None)
+    assert [(s.net, s.vat, s.gross) for s in order.installment_plan()] == [(D("1000.00"), None, None),
+                                                                           (D("280.00"), None, None)]
+    assert draft().installment_plan() == ()

@@ -136,7 +136,12 @@ async def test_full_journey_with_client_confirmation(infra, topic_prefix):
         assert "Auftragsbestätigung" in html and "Website relaunch 2027" in html and "Dies ist keine Rechnung" in html
         assert "5.569,20 EUR" in html and "timesheet.pdf" in html
         # installment shares as people write them, not as Decimal.normalize() does (3E+1)
-        assert "15.01.2027: 30 %" in html and "31.03.2027: 40 %" in html and "E+" not in html
+        rows = re.findall(r"<tr>(.*?)</tr>", html.split('id="installments"')[1], flags=re.S)[1:]
+        cells = [re.findall(r">([^<>]+)</td>", row) for row in rows]
+        assert cells == [["15.01.2027", "30 %", "1.404,00 EUR", "266,76 EUR", "1.670,76 EUR"],
+                         ["15.02.2027", "30 %", "1.404,00 EUR", "266,76 EUR", "1.670,76 EUR"],
+                         ["31.03.2027", "40 %", "1.872,00 EUR", "355,68 EUR", "2.227,68 EUR"]], cells
+        assert "E+" not in html
         assert "40 Std." in html, "a quantity of 40 as people write it (not 4E+1)"
         assert "member-1" not in html and "Long-standing client" not in html, "no member name, no comments"
         doc_link = re.search(r'href="(/confirm/[^"]+/documents/[^"]+)"', html).group(1)

@@ -1,45 +1,15 @@
 """Settings of the invoicing service (env prefix KONTOR_INVOICING_)."""
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kontor.attachments import DEFAULT_MAX_BYTES
+from kontor.cooperative import Cooperative
 from kontor.settings import ServiceSettings
 
-
-class Seller(BaseModel):
-    """The cooperative as it appears on every invoice (X-Rechnung seller, PDF letterhead)."""
-
-    name: str = "Kontor eG"
-    street: str = "Genossenschaftsweg 1"
-    postal_code: str = "10117"
-    city: str = "Berlin"
-    country: str = "DE"
-    vat_id: str = "DE136695976"
-    tax_number: str = "27/123/45678"
-    iban: str = "DE02120300000000202051"
-    bic: str = "BYLADEM1001"
-    bank: str = "Deutsche Kreditbank"
-    contact_name: str = "Mitgliederservice"
-    phone: str = "+49 30 1234567"
-    email: str = "rechnung@kontor.example"
-    electronic_address: str = "rechnung@kontor.example"
-    # what § 25a GenG asks of a cooperative's business letters (footer), and the same registration in the
-    # X-Rechnung: BT-30 is the register number, BT-33 the rest
-    legal_form: str = Field(default="eingetragene Genossenschaft", description="as the letter states it, German")
-    legal_form_en: str = "registered cooperative"
-    seat: str = Field(default="Berlin", description="Sitz der Genossenschaft")
-    register_court: str = "Amtsgericht Berlin-Charlottenburg"
-    register_number: str = Field(default="GnR 999 B", description="Genossenschaftsregister (BT-30)")
-    board: tuple[str, ...] = Field(default=("Anna Beispiel", "Jonas Muster"), description="Vorstand, every member "
-                                   "by name (JSON list in KONTOR_INVOICING_SELLER__BOARD)")
-    supervisory_board_chair: str | None = Field(default="Petra Probe", description="Vorsitz des Aufsichtsrats")
-
-    @property
-    def registration(self) -> str:
-        """The register entry as the letter and the X-Rechnung (BT-33) print it."""
-        return f"{self.register_court}, {self.register_number}"
+# the cooperative as the invoices name it: one model for every service (kontor.cooperative)
+Seller = Cooperative
 
 
 class InvoicingSettings(ServiceSettings):

@@ -5,6 +5,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kontor.attachments import DEFAULT_MAX_BYTES
+from kontor.cooperative import Cooperative
 from kontor.settings import ServiceSettings
 
 # EUR per one unit of the currency; used for the minimum-fee check and stored on each
@@ -15,12 +16,16 @@ DEFAULT_RATES = {"EUR": "1", "USD": "0.92", "CAD": "0.66", "PLN": "0.23", "GBP":
 
 
 class OrdersSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="KONTOR_ORDERS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="KONTOR_ORDERS_", extra="ignore", frozen=True,
+                                      env_nested_delimiter="__")
 
     service_name: str = "orders"
     database_url: str = "postgresql+asyncpg://kontor@127.0.0.1:15432/kontor_orders"
     http_port: int = 8101
 
+    seller: Cooperative = Field(default_factory=Cooperative, description="the cooperative the confirmation page names "
+                                "as the sender, with its imprint (the same model and defaults as the invoices' seller: "
+                                "KONTOR_ORDERS_SELLER__NAME etc. as KONTOR_INVOICING_SELLER__NAME)")
     public_base_url: str = Field(default="http://127.0.0.1:8101",
                                  description="where clients reach the confirmation page (links in e-mails)")
     eur_exchange_rates: dict[str, Decimal] = Field(

@@ -51,6 +51,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
+from kontor.cooperative import imprint
 from kontor.money import format_money
 from kontor.subdivisions import city_line
 from kontor_invoicing.adapters.weasyprint_speedups import font_cache, pango_cache, style_cache
@@ -306,28 +307,10 @@ def _country(code: str, language: str) -> str:
     return (Locale(language).territories.get(code) or code).upper()
 
 
-FOOTER_LABELS = {
-    "de": {"board": "Vorstand", "chair": "Aufsichtsratsvorsitz", "seat": "Sitz", "register": "Genossenschaftsregister",
-           "vat_id": "USt-IdNr.", "tax_number": "St.-Nr.", "phone": "Tel."},
-    "en": {"board": "Board", "chair": "Chair of supervisory board", "seat": "Registered office",
-           "register": "Cooperative register", "vat_id": "VAT ID", "tax_number": "Tax no.", "phone": "Phone"},
-}
-
-
 def footer_columns(seller: Seller, language: str) -> tuple[list[str], list[str], list[str]]:
-    """The letter's footer in the invoice's language: who the cooperative is (legal form, seat, register
-    court and number, § 25a GenG), its board and the chair of its supervisory board, its tax numbers, how
-    to reach and pay it. Three columns of lines."""
-    labels = FOOTER_LABELS.get(language, FOOTER_LABELS["en"])
-    legal_form = seller.legal_form if language == "de" else seller.legal_form_en
-    who = [f"{seller.name}, {legal_form}", f"{seller.street} · {seller.postal_code} {seller.city}",
-           f"{labels['seat']} {seller.seat}", seller.register_court, f"{labels['register']} {seller.register_number}"]
-    people = [f"{labels['board']}: {', '.join(seller.board)}"] if seller.board else []
-    if seller.supervisory_board_chair:
-        people.append(f"{labels['chair']}: {seller.supervisory_board_chair}")
-    people += [f"{labels['vat_id']} {seller.vat_id}", f"{labels['tax_number']} {seller.tax_number}"]
-    reach = [f"{labels['phone']} {seller.phone}", seller.email, seller.bank, f"IBAN {seller.iban}", f"BIC {seller.bic}"]
-    return who, people, reach
+    """The letter's footer in the invoice's language: the cooperative's imprint (kontor.cooperative, § 25a GenG),
+    its tax numbers, how to reach and pay it. Three columns of lines."""
+    return imprint(seller, language)
 
 
 def _css_string(lines: list[str]) -> str:

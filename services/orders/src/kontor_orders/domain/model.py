@@ -21,12 +21,14 @@ from kontor.money import CURRENCIES, MINOR_UNITS, round_money
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.schedule import (
     LINE_KINDS,
+    Installment,
     Line,
     PaymentTerms,
     PlannedInvoice,
     billable,
     compute_schedule,
     date_error,
+    installment_amounts,
     terms_date_errors,
     validate_terms,
 )
@@ -115,6 +117,16 @@ class IssuedInvoice:
 
 
 @dataclass(frozen=True)
+class InstallmentShare:
+    """One installment as the client sees it: its date and share, and what it bills."""
+
+    installment: Installment
+    net: Decimal
+    vat: Decimal | None
+    gross: Decimal | None
+
+
+@dataclass(frozen=True)
 class Order:
     id: uuid.UUID
     member_id: str
@@ -176,6 +188,22 @@ class Order:
     def gross_total(self) -> Decimal | None:
         amount = self.vat_amount
         return self.net_total + amount if amount is not None else None
+
+    def installment_plan(self) -> tuple[InstallmentShare, ...]:
+        """What each installment bills, as the client is shown it before confirming: its net amount (the last one
+        the remainder, as the schedule will plan it) and, when the VAT is known, its VAT and gross amount (the final
+        invoice deducts the earlier ones' VAT from the order's, so the shares add up to the order's totals)."""
+        items = self.payment.installments if self.payment and self.payment.mode == "installments" else ()
+        vat, total_vat = self.vat, self.vat_amount
+        plan: list[InstallmentShare] = []
+        nets = installment_amounts(items, total=self.net_total, currency=self.currency, lines=self.lines)
+        for i, (item, net) in enumerate(zip(items, nets, strict=True)):
+            tax: Decimal | None = None
+            if vat is not None and total_vat is not None:
+                earlier = sum((share.vat or Decimal(0) for share in plan), Decimal(0))
+                tax = total_vat - earlier if i == len(items) - 1 else round_money(net * vat.rate / 100, self.currency)
+            plan.append(InstallmentShare(item, net, tax, net + tax if tax is not None else None))
+        return tuple(plan)
 
     @property
     def payment_guarantee(self) -> bool:
@@ -321,7 +349,7 @@ def build_draft(*, order_id: uuid.UUID, member_id: str, client: ClientRef | None
         errors += terms_date_errors(payment)
     if payment is not None and start and end and lines and not errors:
         errors.extend(validate_terms(payment, total=sum((line.net_amount for line in billable(lines)), Decimal(0)),
-                                     currency=currency, service_start=start, service_end=end))
+                                     currency=currency, service_start=start, service_end=end, lines=lines))
     if errors or client is None:  # an unknown client is one of the errors
         raise InvalidInput(errors)
     draft = Order(
@@ -353,7 +381,8 @@ def missing_for_submission(order: Order, *, today: dt.date) -> list[tuple[str, s
         errors.append(("confirmation.offer_valid_until", "must not be in the past"))
     if order.payment is not None and order.service_start and order.service_end:
         errors.extend(validate_terms(order.payment, total=order.net_total, currency=order.currency,
-                                     service_start=order.service_start, service_end=order.service_end))
+                                     service_start=order.service_start, service_end=order.service_end,
+                                     lines=order.lines))
     return errors
 
 

@@ -2,9 +2,10 @@
 
 Modes (DESIGN.md §2):
 - `after_completion`: one invoice on a date at or after the end of the service period;
-- `installments`: one to three invoices, each with a date and an amount or a percentage
-  that add up exactly to the order total; the last is the final invoice: it lists the
-  whole order and deducts what the earlier ones billed, so the total is billed once;
+- `installments`: one to three invoices, each with a date and an amount, a percentage or
+  line items of the order (by their index: the invoice bills and lists those lines), that
+  add up exactly to the order total; the last is the final invoice: it lists the whole
+  order and deducts what the earlier ones billed, so the total is billed once;
 - `recurring`: the order's amount every month, quarter or year from a first invoice date
   to the end of the service period;
 - `advance`: the whole amount on activation, due before the service starts.
@@ -51,6 +52,7 @@ class Installment:
     date: dt.date
     amount: Decimal | None = None
     percentage: Decimal | None = None
+    lines: tuple[int, ...] = ()  # indexes of the order's lines this installment bills
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,34 @@ class PlannedInvoice:
     period_end: dt.date | None = None
 
 
+def line_entry_errors(items: tuple[Installment, ...], lines: tuple[Line, ...]) -> list[tuple[str, str]]:
+    """Installments that bill line items: each names lines the order has, regular ones (an optional or
+    alternative line is never billed), and each line at most once across the plan."""
+    errors: list[tuple[str, str]] = []
+    billed_by: dict[int, int] = {}
+    for i, item in enumerate(items):
+        for k, index in enumerate(item.lines):
+            field = f"payment.installments.{i}.lines.{k}"
+            if not 0 <= index < len(lines):
+                errors.append((field, f"no line {index}: the order has lines 0 to {len(lines) - 1}"))
+            elif lines[index].kind != "regular":
+                errors.append((field, f"line {index} is {lines[index].kind}: only regular lines are billed"))
+            elif index in billed_by:
+                errors.append((field, f"line {index} is billed by installment {billed_by[index]} already"))
+            else:
+                billed_by[index] = i
+    return errors
+
+
+def lines_amount(item: Installment, lines: tuple[Line, ...]) -> Decimal:
+    """What an installment by line items bills: the net of its lines (valid references, see line_entry_errors)."""
+    return sum((lines[index].net_amount for index in item.lines), Decimal(0))
+
+
 def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, service_start: dt.date,
-                   service_end: dt.date) -> list[tuple[str, str]]:
-    """Problems of the payment terms of a complete order, each with its field."""
+                   service_end: dt.date, lines: tuple[Line, ...] | None = None) -> list[tuple[str, str]]:
+    """Problems of the payment terms of a complete order, each with its field; `lines`: the order's lines
+    (all of them: installments name them by index), without which an installment by line items is refused."""
     errors = date_error("service_period.start", service_start) + date_error("service_period.end", service_end)
     errors += terms_date_errors(terms)
     if errors:
@@ -120,8 +147,8 @@ def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, servic
             errors.append(("payment.installments", f"1 to {MAX_INSTALLMENTS} installments"))
             return errors
         for i, item in enumerate(items):
-            if (item.amount is None) == (item.percentage is None):
-                errors.append((f"payment.installments.{i}", "give either an amount or a percentage"))
+            if (item.amount is not None) + (item.percentage is not None) + bool(item.lines) != 1:
+                errors.append((f"payment.installments.{i}", "give either an amount, a percentage or line items"))
             if item.amount is not None:
                 if not item.amount.is_finite() or item.amount <= 0:
                     errors.append((f"payment.installments.{i}.amount", f"a positive amount in {currency}"))
@@ -134,11 +161,22 @@ def validate_terms(terms: PaymentTerms, *, total: Decimal, currency: str, servic
                 errors.append((f"payment.installments.{i}.percentage", "between 0 and 100"))
             if i and item.date <= items[i - 1].date:
                 errors.append((f"payment.installments.{i}.date", "installment dates must increase"))
+        if any(item.lines for item in items):
+            errors += line_entry_errors(items, lines) if lines is not None else \
+                [("payment.installments", "line items can be billed only with the order's lines")]
         if errors:
             return errors
         amounts = [item.amount for item in items if item.amount is not None]
         percentages = [item.percentage for item in items if item.percentage is not None]
-        if len(amounts) == len(items):
+        if lines is not None and any(item.lines for item in items):
+            if percentages:
+                errors.append(("payment.installments", "installments by line items go with amounts, not percentages"))
+            else:
+                given = sum(amounts, Decimal(0)) + sum((lines_amount(item, lines) for item in items), Decimal(0))
+                if given != total:
+                    errors.append(("payment.installments", f"the amounts and line items add up to {given}, "
+                                                           f"the order total is {total}"))
+        elif len(amounts) == len(items):
             given = sum(amounts, Decimal(0))
             if given != total:
                 errors.append(("payment.installments", f"the amounts add up to {given}, the order total is {total}"))
@@ -169,16 +207,33 @@ def _required(value: T | None, field: str) -> T:
     return value
 
 
+def installment_amounts(items: tuple[Installment, ...], *, total: Decimal, currency: str,
+                        lines: tuple[Line, ...] = ()) -> tuple[Decimal, ...]:
+    """The net amount each installment bills of `total`: an earlier one its amount, the net of its line items
+    (of `lines`, the order's) or its share rounded to the currency, the last one the remainder (so the total is
+    billed exactly once)."""
+    amounts: list[Decimal] = []
+    for i, item in enumerate(items[:-1]):
+        if item.lines:
+            amounts.append(lines_amount(item, lines))
+        elif item.amount is not None:
+            amounts.append(item.amount)
+        else:
+            percentage = _required(item.percentage, f"payment.installments.{i}.percentage")
+            amounts.append(round_money(total * percentage / HUNDRED, currency))
+    return (*amounts, total - sum(amounts, Decimal(0))) if items else ()
+
+
 def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: str, service_start: dt.date,
                      service_end: dt.date, activated_on: dt.date,
                      label: str = "Installment") -> tuple[PlannedInvoice, ...]:
     """The planned invoices of an order activated on `activated_on`; `InvalidInput` (never an
     overflow) when the terms cannot be scheduled, e.g. an order stored before dates were bounded.
-    Optional and alternative lines are never planned."""
-    lines = billable(lines)
+    Optional and alternative lines are never planned. An installment by line items lists its lines."""
+    order_lines, lines = lines, billable(lines)
     total = sum((line.net_amount for line in lines), Decimal(0))
     errors = validate_terms(terms, total=total, currency=currency, service_start=service_start,
-                            service_end=service_end) + date_error("activated_on", activated_on)
+                            service_end=service_end, lines=order_lines) + date_error("activated_on", activated_on)
     if errors:
         raise InvalidInput(errors)
     if terms.mode == "advance":
@@ -205,15 +260,12 @@ def compute_schedule(terms: PaymentTerms, lines: tuple[Line, ...], *, currency: 
     # installments: the earlier ones are rounded, the final one takes the remainder
     items = terms.installments
     planned, billed = [], Decimal(0)
-    for i, item in enumerate(items[:-1]):
-        if item.amount is not None:
-            amount = item.amount
-        else:
-            percentage = _required(item.percentage, f"payment.installments.{i}.percentage")
-            amount = round_money(total * percentage / HUNDRED, currency)
+    for i, (item, amount) in enumerate(zip(items[:-1], installment_amounts(items, total=total, currency=currency,
+                                                                           lines=order_lines), strict=False)):
         billed += amount
-        line = Line(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount)
-        planned.append(PlannedInvoice(i + 1, "installment", item.date, _due(item.date, terms), (line,), amount,
+        billed_lines = tuple(order_lines[index] for index in item.lines) or (
+            Line(f"{label} {i + 1}/{len(items)}", Decimal(1), "lump_sum", amount, amount),)
+        planned.append(PlannedInvoice(i + 1, "installment", item.date, _due(item.date, terms), billed_lines, amount,
                                       period_start=service_start, period_end=service_end))
     last = items[-1]
     planned.append(PlannedInvoice(len(items), "final", last.date, _due(last.date, terms), lines, total - billed,
