@@ -71,6 +71,7 @@ class InstallmentV1(_Value):
     date: dt.date
     amount: Decimal | None = None
     percentage: Decimal | None = None
+    lines: tuple[int, ...] = ()  # instead of an amount or a percentage: the indexes of the order's lines it bills
 
 
 class PaymentTermsV1(_Value):
@@ -203,3 +204,18 @@ class OrderCancelledV1(_OrderEvent):
 
 class OrderCompletedV1(_OrderEvent):
     event_type: ClassVar[str] = "kontor.order.completed.v1"
+
+
+class OrderPriceChangedV1(_OrderEvent):
+    """The unit price of a line of an active recurring order changed from `effective_from` on: the planned
+    invoices `replanned` (those of the periods from then on, see `order.schedule`) bill the new price; earlier,
+    possibly invoiced periods keep theirs."""
+
+    event_type: ClassVar[str] = "kontor.order.price-changed.v1"
+
+    line: int  # the index of the order's line
+    description: str
+    unit_price_before: Decimal
+    unit_price: Decimal
+    effective_from: dt.date
+    replanned: tuple[int, ...] = ()  # seqs of the planned invoices that changed

@@ -80,6 +80,20 @@ async def mark_plan(session: AsyncSession, order_id: uuid.UUID, seq: int, status
         status=status, updated_at=sa.func.now()))
 
 
+async def replan_open(session: AsyncSession, order_id: uuid.UUID, plans: list[dict]) -> tuple[int, ...]:
+    """The order's planned invoices not drafted yet take their new plan (e.g. a price changed from a date on); a
+    plan already drafted keeps what it was drafted from. The seqs replanned."""
+    replanned: list[int] = []
+    for p in plans:
+        result = cast(CursorResult, await session.execute(planned_invoices.update().where(
+            planned_invoices.c.order_id == order_id, planned_invoices.c.seq == p["seq"],
+            planned_invoices.c.status == "planned").values(
+            plan=p, invoice_date=dt.date.fromisoformat(p["invoice_date"]), updated_at=sa.func.now())))
+        if result.rowcount:
+            replanned.append(p["seq"])
+    return tuple(replanned)
+
+
 async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID) -> int:
     result = cast(CursorResult, await session.execute(planned_invoices.update().where(
         planned_invoices.c.order_id == order_id, planned_invoices.c.status == "planned").values(

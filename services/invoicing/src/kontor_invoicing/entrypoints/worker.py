@@ -16,6 +16,7 @@ from kontor.contracts.orders import (
     OrderActivatedV1,
     OrderCancelledV1,
     OrderCompletedV1,
+    OrderPriceChangedV1,
     OrderUpdatedV1,
 )
 from kontor.db import create_engine, create_session_factory
@@ -57,6 +58,10 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
 
     router.on(OrderUpdatedV1)(on_order_changed)
     router.on(OrderCompletedV1)(on_order_changed)
+
+    @router.on(OrderPriceChangedV1)
+    async def on_order_price_changed(event: OrderPriceChangedV1, envelope: Envelope, session: AsyncSession) -> None:
+        await services.replan_order(session, event.order, event.replanned)
 
     @router.on(OrderCancelledV1)
     async def on_order_cancelled(event: OrderCancelledV1, envelope: Envelope, session: AsyncSession) -> None:

@@ -131,6 +131,19 @@ async def plan_order(session: AsyncSession, order: OrderV1) -> int:
     return planned
 
 
+async def replan_order(session: AsyncSession, order: OrderV1, seqs: tuple[int, ...]) -> tuple[int, ...]:
+    """The order's planned invoices `seqs` changed (a price changed from a date on): those not drafted yet are
+    replanned; one drafted already is named in the log (the orders service refuses changes to what may be
+    invoiced, so this happens only when a run drafted ahead of the business day)."""
+    await remember_order(session, order)
+    plans = [p.model_dump(mode="json") for p in order.schedule if p.seq in seqs]
+    replanned = await repository.replan_open(session, order.order_id, plans)
+    if missed := sorted(set(seqs) - set(replanned)):
+        log.warning("planned invoices drafted before their change", order_id=str(order.order_id), seqs=missed)
+    log.info("order replanned", order_id=str(order.order_id), replanned=list(replanned))
+    return replanned
+
+
 async def order_cancelled(session: AsyncSession, deps: Deps, order: OrderV1, cancel_invoice_ids, reason: str,
                           envelope: Envelope, actor: Actor = SYSTEM) -> None:
     """Undrafted plans are dropped; what happens to the invoices is the domain's rule."""

@@ -57,6 +57,9 @@ def elapsed_periods(order: Order, *, today: dt.date) -> int:
 def plan_value(order: Order, *, today: dt.date) -> Decimal:
     if order.payment is None or order.payment.mode != "recurring":
         return order.net_total
+    if order.schedule:  # what its planned periods bill: a price changed from a date on counts from that period
+        begun = sorted(order.schedule, key=lambda planned: planned.seq)[:elapsed_periods(order, today=today)]
+        return sum((planned.net_amount for planned in begun), ZERO)
     return order.net_total * elapsed_periods(order, today=today)
 
 

@@ -68,6 +68,10 @@ class InstallmentIn(Input):
     date: BusinessDate
     amount: Amount | None = None
     percentage: Percentage | None = None
+    lines: list[Annotated[int, Field(ge=0, lt=model.MAX_LINES)]] = Field(
+        default_factory=list, max_length=model.MAX_LINES,
+        description="instead of an amount or a percentage: the indexes (0-based) of the order's lines this "
+                    "installment bills and lists; each regular line at most once in the plan")
 
 
 class PaymentIn(Input):
@@ -107,7 +111,8 @@ def fields_of(body: OrderIn) -> dict:
     data["payment"] = PaymentTerms(
         mode=p.mode, due_in_days=p.due_in_days, invoice_date=p.invoice_date, interval=p.interval,
         first_invoice_date=p.first_invoice_date,
-        installments=tuple(Installment(i.date, i.amount, i.percentage) for i in p.installments)) if p else None
+        installments=tuple(Installment(i.date, i.amount, i.percentage, tuple(i.lines))
+                           for i in p.installments)) if p else None
     return data
 
 
@@ -185,6 +190,13 @@ class AdjustIn(Input):
                             Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
         default=None, max_length=model.MAX_LINES, description="line index → new description")
     note: str | None = Field(default=None, max_length=2000, description="why (kept in the history)")
+
+
+class PriceChangeIn(Input):
+    line: int = Field(ge=0, lt=model.MAX_LINES, description="the index (0-based) of the order's line")
+    unit_price: Amount = Field(description="the new unit price, net, in the order's currency")
+    effective_from: BusinessDate = Field(description="the first day of a billing period not yet invoiced: that "
+                                         "period and every later one bill the new price")
 
 
 class CancellationDecisionIn(Input):
@@ -318,6 +330,10 @@ async def delete_draft(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipa
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+async def _order_of(change: Awaitable[tuple[model.Order, object]]) -> model.Order:
+    return (await change)[0]
+
+
 def _action(path: str, summary: str, call, body_model=None, status_code: int = 200):
     """Register POST /orders/{id}/<path> running one use case."""
     endpoint: Callable[..., Awaitable[OrderOut]]
@@ -355,6 +371,10 @@ _action("cancellation-decision", "Approve or decline a cancellation request (adv
         lambda s, d, p, i, b: services.decide_cancellation(s, d, p, i, approve=b.approve, reason=b.reason,
                                                            cancel_invoice_ids=tuple(b.cancel_invoice_ids)),
         CancellationDecisionIn)
+_action("price-changes", "Change the unit price of a line of an active recurring order from a billing period on "
+        "(member or advisor); never retroactively: 409 with the reason for a period already invoiced",
+        lambda s, d, p, i, b: _order_of(services.change_price(s, d, p, i, line=b.line, unit_price=b.unit_price,
+                                                              effective_from=b.effective_from)), PriceChangeIn)
 _action("complete", "Complete a finished order by hand (member)", lambda s, d, p, i, _: services.complete(s, d, p, i))
 _action("duplicate", "Duplicate any order into a new draft (member)",
         lambda s, d, p, i, _: services.duplicate(s, d, p, i), status_code=status.HTTP_201_CREATED)

@@ -36,6 +36,7 @@ from kontor.contracts.orders import (
     OrderConfirmedV1,
     OrderLineV1,
     OrderOfferExpiringV1,
+    OrderPriceChangedV1,
     OrderRejectedV1,
     OrderSentForConfirmationV1,
     OrderSubmittedV1,
@@ -50,7 +51,7 @@ from kontor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
-from kontor_orders.domain import attachments, checks, model, values
+from kontor_orders.domain import attachments, checks, model, pricing, values
 from kontor_orders.settings import OrdersSettings
 
 log = get_logger(__name__)
@@ -97,7 +98,7 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None, *,
         payment=PaymentTermsV1(
             mode=p.mode, due_in_days=p.due_in_days, invoice_date=p.invoice_date, interval=p.interval,
             first_invoice_date=p.first_invoice_date,
-            installments=tuple(InstallmentV1(date=i.date, amount=i.amount, percentage=i.percentage)
+            installments=tuple(InstallmentV1(date=i.date, amount=i.amount, percentage=i.percentage, lines=i.lines)
                                for i in p.installments)) if p else None,
         payment_guarantee=order.payment_guarantee,
         schedule=tuple(PlannedInvoiceV1(seq=s.seq, kind=s.kind, invoice_date=s.invoice_date, due_date=s.due_date,
@@ -397,6 +398,28 @@ async def complete(session: AsyncSession, deps: Deps, principal: Principal, orde
     after = model.complete(current, today=deps.today)
     await _record(session, deps, current, after, principal.actor, "complete", [OrderCompletedV1])
     return after
+
+
+async def change_price(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *, line: int,
+                       unit_price: Decimal, effective_from: dt.date) -> tuple[model.Order, pricing.PriceChange]:
+    """The member changes the price of a line of their active recurring order from a date onward (advisors may
+    too): the planned invoices from then on bill it, the history keeps the change, the event tells invoicing."""
+    if principal.is_advisor:
+        current = await visible(session, principal, order_id, for_update=True)
+    else:
+        current = await _owned(session, principal, order_id)
+    after, change = pricing.change_order_price(current, line=line, unit_price=unit_price,
+                                               effective_from=effective_from, today=deps.today)
+    details = {"line": change.line, "description": change.description,
+               "unit_price_before": str(change.unit_price_before), "unit_price": str(change.unit_price),
+               "effective_from": change.effective_from.isoformat(), "replanned": list(change.replanned)}
+    await _record(session, deps, current, after, principal.actor, "change_price",
+                  [(OrderPriceChangedV1, {"line": change.line, "description": change.description,
+                                          "unit_price_before": change.unit_price_before,
+                                          "unit_price": change.unit_price, "effective_from": change.effective_from,
+                                          "replanned": change.replanned})],
+                  details=details)
+    return after, change
 
 
 # -- comments and attachments ---------------------------------------------------------------------
