@@ -206,3 +206,14 @@ def test_prices_change_only_on_active_recurring_orders():
     with pytest.raises(Conflict, match="only on an active order, this one is draft"):
         pricing.change_order_price(draft, line=0, unit_price=D("480.00"), effective_from=dt.date(2027, 3, 31),
                                    today=TODAY)
+
+
+def test_a_period_whose_draft_may_exist_keeps_its_price():
+    """Invoicing drafts a planned invoice some days before its date: that period counts as invoiced."""
+    o = monthly()
+    with pytest.raises(Conflict, match="2027-03-31 – 2027-04-29 is invoiced already"):
+        pricing.change_order_price(o, line=0, unit_price=D("480.00"), effective_from=dt.date(2027, 3, 31),
+                                   today=dt.date(2027, 3, 25), draft_lead_days=7)
+    changed, _ = pricing.change_order_price(o, line=0, unit_price=D("480.00"), effective_from=dt.date(2027, 3, 31),
+                                            today=dt.date(2027, 3, 23), draft_lead_days=7)
+    assert changed.schedule[2].net_amount == D("530.00")

@@ -26,6 +26,9 @@ class OrdersSettings(ServiceSettings):
     seller: Cooperative = Field(default_factory=Cooperative, description="the cooperative the confirmation page names "
                                 "as the sender, with its imprint (the same model and defaults as the invoices' seller: "
                                 "KONTOR_ORDERS_SELLER__NAME etc. as KONTOR_INVOICING_SELLER__NAME)")
+    invoice_draft_lead_days: int = Field(default=7, ge=0, le=366, description=(
+        "invoicing drafts a planned invoice this many days before its date (KONTOR_INVOICING_DRAFT_LEAD_DAYS, the "
+        "same number): a price change cannot reach a period whose draft may exist"))
     public_base_url: str = Field(default="http://127.0.0.1:8101",
                                  description="where clients reach the confirmation page (links in e-mails)")
     eur_exchange_rates: dict[str, Decimal] = Field(

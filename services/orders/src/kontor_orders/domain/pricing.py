@@ -6,9 +6,9 @@ period. Its unit price may change while the order is active, never retroactively
 - the change takes effect from the start of a billing period (`effective_from` is the first
   day of one of the order's planned periods), and that period and every later one bill the
   new price; earlier periods keep theirs;
-- a period already invoiced (its invoice date has come, so its draft may exist, or an invoice
-  for it is issued) cannot change: an effective date inside or before it is refused with the
-  reason (`Conflict`), as is a date in the past;
+- a period already invoiced (an invoice for it is issued, or its draft may exist: invoicing
+  drafts a planned invoice `draft_lead_days` before its date) cannot change: an effective date
+  inside or before it is refused with the reason (`Conflict`), as is a date in the past;
 - the order's line carries the new price from then on (what later periods bill); what each
   period bills stays in its planned invoice.
 """
@@ -36,11 +36,13 @@ class PriceChange:
     replanned: tuple[int, ...]  # the seqs of the planned invoices that bill the new price
 
 
-def invoiced_seqs(schedule: tuple[PlannedInvoice, ...], *, issued: int, today: dt.date) -> frozenset[int]:
+def invoiced_seqs(schedule: tuple[PlannedInvoice, ...], *, issued: int, today: dt.date,
+                  draft_lead_days: int = 0) -> frozenset[int]:
     """The planned invoices that may be invoiced already: the first `issued` ones (invoices are issued in the
-    order of their dates) and every one whose invoice date has come (invoicing drafts it on that day)."""
+    order of their dates) and every one whose draft may exist (its date is at most `draft_lead_days` away)."""
     ordered = sorted(schedule, key=lambda p: (p.invoice_date, p.seq))
-    return frozenset(p.seq for i, p in enumerate(ordered) if i < issued or p.invoice_date <= today)
+    drafted_until = today + dt.timedelta(days=draft_lead_days)
+    return frozenset(p.seq for i, p in enumerate(ordered) if i < issued or p.invoice_date <= drafted_until)
 
 
 def _check_price(unit_price: Decimal, currency: str) -> Decimal:
@@ -56,8 +58,8 @@ def _check_price(unit_price: Decimal, currency: str) -> Decimal:
 
 
 def change_price(*, lines: tuple[Line, ...], schedule: tuple[PlannedInvoice, ...], currency: str, line: int,
-                 unit_price: Decimal, effective_from: dt.date, issued: int,
-                 today: dt.date) -> tuple[tuple[Line, ...], tuple[PlannedInvoice, ...], PriceChange]:
+                 unit_price: Decimal, effective_from: dt.date, issued: int, today: dt.date,
+                 draft_lead_days: int = 0) -> tuple[tuple[Line, ...], tuple[PlannedInvoice, ...], PriceChange]:
     """The order's lines and planned invoices with line `line` at `unit_price` from `effective_from` on, and the
     change for the history and the event. `issued`: how many invoices of the order are issued (cancelled ones
     included: what they billed was invoiced). The caller checks that the order is an active recurring one."""
@@ -70,14 +72,14 @@ def change_price(*, lines: tuple[Line, ...], schedule: tuple[PlannedInvoice, ...
     if price == target.unit_price:
         raise InvalidInput(field="unit_price", message=f"line {line} costs {price} {currency} already")
     periods = sorted((p for p in schedule if p.period_start is not None), key=lambda p: p.seq)
-    invoiced = invoiced_seqs(schedule, issued=issued, today=today)
+    invoiced = invoiced_seqs(schedule, issued=issued, today=today, draft_lead_days=draft_lead_days)
     for p in periods:
         start = p.period_start
         end = p.period_end or start
         if p.seq in invoiced and start is not None and end is not None and effective_from <= end:
-            raise Conflict(f"the period {start.isoformat()} – {end.isoformat()} is invoiced already (invoice "
-                           f"{p.seq} of {p.invoice_date.isoformat()}): its price cannot change; a change can take "
-                           "effect from the start of a period not yet invoiced")
+            raise Conflict(f"the period {start.isoformat()} – {end.isoformat()} is invoiced already (planned invoice "
+                           f"{p.seq} of {p.invoice_date.isoformat()} is issued or drafted): its price cannot change; "
+                           "a change can take effect from the start of a period not yet invoiced")
     if effective_from < today:
         raise Conflict(f"a price change applies from a date onward, never retroactively: {effective_from.isoformat()}"
                        f" is in the past (today is {today.isoformat()})")
@@ -106,7 +108,7 @@ def change_price(*, lines: tuple[Line, ...], schedule: tuple[PlannedInvoice, ...
 
 
 def change_order_price(order: Order, *, line: int, unit_price: Decimal, effective_from: dt.date,
-                       today: dt.date) -> tuple[Order, PriceChange]:
+                       today: dt.date, draft_lead_days: int = 0) -> tuple[Order, PriceChange]:
     """The active recurring order with the price of `line` changed from `effective_from` on (see the module)."""
     if order.status != "active":
         raise Conflict(f"prices change only on an active order, this one is {order.status}",
@@ -117,5 +119,6 @@ def change_order_price(order: Order, *, line: int, unit_price: Decimal, effectiv
                        current_status=order.status)
     lines, schedule, change = change_price(lines=order.lines, schedule=order.schedule, currency=order.currency,
                                            line=line, unit_price=unit_price, effective_from=effective_from,
-                                           issued=len(order.issued_invoices), today=today)
+                                           issued=len(order.issued_invoices), today=today,
+                                           draft_lead_days=draft_lead_days)
     return lifecycle.next_version(order, lines=lines, schedule=schedule), change

@@ -409,7 +409,8 @@ async def change_price(session: AsyncSession, deps: Deps, principal: Principal, 
     else:
         current = await _owned(session, principal, order_id)
     after, change = pricing.change_order_price(current, line=line, unit_price=unit_price,
-                                               effective_from=effective_from, today=deps.today)
+                                               effective_from=effective_from, today=deps.today,
+                                               draft_lead_days=deps.settings.invoice_draft_lead_days)
     details = {"line": change.line, "description": change.description,
                "unit_price_before": str(change.unit_price_before), "unit_price": str(change.unit_price),
                "effective_from": change.effective_from.isoformat(), "replanned": list(change.replanned)}
