@@ -6,8 +6,8 @@
 #   deploy/containers.sh images    engine, then the images (each rebuilt only when its inputs changed):
 #                                  with podman and no registry, a Debian base made by debootstrap and
 #                                  imported as localhost/debian-base:bookworm, Python, Kafka, PostgreSQL
-#                                  and an SMTP catcher on it (deploy/images/), and the four services
-#                                  (deploy/Dockerfile) on that Python; with Docker only the services,
+#                                  an SMTP catcher and Keycloak on it (deploy/images/), and the four services
+#                                  and the portal (deploy/Dockerfile) on that Python; with Docker only those,
 #                                  on the official Python image (KONTOR_LOCAL_IMAGES=1: the local ones too)
 #   deploy/containers.sh base      only the Debian base image (KONTOR_BASE_IMAGE names it)
 #   deploy/containers.sh env       the compose variables that select the local images (for `eval`)
@@ -30,8 +30,11 @@ PYTHON_LOCAL=localhost/kontor-python:3.11
 KAFKA_LOCAL=localhost/kontor-kafka:3.9.1
 POSTGRES_LOCAL=localhost/kontor-postgres:15
 MAIL_LOCAL=localhost/kontor-mail:1
+KEYCLOAK_VERSION=$(sed -n 's:.*<keycloak.version>\(.*\)</keycloak.version>.*:\1:p' deploy/keycloak/pom.xml)
+KEYCLOAK_LOCAL=localhost/kontor-keycloak:$KEYCLOAK_VERSION
 PODMAN_COMPOSE_VERSION=1.6.0
 SERVICES=(orders clients invoicing notifications)
+IMAGES=("${SERVICES[@]}" portal)  # built from deploy/Dockerfile
 
 APT_UPDATED=0
 apt_install() {
@@ -151,11 +154,12 @@ cmd_images() {
       --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/postgres/Dockerfile deploy/images/postgres
     timed_build "$MAIL_LOCAL" "$(inputs_hash deploy/images/mail -- "$base_id")" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/images/mail/Dockerfile deploy/images/mail
+    keycloak_image "$base_id"
     python_image=$PYTHON_LOCAL
   fi
   local python_id
   python_id=$("$ENGINE" image inspect --format '{{.Id}}' "$python_image" 2>/dev/null || echo "$python_image")
-  for service in "${SERVICES[@]}"; do
+  for service in "${IMAGES[@]}"; do
     timed_build "kontor-$service" \
       "$(inputs_hash deploy/Dockerfile .dockerignore pyproject.toml uv.lock shared services -- "$python_id" "$service")" \
       -f deploy/Dockerfile --build-arg "SERVICE=$service" --build-arg "PYTHON_IMAGE=$python_image" .
@@ -164,9 +168,27 @@ cmd_images() {
   "$ENGINE" images --filter reference='*kontor*' --filter reference='*debian-base*' >&2 || true
 }
 
+keycloak_image() {  # BASE_ID: Keycloak's distribution and a Java 21+ runtime (jlink) on the Debian base
+  local dist="$ROOT/.local/keycloak/dist/keycloak-$KEYCLOAK_VERSION" java_home context="$STATE/keycloak-context"
+  [ -x "$dist/bin/kc.sh" ] || die "no Keycloak distribution at $dist: run make setup first"
+  java_home=$("$ROOT/.venv/bin/python" -c 'from kontor.devinfra.keycloak import java_home; print(java_home())') \
+    || die "Keycloak needs Java 21+ on this machine to make the image's runtime (see deploy/keycloak/README.md)"
+  local hash
+  hash=$(inputs_hash deploy/images/keycloak deploy/keycloak/pom.xml -- "$1" "$java_home" "$("$java_home/bin/java" -version 2>&1 | head -1)")
+  if [ "$(image_label "$KEYCLOAK_LOCAL")" != "$hash" ]; then
+    rm -rf "$context" && mkdir -p "$context"
+    say "a Java runtime for Keycloak from $java_home (jlink)"
+    "$java_home/bin/jlink" --add-modules ALL-MODULE-PATH --strip-debug --no-man-pages --no-header-files \
+      --output "$context/java"
+    cp -al "$dist" "$context/keycloak" 2>/dev/null || cp -a "$dist" "$context/keycloak"
+  fi
+  timed_build "$KEYCLOAK_LOCAL" "$hash" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    -f "$ROOT/deploy/images/keycloak/Dockerfile" "$context"
+}
+
 cmd_env() {  # the compose variables for the local images
-  printf 'export KAFKA_IMAGE=%s POSTGRES_IMAGE=%s MAIL_IMAGE=%s PYTHON_IMAGE=%s\n' \
-    "$KAFKA_LOCAL" "$POSTGRES_LOCAL" "$MAIL_LOCAL" "$PYTHON_LOCAL"
+  printf 'export KAFKA_IMAGE=%s POSTGRES_IMAGE=%s MAIL_IMAGE=%s PYTHON_IMAGE=%s KEYCLOAK_IMAGE=%s\n' \
+    "$KAFKA_LOCAL" "$POSTGRES_LOCAL" "$MAIL_LOCAL" "$PYTHON_LOCAL" "$KEYCLOAK_LOCAL"
 }
 
 cmd_health() {  # ends by itself when the project has had no container for a minute
@@ -201,7 +223,7 @@ cmd_compose_up() {
   PROJECT=${1:-kontor}
   [ "$(engine_name)" = podman ] || die "compose-up is for podman; with Docker: docker compose up --build"
   eval "$(cmd_env)"
-  export KAFKA_IMAGE POSTGRES_IMAGE MAIL_IMAGE PYTHON_IMAGE
+  export KAFKA_IMAGE POSTGRES_IMAGE MAIL_IMAGE PYTHON_IMAGE KEYCLOAK_IMAGE
   local started=$SECONDS
   if ! [ -f "$STATE/health-$PROJECT.pid" ] || ! kill -0 "$(cat "$STATE/health-$PROJECT.pid")" 2>/dev/null; then
     setsid "$0" health "$PROJECT" >/dev/null 2>&1 < /dev/null &
@@ -219,10 +241,12 @@ cmd_compose_up() {
     [ "$code" = 0 ] || { podman logs --tail 30 "${PROJECT}_${service}-migrate_1" >&2; die "$service-migrate exited $code"; }
   done
   say "databases migrated after $((SECONDS - started)) s"
-  local rest=()
+  local rest=(keycloak)  # it needs only PostgreSQL; the slowest to be ready (30-90 s), so started first
   for service in "${SERVICES[@]}"; do rest+=("$service-api" "$service-worker"); done
   compose up -d --no-build --no-deps "${rest[@]}" >&2
-  wait_healthy "${rest[@]}"
+  wait_healthy "${rest[@]:1}"
+  compose up -d --no-build --no-deps portal >&2  # after the APIs it calls
+  wait_healthy portal keycloak
   say "$PROJECT up and healthy after $((SECONDS - started)) s"
 }
 
@@ -233,10 +257,12 @@ cmd_compose_down() {
     rm -f "$STATE/health-$PROJECT.pid"
   fi
   eval "$(cmd_env)"
-  export KAFKA_IMAGE POSTGRES_IMAGE MAIL_IMAGE PYTHON_IMAGE
+  export KAFKA_IMAGE POSTGRES_IMAGE MAIL_IMAGE PYTHON_IMAGE KEYCLOAK_IMAGE
   # with their anonymous volumes (-v), which `down -v` leaves behind
   podman ps -aq --filter "label=io.podman.compose.project=$PROJECT" | xargs -r podman rm -f -v -t 10 >/dev/null
-  KONTOR_JWT_SECRET=${KONTOR_JWT_SECRET:-unused-when-stopping-unused-when-stopping} compose down -v -t 10 >&2 || true
+  KONTOR_JWT_SECRET=${KONTOR_JWT_SECRET:-unused-when-stopping-unused-when-stopping} \
+    KONTOR_PORTAL_SESSION_SECRET=${KONTOR_PORTAL_SESSION_SECRET:-unused-when-stopping-unused-when-stopping} \
+    compose down -v -t 10 >&2 || true
   # what podman-compose may leave: containers, volumes and the network of the project
   podman ps -aq --filter "label=io.podman.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null
   podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null

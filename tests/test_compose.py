@@ -2,6 +2,7 @@
 with the ports, env prefixes and databases the code uses by default; images and published ports are
 parameters with the official images and the documented ports as defaults. (That it runs:
 tests/test_containers_compose.py.)"""
+import json
 import re
 from pathlib import Path
 
@@ -13,10 +14,14 @@ from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
 from kontor_orders.spec import SPEC as ORDERS
+from kontor_portal.settings import PortalSettings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ORDERS, CLIENTS, INVOICING, NOTIFICATIONS]
+PORTAL_PORT = PortalSettings.model_fields["http_port"].default
+REALM = ROOT / "deploy" / "keycloak" / "kontor-realm.json"
+KEYCLOAK_VERSION = re.search(r"<keycloak.version>([^<]+)<", (ROOT / "deploy" / "keycloak" / "pom.xml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,8 @@ def test_infrastructure_services(compose):
     assert services["mail"]["ports"] == ["127.0.0.1:${SMTP_PORT:-1025}:1025", "127.0.0.1:${MAIL_UI_PORT:-8025}:8025"]
     assert {services[s]["restart"] for s in ("kafka", "postgres", "mail")} == {"unless-stopped"}
     init = (ROOT / "deploy" / "postgres-init.sql").read_text()
-    assert sorted(re.findall(r"CREATE DATABASE (\w+);", init)) == sorted(f"kontor_{s.name}" for s in SPECS)
+    assert sorted(re.findall(r"CREATE DATABASE (\w+);", init)) == sorted(
+        ["keycloak", *(f"kontor_{s.name}" for s in SPECS)])
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -77,11 +83,12 @@ def test_one_dockerfile_builds_every_service():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert 'uv sync --frozen --no-dev --package "kontor-${SERVICE}"' in dockerfile
     exposed = dockerfile.split("\nEXPOSE ", 1)[1].splitlines()[0].split()
-    assert sorted(exposed) == sorted(str(s.default_port) for s in SPECS)
+    assert sorted(exposed) == sorted(str(p) for p in [PORTAL_PORT, *(s.default_port for s in SPECS)])
     assert 'exec kontor-\\"$KONTOR_SERVICE\\"' in dockerfile
-    for spec in SPECS:  # the entrypoint runs kontor-<service>: each package must declare that script
-        assert f'kontor-{spec.name} = "kontor_{spec.name}.__main__:main"' in \
-            (ROOT / "services" / spec.name / "pyproject.toml").read_text()
+    for name in [*(spec.name for spec in SPECS), "portal"]:  # the entrypoint runs kontor-<service>: each package
+        assert f'kontor-{name} = "kontor_{name}.__main__:main"' in \
+            (ROOT / "services" / name / "pyproject.toml").read_text()  # must declare that script
+        assert f"COPY services/{name}/pyproject.toml" in dockerfile, "its dependencies in the first layer"
     # the invoicing image renders PDFs with WeasyPrint: Pango, HarfBuzz-subset and fonts must be in it
     for package in ("libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"):
         assert package in dockerfile
@@ -90,3 +97,67 @@ def test_one_dockerfile_builds_every_service():
 def test_default_ports_are_the_documented_ones():
     assert {s.name: s.default_port for s in SPECS} == {
         "orders": 8101, "clients": 8102, "invoicing": 8103, "notifications": 8104}
+
+
+def defaults(env: dict[str, str]) -> dict[str, str]:
+    """The values compose gives when no variable is set (${X:-default} and ${X:-default}/rest)."""
+    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+
+
+def test_services_verify_the_realms_tokens_and_the_portal_signs_in_there(compose):
+    """One issuer everywhere (the address browsers use, KC_HOSTNAME), the keys and the discovery document from
+    the keycloak service inside; the HS256 development tokens only when asked for (development only)."""
+    services = compose["services"]
+    keycloak = defaults(services["keycloak"]["environment"])
+    issuer = keycloak["KC_HOSTNAME"] + "/realms/kontor"
+    assert issuer == "http://127.0.0.1:8180/realms/kontor"
+    for spec in SPECS:
+        env = defaults(services[f"{spec.name}-api"]["environment"])
+        settings = spec.settings_cls(**{k.removeprefix(spec.env_prefix).lower(): v for k, v in env.items()
+                                        if k.startswith(spec.env_prefix)}, environment="production",
+                                     jwt_secret="k" * 48)
+        assert settings.jwks_url == "http://keycloak:8080/realms/kontor/protocol/openid-connect/certs"
+        assert settings.jwt_issuer == issuer and settings.jwt_audience == "kontor-api"
+        assert settings.jwt_accept_dev_tokens is False
+        assert services[f"{spec.name}-api"]["environment"][f"{spec.env_prefix}JWT_ACCEPT_DEV_TOKENS"] == \
+            "${JWT_ACCEPT_DEV_TOKENS:-false}"
+    portal = services["portal"]
+    env = portal["environment"]
+    assert env["KONTOR_PORTAL_SESSION_SECRET"].startswith("${KONTOR_PORTAL_SESSION_SECRET:?"), "no default secret"
+    values = defaults({k: v for k, v in env.items() if k.startswith("KONTOR_PORTAL_")})
+    fields = set(PortalSettings.model_fields)
+    assert all(k.removeprefix("KONTOR_PORTAL_").lower() in fields for k in values), values
+    settings = PortalSettings(**{k.removeprefix("KONTOR_PORTAL_").lower(): v for k, v in values.items()
+                                 if k != "KONTOR_PORTAL_SESSION_SECRET"}, session_secret="s" * 48,
+                              environment="production")
+    assert settings.oidc_issuer == issuer
+    assert settings.oidc_discovery_url == "http://keycloak:8080/realms/kontor/.well-known/openid-configuration"
+    assert {settings.orders_url, settings.clients_url, settings.invoicing_url, settings.notifications_url} == {
+        f"http://{s.name}-api:{s.default_port}" for s in SPECS}
+    for spec in SPECS:
+        assert portal["depends_on"][f"{spec.name}-api"]["condition"] == "service_healthy"
+    assert portal["command"] == ["api"] and portal["restart"] == "unless-stopped"
+    assert portal["build"]["args"]["SERVICE"] == "portal" and portal["image"] == "kontor-portal"
+    assert portal["ports"] == [f"127.0.0.1:${{PORTAL_PORT:-{PORTAL_PORT}}}:{settings.http_port}"]
+    assert f"127.0.0.1:{settings.http_port}/healthz" in portal["healthcheck"]["test"][-1]
+    # the realm's portal client lets the portal's default address sign in
+    (client,) = [c for c in json.loads(REALM.read_text())["clients"] if c["clientId"] == "kontor-portal"]
+    assert f"{settings.public_base_url}/*" in client["redirectUris"]
+
+
+def test_keycloak_runs_the_projects_version_with_the_realm_file_and_its_database(compose):
+    keycloak = compose["services"]["keycloak"]
+    assert KEYCLOAK_VERSION is not None
+    assert keycloak["image"] == f"${{KEYCLOAK_IMAGE:-quay.io/keycloak/keycloak:{KEYCLOAK_VERSION.group(1)}}}"
+    assert keycloak["command"] == ["start", "--import-realm"]
+    assert keycloak["volumes"] == ["./deploy/keycloak/kontor-realm.json:/opt/keycloak/data/import/kontor-realm.json:ro"]
+    env = keycloak["environment"]
+    assert env["KC_DB"] == "postgres" and env["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"
+    assert env["KC_HEALTH_ENABLED"] == "true" and env["KC_HTTP_PORT"] == "8080"
+    assert keycloak["ports"] == ["127.0.0.1:${KEYCLOAK_PORT:-8180}:8080"]
+    assert keycloak["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/health/ready" in keycloak["healthcheck"]["test"][-1] and "9000" in keycloak["healthcheck"]["test"][-1]
+    assert keycloak["restart"] == "unless-stopped"
+    from kontor.testing.containers import LOCAL_IMAGES
+
+    assert LOCAL_IMAGES["keycloak"] == f"localhost/kontor-keycloak:{KEYCLOAK_VERSION.group(1)}", "containers.sh's tag"

@@ -41,15 +41,18 @@ class PortMapped(httpx.AsyncBaseTransport):
 
 @pytest.mark.timeout(1200)
 async def test_compose_up_runs_the_demo_journey_healthy_and_leaves_nothing(tmp_path):
-    require_engine("kafka", "postgres", "mail", "python", *(f"kontor-{s}" for s in SERVICES))
+    require_engine("kafka", "postgres", "mail", "python", "keycloak", "kontor-portal",
+                   *(f"kontor-{s}" for s in SERVICES))
+    # the services verify Keycloak's tokens; the journey's HS256 development tokens are accepted beside them
     project = compose_project(unique("kontor-test-"), KONTOR_JWT_SECRET=DEV_JWT_SECRET, KONTOR_ENV="development",
+                              JWT_ACCEPT_DEV_TOKENS="true", KONTOR_PORTAL_SESSION_SECRET="p" * 48,
                               ALLOW_FUTURE_AS_OF="true", ORDERS_PUBLIC_URL="http://orders-api:8101")
     clients = {s: httpx.AsyncClient(base_url=project.url(f"{s.upper()}_PORT"), timeout=60) for s in SERVICES}
     try:
         project.up()
         states = {c["Names"][0].removeprefix(f"{project.name}_"): c for c in project.containers()}
         expected = {f"{s}-{role}_1" for s in SERVICES for role in ("migrate", "api", "worker")} \
-            | {"kafka_1", "postgres_1", "mail_1"}
+            | {"kafka_1", "postgres_1", "mail_1", "keycloak_1", "portal_1"}
         assert set(states) == expected
         for name, c in states.items():
             if "-migrate" in name:

@@ -25,6 +25,7 @@ from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
 from kontor_orders.spec import SPEC as ORDERS
+from kontor_portal.settings import PortalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -36,6 +37,8 @@ SCALED = {"invoicing", "notifications"}  # workers with a HorizontalPodAutoscale
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 SHARED_ENV = {"KONTOR_JWT_SECRET": "jwt_secret", "KONTOR_ENV": "environment"}  # one name in every service
 OTHER_ENV = {"XDG_CACHE_HOME"}  # not a Kontor setting: fontconfig's cache on the read-only root file system
+PORTAL, KEYCLOAK = "kontor-portal", "kontor-keycloak"
+REALM = ROOT / "deploy" / "keycloak" / "kontor-realm.json"
 GENERATED = re.compile(r"-[a-z0-9]{10}$")  # the hash suffix kustomize gives generated ConfigMaps and Secrets
 
 
@@ -225,7 +228,7 @@ def settings_of(spec, values: dict[str, str], secrets: dict[str, dict], objects:
 def test_dev_generates_its_secrets_and_production_keeps_them_out_of_git(rendered):
     dev = Objects(rendered["dev"])
     assert sorted(GENERATED.sub("", s["metadata"]["name"]) for s in dev.kinds("Secret")) == sorted(
-        ["kontor-secrets", *(f"kontor-{s.name}-db-app" for s in SPECS)])
+        ["kontor-secrets", "kontor-keycloak-db-app", *(f"kontor-{s.name}-db-app" for s in SPECS)])
     assert Objects(rendered["production"]).kinds("Secret") == [], "created by the operator and CloudNativePG"
 
 
@@ -262,6 +265,8 @@ def test_production_points_at_the_strimzi_and_cloudnativepg_examples(rendered):
 def test_the_dev_overlay_points_at_the_development_infrastructure(rendered):
     objects = Objects(rendered["dev"])
     for deployment, container in walk_containers(rendered["dev"]):
+        if deployment["metadata"]["name"] in (PORTAL, KEYCLOAK):
+            continue  # test_the_portal_... and test_keycloak_...
         spec = next(s for s in SPECS if deployment["metadata"]["name"].startswith(f"kontor-{s.name}-"))
         values, secrets = container_env(objects, container)
         settings = settings_of(spec, values, secrets, objects)
@@ -269,6 +274,101 @@ def test_the_dev_overlay_points_at_the_development_infrastructure(rendered):
         assert make_url(settings.database_url).host == "postgres"
         if deployment["kind"] == "Deployment" and deployment["metadata"]["name"].endswith("-api"):
             assert deployment["spec"]["replicas"] == 1
+
+
+def service_port(objects: Objects, url: str) -> None:
+    """`url` names a Service of the manifests, on one of its ports."""
+    host, port = re.match(r"https?://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
+    assert int(port) in [p["port"] for p in objects.get("Service", host)["spec"]["ports"]], url
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_portal_has_a_deployment_and_service_consistent_with_its_settings_and_the_apis(rendered, overlay):
+    objects = Objects(rendered[overlay])
+    portal, service = objects.get("Deployment", PORTAL), objects.get("Service", PORTAL)
+    (container,) = pod_spec(portal)["containers"]
+    assert container["args"] == ["api"], "kontor-portal api (deploy/Dockerfile's entrypoint)"
+    assert container["image"].rsplit("/", 1)[-1].split(":")[0] == PORTAL
+    values, secrets = container_env(objects, container)
+    fields = set(PortalSettings.model_fields)
+    for key in values:
+        if key in OTHER_ENV or key == "KONTOR_ENV":
+            continue
+        assert key.startswith("KONTOR_PORTAL_") and key.removeprefix("KONTOR_PORTAL_").lower() in fields, key
+    assert secrets == {"KONTOR_PORTAL_SESSION_SECRET": {"name": secrets["KONTOR_PORTAL_SESSION_SECRET"]["name"],
+                                                        "key": "portal-session-secret"}}
+    # the settings accept it as a pod starts (production refuses a portal without OpenID Connect)
+    settings = PortalSettings(**{k.removeprefix("KONTOR_PORTAL_").lower(): v for k, v in values.items()
+                                 if k.startswith("KONTOR_PORTAL_")}, session_secret="s" * 48,
+                              environment=values["KONTOR_ENV"])
+    assert settings.environment == ("development" if overlay == "dev" else "production")
+    assert settings.oidc_issuer and settings.oidc_discovery_url
+    (port,), (container_port,) = service["spec"]["ports"], container["ports"]
+    assert port["port"] == container_port["containerPort"] == settings.http_port == 8100
+    assert port["targetPort"] == container_port["name"]
+    assert service["spec"]["selector"].items() <= portal["spec"]["template"]["metadata"]["labels"].items()
+    assert {container[k]["httpGet"]["path"] for k in ("startupProbe", "livenessProbe", "readinessProbe")} == \
+        {"/healthz"}
+    # the four APIs and Keycloak's discovery document by their Services, inside the cluster
+    for url in (settings.orders_url, settings.clients_url, settings.invoicing_url, settings.notifications_url):
+        service_port(objects, url)
+    assert {settings.orders_url, settings.clients_url, settings.invoicing_url, settings.notifications_url} == {
+        f"http://kontor-{s.name}:{s.default_port}" for s in SPECS}
+    service_port(objects, settings.oidc_discovery_url)
+    assert settings.oidc_discovery_url.endswith("/realms/kontor/.well-known/openid-configuration")
+    assert pod_spec(portal)["securityContext"]["runAsNonRoot"] is True
+    budgets = {b["metadata"]["name"]: b["spec"] for b in objects.kinds("PodDisruptionBudget")}
+    assert budgets[PORTAL]["selector"]["matchLabels"] == portal["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keycloak_imports_the_realm_file_and_every_service_trusts_its_issuer(rendered, overlay):
+    objects = Objects(rendered[overlay])
+    keycloak, service = objects.get("Deployment", KEYCLOAK), objects.get("Service", KEYCLOAK)
+    (container,) = pod_spec(keycloak)["containers"]
+    assert container["args"] == ["start", "--import-realm"]
+    values, secrets = container_env(objects, container)
+    assert values["KC_HEALTH_ENABLED"] == "true" and values["KC_HTTP_ENABLED"] == "true"
+    assert values["KC_DB"] == "postgres" and values["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+    assert {k: v["key"] for k, v in secrets.items()} == {
+        "KC_DB_URL": "jdbc-uri", "KC_DB_USERNAME": "username", "KC_DB_PASSWORD": "password",
+        "KC_BOOTSTRAP_ADMIN_PASSWORD": "admin-password"}
+    # the realm: the ConfigMap holds deploy/keycloak/kontor-realm.json as it is, mounted where --import-realm reads
+    (mount,) = container["volumeMounts"]
+    assert mount["mountPath"] == "/opt/keycloak/data/import"
+    (volume,) = [v for v in pod_spec(keycloak)["volumes"] if v["name"] == mount["name"]]
+    realm = objects.get("ConfigMap", GENERATED.sub("", volume["configMap"]["name"]))
+    assert GENERATED.sub("", realm["metadata"]["name"]) == "kontor-keycloak-realm"
+    assert json.loads(realm["data"]["kontor-realm.json"]) == json.loads(REALM.read_text())
+    # probes on the management interface, the Service on the HTTP port
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": int(values["KC_HTTP_PORT"]), "management": 9000}
+    assert {k: (container[k]["httpGet"]["path"], container[k]["httpGet"]["port"])
+            for k in ("startupProbe", "livenessProbe", "readinessProbe")} == {
+        "startupProbe": ("/health/started", "management"), "livenessProbe": ("/health/live", "management"),
+        "readinessProbe": ("/health/ready", "management")}
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == "http" and port["port"] == ports["http"]
+    assert service["spec"]["selector"].items() <= keycloak["spec"]["template"]["metadata"]["labels"].items()
+
+    # one issuer: the address browsers use (KC_HOSTNAME) in every service's and the portal's settings, the keys
+    # fetched inside the cluster
+    issuer = values["KC_HOSTNAME"].rstrip("/") + "/realms/kontor"
+    (portal_c,) = pod_spec(objects.get("Deployment", PORTAL))["containers"]
+    assert container_env(objects, portal_c)[0]["KONTOR_PORTAL_OIDC_ISSUER"] == issuer
+    for spec in SPECS:
+        (api_c,) = pod_spec(objects.get("Deployment", f"kontor-{spec.name}-api"))["containers"]
+        settings = settings_of(spec, *container_env(objects, api_c), objects)
+        assert settings.jwt_issuer == issuer and settings.jwt_audience == "kontor-api"
+        assert settings.jwks_url == "http://kontor-keycloak:8080/realms/kontor/protocol/openid-connect/certs"
+        service_port(objects, settings.jwks_url)
+        assert settings.jwt_accept_dev_tokens is False
+    if overlay == "dev":  # the realm file's portal client lets the portal's address sign in and out
+        (client,) = [c for c in json.loads(REALM.read_text())["clients"] if c["clientId"] == "kontor-portal"]
+        public = container_env(objects, portal_c)[0]["KONTOR_PORTAL_PUBLIC_BASE_URL"]
+        assert f"{public}/*" in client["redirectUris"]
 
 
 @pytest.mark.unit

@@ -41,6 +41,10 @@ class PortalSettings(BaseSettings):
 
     oidc_issuer: str | None = Field(default=None, description="e.g. http://127.0.0.1:8180/realms/kontor; unset: "
                                     "no OpenID Connect sign-in (development falls back to the dev sign-in)")
+    oidc_discovery_url: str | None = Field(default=None, description="where the portal itself fetches the provider's "
+                                           "discovery document when the browser's address of the issuer is not "
+                                           "reachable from the portal (containers: http://keycloak:8080/realms/kontor/"
+                                           ".well-known/openid-configuration); unset: the issuer's")
     oidc_client_id: str = "kontor-portal"
     oidc_client_secret: SecretStr | None = Field(default=None, description="unset for a public client (PKCE only)")
     oidc_scope: str = "openid profile email"

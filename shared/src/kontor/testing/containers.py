@@ -30,7 +30,9 @@ from kontor.logging import get_logger
 
 log = get_logger(__name__)
 LOCAL_IMAGES = {"kafka": "localhost/kontor-kafka:3.9.1", "postgres": "localhost/kontor-postgres:15",
-                "mail": "localhost/kontor-mail:1", "python": "localhost/kontor-python:3.11"}
+                "mail": "localhost/kontor-mail:1", "python": "localhost/kontor-python:3.11",
+                # the version of deploy/keycloak/pom.xml (deploy/containers.sh tags it so; tests/test_compose.py)
+                "keycloak": "localhost/kontor-keycloak:26.5.6"}
 
 
 def _ping(docker_host: str, timeout_s: float = 5) -> bool:
@@ -165,7 +167,7 @@ def _started(container: Any) -> None:
 # compose.yaml as a project of its own ---------------------------------------------------------------
 
 PORTS = ("KAFKA_PORT", "POSTGRES_PORT", "SMTP_PORT", "MAIL_UI_PORT", "ORDERS_PORT", "CLIENTS_PORT",
-         "INVOICING_PORT", "NOTIFICATIONS_PORT")
+         "INVOICING_PORT", "NOTIFICATIONS_PORT", "PORTAL_PORT", "KEYCLOAK_PORT")
 
 
 @dataclass
@@ -231,7 +233,8 @@ def compose_project(name: str, **settings: str) -> ComposeProject:
     ports = {variable: free_port() for variable in PORTS}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, **settings,
            "KAFKA_IMAGE": LOCAL_IMAGES["kafka"], "POSTGRES_IMAGE": LOCAL_IMAGES["postgres"],
-           "MAIL_IMAGE": LOCAL_IMAGES["mail"], "PYTHON_IMAGE": LOCAL_IMAGES["python"]}
+           "MAIL_IMAGE": LOCAL_IMAGES["mail"], "PYTHON_IMAGE": LOCAL_IMAGES["python"],
+           "KEYCLOAK_IMAGE": LOCAL_IMAGES["keycloak"]}
     return ComposeProject(name, env, ports)
 
 

@@ -66,7 +66,8 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
         oauth.register(
             "kontor", client_id=settings.oidc_client_id,
             client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
-            server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
+            server_metadata_url=settings.oidc_discovery_url
+            or settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
             client_kwargs={"scope": settings.oidc_scope, "code_challenge_method": "S256"})
         issuer = urlsplit(settings.oidc_issuer)
         form_action_extra = f" {issuer.scheme}://{issuer.netloc}"  # sign-out posts, then goes to the provider
