@@ -35,7 +35,15 @@ os.environ.setdefault("KONTOR_ENV", "development")
 from kontor.db import upgrade  # noqa: E402
 from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port  # noqa: E402
 from kontor.devinfra.kafka import LocalKafka  # noqa: E402
-from kontor.devinfra.keycloak import ADMIN_PASSWORD, ADMIN_USER, AUDIENCE, DEMO_USERS, LocalKeycloak  # noqa: E402
+from kontor.devinfra.keycloak import (  # noqa: E402
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    AUDIENCE,
+    DEMO_USERS,
+    NOTIFICATIONS_CLIENT,
+    NOTIFICATIONS_DEV_SECRET,
+    LocalKeycloak,
+)
 from kontor.devinfra.keycloak import distribution as keycloak_distribution  # noqa: E402
 from kontor.devinfra.postgres import LocalPostgres, ensure_database  # noqa: E402
 from kontor_clients.spec import SPEC as CLIENTS  # noqa: E402
@@ -157,6 +165,11 @@ class Stack:
             env.setdefault(f"{spec.env_prefix}JWT_ISSUER", self.keycloak.issuer)
             env.setdefault(f"{spec.env_prefix}JWT_AUDIENCE", AUDIENCE)
             env.setdefault(f"{spec.env_prefix}JWT_ACCEPT_DEV_TOKENS", "true")
+            if spec.name == "notifications":
+                # its token for the documents it attaches: client credentials of kontor-notifications
+                env.setdefault("KONTOR_NOTIFICATIONS_OIDC_TOKEN_URL", self.keycloak.token_url)
+                env.setdefault("KONTOR_NOTIFICATIONS_OIDC_CLIENT_ID", NOTIFICATIONS_CLIENT)
+                env.setdefault("KONTOR_NOTIFICATIONS_OIDC_CLIENT_SECRET", NOTIFICATIONS_DEV_SECRET)
         return env
 
     async def start_services(self) -> None:

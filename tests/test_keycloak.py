@@ -229,3 +229,138 @@ async def test_members_change_their_e_mail_and_language_in_the_account_console(k
         assert done.headers["location"].startswith("http://127.0.0.1:8100/auth/callback?")
     users = keycloak.admin("GET", "/users?exact=true&email=anton.berater@kontor.example")
     assert isinstance(users, list) and [u["username"] for u in users] == ["anton.berater@kontor.example"]
+
+
+async def test_the_notifications_service_account_has_only_the_scope_documents_read(keycloak):
+    """`kontor-notifications` (client credentials, deploy/keycloak/kontor-realm.json): its token has no
+    role, the audience of the APIs and `documents:read` among the scopes Keycloak adds; the client has
+    no other grant."""
+    import jwt
+
+    from kontor.devinfra import InfraError
+    from kontor.devinfra.keycloak import NOTIFICATIONS_CLIENT, NOTIFICATIONS_DEV_SECRET, _post_form
+    from kontor.settings import ServiceSettings
+
+    issued = keycloak.client_credentials_token()
+    assert "documents:read" in issued["scope"].split(), issued["scope"]
+    claims = jwt.decode(issued["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == "kontor-api" or "kontor-api" in claims["aud"]
+    assert claims["azp"] == NOTIFICATIONS_CLIENT
+    assert claims.get("roles") in (None, [])
+    principal = await TokenVerifier(ServiceSettings(environment="production", jwks_url=keycloak.jwks_url,
+                                                    jwt_issuer=keycloak.issuer, jwt_audience="kontor-api")
+                                    ).verify(issued["access_token"])
+    assert principal.roles == frozenset()
+    assert principal.scopes == frozenset({"documents:read"}) and principal.reads_all_documents
+    assert principal.actor.kind == "system"
+
+    # its service account has no realm role (not even the default `member`)
+    [client] = keycloak.admin("GET", f"/clients?clientId={NOTIFICATIONS_CLIENT}")
+    account = keycloak.admin("GET", f"/clients/{client['id']}/service-account-user")
+    roles = keycloak.admin("GET", f"/users/{account['id']}/role-mappings/realm/composite")
+    assert not {r["name"] for r in roles} & {"member", "advisor"}, roles
+    assert (client["standardFlowEnabled"], client["directAccessGrantsEnabled"], client["publicClient"]) == \
+        (False, False, False)
+    with pytest.raises(InfraError, match=r"unauthorized_client|invalid_grant"):  # no password grant
+        _post_form(keycloak.token_url, {"grant_type": "password", "client_id": NOTIFICATIONS_CLIENT,
+                                        "client_secret": NOTIFICATIONS_DEV_SECRET,
+                                        "username": MIA[0], "password": MIA[1]})
+    with pytest.raises(InfraError, match="401"):  # a wrong secret
+        keycloak.client_credentials_token(secret="not-the-secret")
+
+
+async def test_invoice_e_mails_fetch_their_documents_with_client_credentials(keycloak, infra, topic_prefix):
+    """All four services verify through the realm's JWKS only (no development tokens): a member and an
+    advisor of Keycloak issue an invoice; the client-credentials token of kontor-notifications downloads
+    its PDF and nothing else; notifications, with those client credentials, sends the invoice e-mail
+    with the PDF and the X-Rechnung through the SMTP server, byte for byte as invoicing stored them."""
+    import datetime as dt
+
+    from kontor.clock import FixedClock
+    from kontor.devinfra.keycloak import NOTIFICATIONS_DEV_SECRET
+    from kontor.devinfra.smtp import read_messages
+    from kontor.testing import eventually
+    from kontor.testing.services import draft_of_active_order, ok, running_service
+    from kontor_clients.spec import SPEC as CLIENTS
+    from kontor_invoicing.spec import SPEC as INVOICING
+    from kontor_notifications.adapters.documents import DocumentFetcher
+    from kontor_notifications.domain.model import DocumentRef
+    from kontor_notifications.spec import SPEC as NOTIFICATIONS
+
+    if infra.maildir is None:
+        pytest.skip("the SMTP server's Maildir is not readable here (KONTOR_TEST_MAILDIR unset)")
+    run = uuid.uuid4().hex[:8]
+    billing = f"rechnung.{run}@acme.example"
+    common = {"topic_prefix": topic_prefix, "jwks_url": keycloak.jwks_url, "jwt_issuer": keycloak.issuer,
+              "jwt_audience": "kontor-api", "jwt_accept_dev_tokens": False}
+    async with running_service(CLIENTS, infra, **common, standing_run_enabled=False) as clients, \
+            running_service(SPEC, infra, **common, serve_http=True, order_runs_enabled=False) as orders, \
+            running_service(INVOICING, infra, **common, serve_http=True, billing_runs_enabled=False,
+                            clock=FixedClock(dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC))) as invoicing, \
+            running_service(NOTIFICATIONS, infra, **common, smtp_host=infra.smtp_host, smtp_port=infra.smtp_port,
+                            delivery_interval_s=0.1, retry_base_s=0.2, oidc_token_url=keycloak.token_url,
+                            oidc_client_secret=NOTIFICATIONS_DEV_SECRET) as notifications:
+        # (Beate approves: the account-console test changes Anton's e-mail, his user name)
+        mia, advisor = bearer(keycloak, MIA), bearer(keycloak, BEATE)
+        client = await ok(clients.http.post("/clients", headers=mia, json={
+            "kind": "company", "name": f"ACME {run} GmbH", "invoice_email": billing, "language": "de",
+            "address": {"street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}}))
+        body = {
+            "client_id": client["id"], "contact_person": {"name": "Erika Muster", "email": billing},
+            "sector": "design", "place_of_service": "DE", "project_name": "Relaunch 2027",
+            "description": "Website", "currency": "EUR",
+            "lines": [{"description": "Workshop", "quantity": "2", "unit": "day", "unit_price": "640.00"}],
+            "service_period": {"start": "2027-02-01", "end": "2027-02-28"},
+            "confirmation": {"mode": "skip", "skip_reason": "Rahmenvertrag"},
+            "payment": {"mode": "after_completion", "due_in_days": 14, "invoice_date": "2027-03-05"}}
+        _, draft = await draft_of_active_order(orders.http, invoicing.http, body, member=mia, advisor=advisor,
+                                              as_of="2027-03-01")
+        iid = draft["invoice_id"]
+        await ok(invoicing.http.post(f"/invoices/{iid}/issue", headers=mia), 202)
+
+        async def issued():
+            inv = await ok(invoicing.http.get(f"/invoices/{iid}", headers=mia))
+            return inv if inv["status"] == "invoiced" else None
+        invoice = await eventually(issued, timeout_s=90, what="the invoice issued")
+        [pdf] = [d for d in invoice["documents"] if d["kind"] == "pdf"]
+
+        # the service's token: the PDF, and no route that needs a role; the member's token as before
+        service = {"Authorization": f"Bearer {keycloak.client_credentials_token()['access_token']}"}
+        download = await invoicing.http.get(pdf["url"], headers=service)
+        assert download.status_code == 200, download.text
+        assert download.content.startswith(b"%PDF") and hashlib.sha256(download.content).hexdigest() == pdf["sha256"]
+        refused = await invoicing.http.get("/invoices", headers=service)
+        assert refused.status_code == 403 and "no Kontor role" in refused.text, refused.text
+        assert (await invoicing.http.get(f"/invoices/{iid}", headers=service)).status_code == 403
+        assert (await orders.http.get("/orders", headers=service)).status_code == 403
+        assert (await invoicing.http.get(pdf["url"], headers=mia)).status_code == 200
+        assert (await invoicing.http.get(pdf["url"], headers={"Authorization": f"Bearer {token('x')}"})
+                ).status_code == 401  # the HS256 development token: refused without jwt_accept_dev_tokens
+
+        # the e-mail notifications sent, its documents fetched with its own client-credentials token
+        async def received():
+            return [m for m in read_messages(infra.maildir)
+                    if billing in m.get("X-Kontor-Envelope-To", "") and invoice["number"] in m["Subject"]] or None
+        [mail] = await eventually(received, timeout_s=90, what="the invoice e-mail at the client")
+        sent = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+        assert hashlib.sha256(sent[pdf["filename"]]).hexdigest() == pdf["sha256"], list(sent)
+        [xml] = [d for d in invoice["documents"] if d["kind"] == "xrechnung"]
+        assert hashlib.sha256(sent[xml["filename"]]).hexdigest() == xml["sha256"], list(sent)
+
+        # a token the documents' owner refuses (401) is replaced by a new one at once
+        fetcher = DocumentFetcher(notifications.settings)
+        try:
+            head, payload, signature = service["Authorization"][7:].split(".")
+            fetcher.oauth.token = {"access_token": f"{head}.{payload}.{signature[:-6]}AAAAAA",
+                                   "token_type": "Bearer", "expires_at": int(time.time()) + 600}
+            got = await fetcher.fetch(DocumentRef(pdf["filename"], "application/pdf", pdf["sha256"], pdf["url"]))
+            assert hashlib.sha256(got).hexdigest() == pdf["sha256"]
+            kept = fetcher.oauth.token["access_token"]
+            assert kept.split(".")[2] != f"{signature[:-6]}AAAAAA"
+            await fetcher.fetch(DocumentRef(pdf["filename"], "application/pdf", pdf["sha256"], pdf["url"]))
+            assert fetcher.oauth.token["access_token"] == kept  # kept while it is valid
+            fetcher.oauth.token["expires_at"] = int(time.time()) + 10  # within the leeway: replaced first
+            await fetcher.fetch(DocumentRef(pdf["filename"], "application/pdf", pdf["sha256"], pdf["url"]))
+            assert fetcher.oauth.token["access_token"] != kept
+        finally:
+            await fetcher.close()

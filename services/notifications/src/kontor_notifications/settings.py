@@ -1,5 +1,5 @@
 """Settings of the notifications service (env prefix KONTOR_NOTIFICATIONS_)."""
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kontor.settings import ServiceSettings
@@ -46,4 +46,22 @@ class NotificationsSettings(ServiceSettings):
         default=None, description="bearer token to fetch documents from orders and invoicing (with RS256: one "
                                   "the identity provider issued with the scope documents:read); when unset, one with "
                                   "only that scope is minted with the HS256 secret")
+    oidc_token_url: str | None = Field(
+        default=None, description="the identity provider's token endpoint (Keycloak: <realm URL>/protocol/"
+                                  "openid-connect/token): with it, the token to fetch documents is obtained by the "
+                                  "OAuth 2.0 client-credentials grant (and kept until shortly before it expires)")
+    oidc_client_id: str = Field(default="kontor-notifications", description="the confidential client of the "
+                                "client-credentials grant (its token: no role, the scope documents:read)")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="that client's secret")
+    oidc_token_leeway_s: float = Field(default=30, ge=0, description="a token expiring within this many seconds "
+                                       "is replaced before it is used")
     document_timeout_s: float = 30
+
+    @model_validator(mode="after")
+    def _client_credentials_complete(self) -> "NotificationsSettings":
+        if self.oidc_token_url and self.oidc_client_secret is None:
+            raise ValueError("oidc_token_url is set but oidc_client_secret is not: the client-credentials grant "
+                             "needs the secret of the client oidc_client_id")
+        if self.oidc_token_url and self.service_token is not None:
+            raise ValueError("set either oidc_token_url (client credentials) or service_token, not both")
+        return self

@@ -12,6 +12,11 @@ The realm (see `REALM`, `DEMO_USERS`):
 - `kontor-portal`: public OIDC client, authorization code with PKCE S256, redirect URIs
   `http://127.0.0.1:8100/*`; `kontor-tests`: public client with the password grant, for tests
   and the demo only (a development realm);
+- `kontor-notifications`: confidential client with only the client-credentials grant (service
+  account without realm roles), whose tokens carry `aud: kontor-api` and the scope `documents:read`
+  (the client scope of `deploy/keycloak/client-scope-documents-read.json`, which `start` adds with the
+  admin API: a realm file that declares any `clientScopes` loses all of Keycloak's built-in ones);
+  its secret in the realm file, `NOTIFICATIONS_DEV_SECRET`, is for development only;
 - self-registration with the e-mail as user name, no e-mail verification, the privacy policy
   accepted on registration (required action "Terms and Conditions", a default action); German
   (default) and English.
@@ -39,6 +44,9 @@ REALM = "kontor"
 AUDIENCE = "kontor-api"
 PORTAL_CLIENT = "kontor-portal"
 TEST_CLIENT = "kontor-tests"  # password grant; development only
+NOTIFICATIONS_CLIENT = "kontor-notifications"  # client credentials: the documents e-mails attach
+NOTIFICATIONS_DEV_SECRET = "dev-notifications-secret-replace-me"  # noqa: S105 - the realm file's, development only
+DOCUMENTS_SCOPE = "documents:read"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"  # noqa: S105 - the master realm's bootstrap admin, development only
 
@@ -148,6 +156,7 @@ class LocalKeycloak:
         realm's discovery document answers), or None when reused."""
         started = time.monotonic()
         if self.ready():
+            self.ensure_documents_scope()
             return None
         if port_open(self.host, self.port):
             raise InfraError(f"port {self.port} is taken by a program that is not Keycloak with the {REALM} realm")
@@ -177,6 +186,7 @@ class LocalKeycloak:
                                         env=env, start_new_session=True, cwd=base)
         while time.monotonic() - started < timeout_s:
             if self.ready():
+                self.ensure_documents_scope()
                 return time.monotonic() - started
             if self.process.poll() is not None:
                 tail = self.log.read_text(errors="replace")[-3000:]
@@ -195,6 +205,33 @@ class LocalKeycloak:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def ensure_documents_scope(self) -> None:
+        """The client scope `documents:read` (deploy/keycloak/client-scope-documents-read.json) exists and
+        is a default scope of `kontor-notifications`, so its client-credentials tokens carry it in `scope`
+        (idempotent; a realm imported before the client existed is left without it)."""
+        scope = json.loads((realm_file().parent / "client-scope-documents-read.json").read_text())
+        clients = self.admin("GET", f"/clients?clientId={NOTIFICATIONS_CLIENT}")
+        if not isinstance(clients, list) or not clients:
+            return
+        existing = self.admin("GET", "/client-scopes")
+        found = [s for s in existing if s["name"] == scope["name"]] if isinstance(existing, list) else []
+        if not found:
+            self.admin("POST", "/client-scopes", scope)
+            created = self.admin("GET", "/client-scopes")
+            found = [s for s in created if s["name"] == scope["name"]] if isinstance(created, list) else []
+        if not found:
+            raise InfraError(f"Keycloak did not create the client scope {scope['name']}")
+        client_id, scope_id = clients[0]["id"], found[0]["id"]
+        defaults = self.admin("GET", f"/clients/{client_id}/default-client-scopes")
+        if not isinstance(defaults, list) or scope_id not in {d["id"] for d in defaults}:
+            self.admin("PUT", f"/clients/{client_id}/default-client-scopes/{scope_id}")
+
+    def client_credentials_token(self, client_id: str = NOTIFICATIONS_CLIENT,
+                                 secret: str = NOTIFICATIONS_DEV_SECRET) -> dict:
+        """The token response of the client-credentials grant (a service's token)."""
+        return _post_form(self.token_url, {"grant_type": "client_credentials", "client_id": client_id,
+                                           "client_secret": secret})
 
     # --- tokens and the admin API (tests, the demo) -------------------------------------------
 
