@@ -6,12 +6,14 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from kontor.testing import TestInfra, eventually
+from kontor.testing.browser import CHROMIUM as CHROMIUM
+from kontor.testing.browser import CHROMIUM_ARGS as CHROMIUM_ARGS
+from kontor.testing.browser import SCREENSHOTS
 from kontor.testing.services import auth, running_service
 from kontor_clients.spec import SPEC as CLIENTS
 from kontor_invoicing.spec import SPEC as INVOICING
@@ -19,11 +21,8 @@ from kontor_orders.spec import SPEC as ORDERS
 from kontor_portal.settings import PortalSettings
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-# Debian's Chromium (deploy/bootstrap.sh installs it), as the browser tests launch it; never `playwright install`
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[3] / ".local" / "screenshots"
+# Debian's Chromium launched as every browser test does (kontor.testing.browser); never `playwright install`
+SHOTS = SCREENSHOTS
 
 
 @dataclass
