@@ -217,3 +217,14 @@ def test_a_period_whose_draft_may_exist_keeps_its_price():
     changed, _ = pricing.change_order_price(o, line=0, unit_price=D("480.00"), effective_from=dt.date(2027, 3, 31),
                                             today=dt.date(2027, 3, 23), draft_lead_days=7)
     assert changed.schedule[2].net_amount == D("530.00")
+
+
+def test_a_price_change_keeps_the_order_an_amount_that_can_be_billed():
+    o = active(draft_fields([line("Support", "450.00", qty="1000", unit="month")],
+                            PaymentTerms("recurring", 14, interval="month", first_invoice_date=dt.date(2027, 1, 31)),
+                            start=dt.date(2027, 1, 1), end=dt.date(2027, 6, 30)))
+    with pytest.raises(InvalidInput) as refused:
+        pricing.change_order_price(o, line=0, unit_price=D("999999.99"), effective_from=dt.date(2027, 3, 31),
+                                   today=dt.date(2027, 2, 10))
+    assert [f for f, _ in refused.value.errors] == ["unit_price"]
+    assert "above 999999999.99" in refused.value.errors[0][1]

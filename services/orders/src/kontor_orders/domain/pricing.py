@@ -22,7 +22,7 @@ from kontor import lifecycle
 from kontor.errors import Conflict, InvalidInput
 from kontor.inputs import MAX_AMOUNT, check_currency_decimals
 from kontor.money import round_money
-from kontor_orders.domain.model import Order
+from kontor_orders.domain.model import Order, amount_errors
 from kontor_orders.domain.schedule import Line, PlannedInvoice
 
 
@@ -121,4 +121,7 @@ def change_order_price(order: Order, *, line: int, unit_price: Decimal, effectiv
                                            line=line, unit_price=unit_price, effective_from=effective_from,
                                            issued=len(order.issued_invoices), today=today,
                                            draft_lead_days=draft_lead_days)
-    return lifecycle.next_version(order, lines=lines, schedule=schedule), change
+    after = lifecycle.next_version(order, lines=lines, schedule=schedule)
+    if errors := amount_errors(after):  # every invoice of it must stay an amount that can be billed
+        raise InvalidInput([("unit_price", message) for _, message in errors])
+    return after, change
