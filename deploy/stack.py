@@ -96,6 +96,7 @@ class Stack:
         self.postgres = LocalPostgres()
         # the identity provider (make up): the services then verify its tokens through the realm's JWKS
         self.keycloak = LocalKeycloak() if keycloak else None
+        self.client_credentials = False  # the realm has kontor-notifications (client credentials)
         nodes = count_from_env("KAFKA_NODES")
         # a cluster keeps its data apart from the single node's (a KRaft quorum is fixed when formatted)
         self.kafka = LocalKafka(nodes=nodes, name="kafka" if nodes == 1 else f"kafka-{nodes}")
@@ -135,6 +136,10 @@ class Stack:
             seconds = keycloak.result()
             say(f"Keycloak on {self.keycloak.url} "
                 f"({'already running, reused' if seconds is None else f'started in {seconds:.1f}s'})")
+            self.client_credentials = self.keycloak.ensure_documents_scope()
+            if not self.client_credentials:
+                say(f"Keycloak's realm (imported earlier) has no client {NOTIFICATIONS_CLIENT}: notifications "
+                    "fetches documents with development tokens (remove .local/keycloak-data to import it anew)")
         pool.shutdown()
 
     async def prepare_databases(self) -> None:
@@ -165,7 +170,7 @@ class Stack:
             env.setdefault(f"{spec.env_prefix}JWT_ISSUER", self.keycloak.issuer)
             env.setdefault(f"{spec.env_prefix}JWT_AUDIENCE", AUDIENCE)
             env.setdefault(f"{spec.env_prefix}JWT_ACCEPT_DEV_TOKENS", "true")
-            if spec.name == "notifications":
+            if spec.name == "notifications" and self.client_credentials:
                 # its token for the documents it attaches: client credentials of kontor-notifications
                 env.setdefault("KONTOR_NOTIFICATIONS_OIDC_TOKEN_URL", self.keycloak.token_url)
                 env.setdefault("KONTOR_NOTIFICATIONS_OIDC_CLIENT_ID", NOTIFICATIONS_CLIENT)

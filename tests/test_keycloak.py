@@ -364,3 +364,36 @@ async def test_invoice_e_mails_fetch_their_documents_with_client_credentials(key
             assert fetcher.oauth.token["access_token"] != kept
         finally:
             await fetcher.close()
+
+
+async def test_make_up_gives_notifications_the_client_credentials(keycloak):
+    """deploy/stack.py: with Keycloak, notifications gets the token URL, client id and secret of the
+    realm's kontor-notifications, and with them a token that fetches documents; a realm without that
+    client leaves notifications on the development tokens."""
+    import importlib.util
+    from pathlib import Path
+
+    from kontor_notifications.adapters.documents import DocumentFetcher
+    from kontor_notifications.settings import NotificationsSettings
+
+    path = Path(__file__).parents[1] / "deploy" / "stack.py"
+    spec = importlib.util.spec_from_file_location("kontor_stack_under_test", path)
+    assert spec and spec.loader
+    stack_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack_module)
+    stack = stack_module.Stack(keycloak=True)
+    stack.keycloak = keycloak
+    assert "KONTOR_NOTIFICATIONS_OIDC_TOKEN_URL" not in stack.service_env(stack_module.NOTIFICATIONS)
+    stack.client_credentials = keycloak.ensure_documents_scope()
+    env = stack.service_env(stack_module.NOTIFICATIONS)
+    assert env["KONTOR_NOTIFICATIONS_OIDC_TOKEN_URL"] == keycloak.token_url
+    settings = NotificationsSettings(oidc_token_url=env["KONTOR_NOTIFICATIONS_OIDC_TOKEN_URL"],
+                                     oidc_client_id=env["KONTOR_NOTIFICATIONS_OIDC_CLIENT_ID"],
+                                     oidc_client_secret=env["KONTOR_NOTIFICATIONS_OIDC_CLIENT_SECRET"])
+    fetcher = DocumentFetcher(settings)
+    try:
+        await fetcher._new_token(fetcher.oauth)
+        assert "documents:read" in fetcher.oauth.token["scope"].split()
+    finally:
+        await fetcher.close()
+    assert "KONTOR_ORDERS_OIDC_TOKEN_URL" not in stack.service_env(stack_module.ORDERS)

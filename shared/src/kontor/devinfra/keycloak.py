@@ -206,14 +206,14 @@ class LocalKeycloak:
                 self.process.wait()
         self.process = None
 
-    def ensure_documents_scope(self) -> None:
+    def ensure_documents_scope(self) -> bool:
         """The client scope `documents:read` (deploy/keycloak/client-scope-documents-read.json) exists and
         is a default scope of `kontor-notifications`, so its client-credentials tokens carry it in `scope`
-        (idempotent; a realm imported before the client existed is left without it)."""
+        (idempotent). False when the realm has no such client (imported before it was in the realm file)."""
         scope = json.loads((realm_file().parent / "client-scope-documents-read.json").read_text())
         clients = self.admin("GET", f"/clients?clientId={NOTIFICATIONS_CLIENT}")
         if not isinstance(clients, list) or not clients:
-            return
+            return False
         existing = self.admin("GET", "/client-scopes")
         found = [s for s in existing if s["name"] == scope["name"]] if isinstance(existing, list) else []
         if not found:
@@ -226,6 +226,7 @@ class LocalKeycloak:
         defaults = self.admin("GET", f"/clients/{client_id}/default-client-scopes")
         if not isinstance(defaults, list) or scope_id not in {d["id"] for d in defaults}:
             self.admin("PUT", f"/clients/{client_id}/default-client-scopes/{scope_id}")
+        return True
 
     def client_credentials_token(self, client_id: str = NOTIFICATIONS_CLIENT,
                                  secret: str = NOTIFICATIONS_DEV_SECRET) -> dict:
