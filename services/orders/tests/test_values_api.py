@@ -234,6 +234,6 @@ async def test_the_confirmation_page_marks_optional_lines_outside_the_net_value(
         [sent] = [json.loads(r.value) for r in records if r.type == "kontor.order.sent-for-confirmation.v1"]
         page = await svc.http.get(sent["confirmation_url"].removeprefix("https://kontor.example"))
         assert page.status_code == 200
-        rows = re.findall(r"<tr><td>(.*?)</td>", page.text)
+        rows = re.findall(r"<tr><td[^>]*>(.*?)</td>", page.text)
         assert rows[:2] == ["Workshop", 'Extra day <em class="kind">(optional, nicht im Auftragswert)</em>']
         assert re.search(r'id="net">([^<]+)<', page.text).group(1) == "1.280,00 EUR", page.text
