@@ -8,6 +8,8 @@ URL when `jwks_url` is set (Keycloak's `kontor` realm, see kontor.devinfra.keycl
 A service's token carries no role but a `scope` (OAuth style, space-separated): the only
 one is `documents:read`, with which notifications fetches the documents it attaches. Such
 a token is accepted by the document downloads (`DocumentReader`) and refused everywhere else.
+With Keycloak it is the client-credentials token of `kontor-notifications` (RS256, no `roles`),
+whose `scope` also names Keycloak's own scopes (`profile email`): only the ones in SCOPES count.
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ The realm (see `REALM`, `DEMO_USERS`):
   account without realm roles), whose tokens carry `aud: kontor-api` and the scope `documents:read`
   (the client scope of `deploy/keycloak/client-scope-documents-read.json`, which `start` adds with the
   admin API: a realm file that declares any `clientScopes` loses all of Keycloak's built-in ones);
-  its secret in the realm file, `NOTIFICATIONS_DEV_SECRET`, is for development only;
+  its secret in the realm file is `${KONTOR_NOTIFICATIONS_CLIENT_SECRET:...}`, the environment variable
+  when Keycloak imports the realm, else `NOTIFICATIONS_DEV_SECRET` (development only);
 - self-registration with the e-mail as user name, no e-mail verification, the privacy policy
   accepted on registration (required action "Terms and Conditions", a default action); German
   (default) and English.
