@@ -19,6 +19,7 @@ from kontor.errors import Conflict, InvalidInput
 from kontor.inputs import MAX_AMOUNT, MAX_QUANTITY, check_currency_decimals
 from kontor.money import CURRENCIES, MINOR_UNITS, round_money
 from kontor_orders.domain.catalogue import SECTORS
+from kontor_orders.domain.contract import Contract
 from kontor_orders.domain.schedule import (
     LINE_KINDS,
     Installment,
@@ -158,6 +159,8 @@ class Order:
     changes_requested: str | None = None
     cancellation_reason: str | None = None
     duplicated_from: uuid.UUID | None = None
+    contract: Contract | None = None  # recurring orders: see domain/contract.py (None: one-off)
+    archived_lines: tuple[int, ...] = ()  # indexes of lines tidied up: fully invoiced, kept but not open
 
     @property
     def client_name(self) -> str:
