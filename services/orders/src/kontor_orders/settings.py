@@ -37,6 +37,8 @@ class OrdersSettings(ServiceSettings):
     employer_on_costs: Decimal = Decimal("0.21")
     cooperative_fee: Decimal = Decimal("0.10")
     offer_warning_days: int = 3
+    renewal_reminder_days: int = Field(default=14, ge=0, le=366, description=(
+        "the member is reminded this many days before the notice deadline of an automatically renewing order"))
     attachment_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, description="largest document an order takes "
                                       "(invoice drafts take the same: KONTOR_INVOICING_ATTACHMENT_MAX_BYTES)")
     order_runs_enabled: bool = True

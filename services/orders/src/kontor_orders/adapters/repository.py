@@ -107,6 +107,16 @@ async def ids_for_runs(session: AsyncSession, *, as_of: dt.date, warn_days: int)
             "active": list((await session.execute(finished.order_by(orders.c.id))).scalars())}
 
 
+async def ids_for_contract_runs(session: AsyncSession) -> list[uuid.UUID]:
+    """Active or completed recurring orders: their contracts may renew, remind, resume or finish."""
+    recurring = sa.select(orders.c.id).where(
+        orders.c.status.in_(("active", "completed")),
+        orders.c.data["payment"]["mode"].as_string() == "recurring",
+        sa.or_(orders.c.data["contract"].as_string().is_(None),
+               orders.c.data["contract"]["state"].as_string().in_(("running", "paused"))))
+    return list((await session.execute(recurring.order_by(orders.c.id))).scalars())
+
+
 # -- history and comments ------------------------------------------------------------------
 
 async def add_history(session: AsyncSession, order_id: uuid.UUID, *, at: dt.datetime, actor: Actor, action: str,

@@ -190,8 +190,8 @@ def start_auto_renewal(order: Order, *, term_months: int | None, notice_months: 
     end = order.service_end
     if end is None or end < today:
         raise Conflict(f"the service period ended on {end}", current_status=order.status)
-    return _bump(order, contract=replace(c, kind="auto_renew", term_months=term_months, notice_months=notice_months or 0,
-                                         anchor=end + dt.timedelta(days=1)))
+    return _bump(order, contract=replace(c, kind="auto_renew", term_months=term_months,
+                                         notice_months=notice_months or 0, anchor=end + dt.timedelta(days=1)))
 
 
 def cancel(order: Order, *, today: dt.date) -> Order:

@@ -20,7 +20,7 @@ from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, EmailAddress, Input,
 from kontor.money import CURRENCIES
 from kontor_orders.adapters import repository
 from kontor_orders.adapters.orm import outbox
-from kontor_orders.domain import model, values
+from kontor_orders.domain import contract, model, values
 from kontor_orders.domain.catalogue import SECTORS
 from kontor_orders.domain.schedule import MAX_DUE_IN_DAYS, MAX_INSTALLMENTS, Installment, PaymentTerms
 from kontor_orders.entrypoints.confirmation import router as confirmation_router
@@ -147,6 +147,45 @@ class OrderOut(OrderV1):
     cancellation_reason: str | None = None
     issued_invoices: tuple[IssuedInvoiceOut, ...] = ()
     duplicated_from: uuid.UUID | None = None
+    contract: ContractOut | None = None
+    open_lines: tuple[int, ...] = Field(default=(), description="indexes of the lines still open (not archived)")
+    archived_lines: tuple[ArchivedLineOut, ...] = Field(default=(), description=(
+        "lines tidied up: fully invoiced, kept in the order and its values, no longer open"))
+
+
+class PauseOut(BaseModel):
+    start: dt.date
+    end: dt.date | None = None
+
+
+class ContractOut(BaseModel):
+    kind: str = Field(description="one_off | auto_renew")
+    state: str = Field(description="running | paused | finished | cancelled")
+    term_months: int | None = None
+    notice_months: int = 0
+    notice_deadline: dt.date | None = Field(default=None, description="cancel on or before this day, or the term "
+                                            "renews at the end of the service period")
+    renews_until: dt.date | None = None
+    renewals: int = 0
+    pauses: tuple[PauseOut, ...] = ()
+    cancelled_on: dt.date | None = None
+
+
+class ArchivedLineOut(BaseModel):
+    index: int
+    description: str
+    net_amount: Decimal
+
+
+def contract_out(o: model.Order) -> ContractOut | None:
+    if o.payment is None or o.payment.mode != "recurring":
+        return None
+    c = contract.contract_of(o)
+    renewing = c.kind == "auto_renew" and c.state in ("running", "paused")
+    return ContractOut(kind=c.kind, state=c.state, term_months=c.term_months, notice_months=c.notice_months,
+                       notice_deadline=contract.current_deadline(o) if renewing else None,
+                       renews_until=contract.next_term_end(c) if renewing else None, renewals=c.renewals,
+                       pauses=tuple(PauseOut(start=p.start, end=p.end) for p in c.pauses), cancelled_on=c.cancelled_on)
 
 
 def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
@@ -160,7 +199,10 @@ def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
         changes_requested=o.changes_requested, cancellation_reason=o.cancellation_reason,
         issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number, net_amount=i.net_amount,
                                                cancelled=i.cancelled) for i in o.issued_invoices),
-        duplicated_from=o.duplicated_from,
+        duplicated_from=o.duplicated_from, contract=contract_out(o),
+        open_lines=tuple(i for i in range(len(o.lines)) if i not in o.archived_lines),
+        archived_lines=tuple(ArchivedLineOut(index=i, description=o.lines[i].description,
+                                             net_amount=o.lines[i].net_amount) for i in o.archived_lines),
     )
 
 
@@ -197,6 +239,17 @@ class PriceChangeIn(Input):
     unit_price: Amount = Field(description="the new unit price, net, in the order's currency")
     effective_from: BusinessDate = Field(description="the first day of a billing period not yet invoiced: that "
                                          "period and every later one bill the new price")
+
+
+class ContractIn(Input):
+    action: Literal["auto_renew", "pause", "resume", "cancel"] = Field(description=(
+        "auto_renew: renew the term automatically (term_months, notice_months); pause: no invoices for the periods "
+        "beginning from `from` (until `until`, or until resumed); resume: billed again from `from`; cancel: no "
+        "further renewal, allowed until the notice deadline"))
+    from_: BusinessDate | None = Field(default=None, alias="from")
+    until: BusinessDate | None = None
+    term_months: int | None = Field(default=None, ge=1, le=contract.MAX_TERM_MONTHS)
+    notice_months: int | None = Field(default=None, ge=0, le=contract.MAX_NOTICE_MONTHS)
 
 
 class CancellationDecisionIn(Input):
@@ -375,6 +428,13 @@ _action("price-changes", "Change the unit price of a line of an active recurring
         "(member or advisor); never retroactively: 409 with the reason for a period already invoiced",
         lambda s, d, p, i, b: _order_of(services.change_price(s, d, p, i, line=b.line, unit_price=b.unit_price,
                                                               effective_from=b.effective_from)), PriceChangeIn)
+_action("contract", "Change the contract of an active recurring order (member or advisor): automatic renewal, "
+        "pause, resume, cancel; the planned invoices follow; 409 with the reason for a change not allowed now",
+        lambda s, d, p, i, b: services.change_contract(s, d, p, i, action=b.action, start=b.from_, until=b.until,
+                                                       term_months=b.term_months, notice_months=b.notice_months),
+        ContractIn)
+_action("tidy-up", "Move the fully invoiced lines of the order to its archive (member); 409 when there are none",
+        lambda s, d, p, i, _: services.tidy_up(s, d, p, i))
 _action("complete", "Complete a finished order by hand (member)", lambda s, d, p, i, _: services.complete(s, d, p, i))
 _action("duplicate", "Duplicate any order into a new draft (member)",
         lambda s, d, p, i, _: services.duplicate(s, d, p, i), status_code=status.HTTP_201_CREATED)

@@ -51,7 +51,7 @@ from kontor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
-from kontor_orders.domain import attachments, checks, model, pricing, values
+from kontor_orders.domain import attachments, checks, contract, model, pricing, values
 from kontor_orders.settings import OrdersSettings
 
 log = get_logger(__name__)
@@ -423,6 +423,92 @@ async def change_price(session: AsyncSession, deps: Deps, principal: Principal, 
     return after, change
 
 
+def _contract_details(order: model.Order) -> dict:
+    c = contract.contract_of(order)
+    deadline = contract.current_deadline(order)
+    return {"kind": c.kind, "state": c.state, "term_months": c.term_months, "notice_months": c.notice_months,
+            "service_end": order.service_end.isoformat() if order.service_end else None,
+            "notice_deadline": deadline.isoformat() if deadline else None}
+
+
+async def _record_contract(session: AsyncSession, deps: Deps, current: model.Order, after: model.Order, actor: Actor,
+                           action: str, extra: dict | None = None, caused_by: Envelope | None = None) -> None:
+    """A contract change: in the history (before, after) and published as kontor.order.updated.v1."""
+    before_d, after_d = _contract_details(current), _contract_details(after)
+    details = {"before": before_d, "after": after_d, **(extra or {})}
+    change = {"field": "contract", "action": action, "before": before_d, "after": after_d, **(extra or {})}
+    await _record(session, deps, current, after, actor, f"contract_{action}",
+                  [(OrderUpdatedV1, {"changes": (change,)})], details=details, caused_by=caused_by)
+
+
+async def change_contract(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *,
+                          action: str, start: dt.date | None = None, until: dt.date | None = None,
+                          term_months: int | None = None, notice_months: int | None = None) -> model.Order:
+    """The member (or an advisor) changes the contract of an active recurring order: automatic renewal, pause,
+    resume, cancel (see domain/contract.py); the planned invoices follow."""
+    if principal.is_advisor:
+        current = await visible(session, principal, order_id, for_update=True)
+    else:
+        current = await _owned(session, principal, order_id)
+    extra: dict = {}
+    if action == "auto_renew":
+        after = contract.start_auto_renewal(current, term_months=term_months, notice_months=notice_months,
+                                            today=deps.today)
+    elif action == "pause":
+        after, dropped = contract.pause(current, start=start, end=until, today=deps.today,
+                                        draft_lead_days=deps.settings.invoice_draft_lead_days)
+        extra = {"from": start.isoformat() if start else None, "until": until.isoformat() if until else None,
+                 "dropped": list(dropped)}
+    elif action == "resume":
+        after, added = contract.resume(current, start=start, today=deps.today)
+        extra = {"from": (start or deps.today).isoformat(), "planned": list(added)}
+    elif action == "cancel":
+        after = contract.cancel(current, today=deps.today)
+    else:
+        raise InvalidInput(field="action", message=f"must be one of {', '.join(contract.ACTIONS)}")
+    await _record_contract(session, deps, current, after, principal.actor, action, extra)
+    return after
+
+
+async def tidy_up(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID) -> model.Order:
+    """Fully invoiced lines move to the order's archive (kept, no longer open); recorded and published."""
+    current = await _owned(session, principal, order_id)
+    after, moved = contract.tidy_up(current)
+    change = {"field": "archived_lines", "before": list(current.archived_lines), "after": list(after.archived_lines)}
+    await _record(session, deps, current, after, principal.actor, "tidy_up", [(OrderUpdatedV1, {"changes": (change,)})],
+                  details={"archived": list(moved), "descriptions": [current.lines[i].description for i in moved]})
+    return after
+
+
+async def contract_run(session: AsyncSession, deps: Deps, order_id: uuid.UUID, *, as_of: dt.date) -> dict[str, int]:
+    """The contract rules for one order as of a day, idempotent: end a pause that is over, remind the member
+    before the notice deadline (once per term), renew every term whose deadline has passed, finish a one-off
+    contract after its period."""
+    counts = {"renewed": 0, "reminded": 0, "resumed": 0, "finished": 0}
+    current = await repository.get(session, order_id, for_update=True)
+    if contract.pause_over(current, as_of=as_of):
+        after = contract.end_pause(current)
+        await _record_contract(session, deps, current, after, SYSTEM, "resume", {"pause_ended": True})
+        current, counts["resumed"] = after, 1
+    while contract.renewal_due(current, as_of=as_of):
+        after, added = contract.renew(current)
+        await _record_contract(session, deps, current, after, SYSTEM, "renew", {"planned": list(added)})
+        current = after
+        counts["renewed"] += 1
+    deadline = contract.reminder_due(current, as_of=as_of, reminder_days=deps.settings.renewal_reminder_days)
+    if deadline is not None:
+        after = contract.remind(current)
+        await _record_contract(session, deps, current, after, SYSTEM, "remind",
+                               {"notice_deadline": deadline.isoformat(), "renews_until": str(contract.next_term_end(
+                                   contract.contract_of(current)))})
+        current, counts["reminded"] = after, 1
+    if contract.finish_due(current, as_of=as_of):
+        after = contract.finish(current)
+        await _record_contract(session, deps, current, after, SYSTEM, "finish")
+        counts["finished"] = 1
+    return counts
+
+
 # -- comments and attachments ---------------------------------------------------------------------
 
 async def add_comment(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, text: str):
@@ -546,6 +632,14 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
         done += 1
         if done % progress_every == 0:
             log.info("order run progress", done=done, total=total, **counts)
+    contract_counts = {"renewed": 0, "reminded": 0, "resumed": 0, "finished": 0}
+    async with session_factory() as session:
+        contract_ids = await repository.ids_for_contract_runs(session)
+    for order_id in contract_ids:
+        async with session_factory.begin() as session:
+            for name, n in (await contract_run(session, deps, order_id, as_of=as_of)).items():
+                contract_counts[name] += n
+    log.info("order run contracts", as_of=as_of.isoformat(), candidates=len(contract_ids), **contract_counts)
     log.info("order run finished", as_of=as_of.isoformat(), candidates=total, **counts,
              elapsed_s=round(time.monotonic() - started, 2))
     return RunReport(as_of, **counts)
