@@ -178,8 +178,9 @@ keycloak_image() {  # BASE_ID: Keycloak's distribution and a Java 21+ runtime (j
   if [ "$(image_label "$KEYCLOAK_LOCAL")" != "$hash" ]; then
     rm -rf "$context" && mkdir -p "$context"
     say "a Java runtime for Keycloak from $java_home (jlink)"
-    "$java_home/bin/jlink" --add-modules ALL-MODULE-PATH --strip-debug --no-man-pages --no-header-files \
-      --output "$context/java"
+    # every module of that Java but the linker and packager (JDK 24+ links from its own run-time image, without jmods)
+    "$java_home/bin/jlink" --add-modules "$("$java_home/bin/java" --list-modules | sed 's/@.*//' | grep -vxE "jdk.(jlink|jpackage)" | paste -sd,)" \
+      --strip-debug --no-man-pages --no-header-files --output "$context/java"
     cp -al "$dist" "$context/keycloak" 2>/dev/null || cp -a "$dist" "$context/keycloak"
   fi
   timed_build "$KEYCLOAK_LOCAL" "$hash" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
