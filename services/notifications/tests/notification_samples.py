@@ -26,6 +26,7 @@ from kontor.contracts.orders import (
     OrderConfirmedV1,
     OrderLineV1,
     OrderOfferExpiringV1,
+    OrderRenewalNoticeDueV1,
     OrderRejectedV1,
     OrderSentForConfirmationV1,
     OrderV1,
@@ -72,6 +73,10 @@ def order_events(o: OrderV1) -> dict:
             valid_until=dt.datetime(2026, 12, 4, 22, 59, 59, tzinfo=dt.UTC)),
         "order_offer_expiring": _order_event(OrderOfferExpiringV1, o, actor="system",
                                              offer_valid_until=dt.date(2026, 12, 4)),
+        "order_renewal_notice_due": _order_event(
+            OrderRenewalNoticeDueV1, o.model_copy(update={"status": "active"}), actor="system",
+            notice_deadline=dt.date(2027, 2, 28), term_end=dt.date(2027, 3, 31), renews_until=dt.date(2027, 6, 30),
+            term_months=3),
         "order_confirmed": _order_event(OrderConfirmedV1, o.model_copy(update={"status": "active"}), actor="client"),
         "order_changes_requested": _order_event(OrderChangesRequestedV1, o, actor="client",
                                                 message="Bitte den Workshop auf 3 Tage erweitern.\nDanke!"),

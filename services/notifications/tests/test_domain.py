@@ -41,6 +41,7 @@ EXPECTED = {  # template -> (words in the German subject, words in the English s
     "order_changes_requested": ("Änderungswunsch", "Changes requested", "auf 3 Tage erweitern"),
     "order_rejected": ("abgelehnt", "rejected", "nicht abrechenbar"),
     "order_approved": ("freigegeben", "approved", "Erika Muster"),
+    "order_renewal_notice_due": ("Kündigung bis 28.02.2027", "cancel by 28 February 2027", "30.06.2027|30 June 2027"),
     "invoice_draft_created": ("Rechnungsentwurf", "Invoice draft", "1.523,20 EUR|1,523.20 EUR"),
     "invoice_issued": ("Rechnung 2027-000001", "Invoice 2027-000001", "14.04.2027|14 April 2027"),
     "invoice_reminder": ("Zahlungserinnerung", "Payment reminder", "1.523,20 EUR|1,523.20 EUR"),

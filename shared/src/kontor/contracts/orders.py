@@ -92,6 +92,27 @@ class AttachmentV1(_Value):
     url: str | None = None
 
 
+class OrderPauseV1(_Value):
+    start: dt.date
+    end: dt.date | None = None  # the last paused day; None: until resumed
+
+
+class OrderContractV1(_Value):
+    """The contract of a recurring order (issue 22): one-off or renewing automatically by `term_months` unless
+    cancelled on or before `notice_deadline`; running, paused (no invoices planned for the periods beginning
+    while paused), finished or cancelled."""
+
+    kind: Literal["one_off", "auto_renew"]
+    state: Literal["running", "paused", "finished", "cancelled"]
+    term_months: int | None = None
+    notice_months: int = 0
+    notice_deadline: dt.date | None = None  # renewing: cancel on or before this day
+    renews_until: dt.date | None = None  # renewing: the end of the next term
+    renewals: int = 0
+    pauses: tuple[OrderPauseV1, ...] = ()
+    cancelled_on: dt.date | None = None
+
+
 class OrderV1(_Value):
     order_id: UUID
     member_id: str
@@ -126,6 +147,10 @@ class OrderV1(_Value):
     plan_value: Decimal | None = None
     order_value: Decimal | None = None
     values_as_of: dt.date | None = None
+    # Added compatibly (issue 22): a recurring order's contract; the indexes of the lines tidied up (fully
+    # invoiced, kept in the order and its values, no longer open)
+    contract: OrderContractV1 | None = None
+    archived_lines: tuple[int, ...] = ()
 
 
 class _OrderEvent(Contract):
@@ -204,6 +229,18 @@ class OrderCancelledV1(_OrderEvent):
 
 class OrderCompletedV1(_OrderEvent):
     event_type: ClassVar[str] = "kontor.order.completed.v1"
+
+
+class OrderRenewalNoticeDueV1(_OrderEvent):
+    """The member's reminder (issue 22): the order renews automatically by `term_months` until `renews_until`
+    unless cancelled on or before `notice_deadline` (the current term ends on `term_end`)."""
+
+    event_type: ClassVar[str] = "kontor.order.renewal-notice-due.v1"
+
+    notice_deadline: dt.date
+    term_end: dt.date
+    renews_until: dt.date
+    term_months: int
 
 
 class OrderPriceChangedV1(_OrderEvent):

@@ -179,6 +179,7 @@ MEMBER_ORDER_TEMPLATES = {
     "kontor.order.changes-requested.v1": "order_changes_requested",
     "kontor.order.rejected.v1": "order_rejected",
     "kontor.order.approved.v1": "order_approved",
+    "kontor.order.renewal-notice-due.v1": "order_renewal_notice_due",
 }
 
 

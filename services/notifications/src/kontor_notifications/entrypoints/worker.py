@@ -32,7 +32,7 @@ ORDER_EVENTS = (order_events.OrderSubmittedV1, order_events.OrderApprovedV1, ord
                 order_events.OrderOfferExpiringV1, order_events.OrderConfirmedV1,
                 order_events.OrderChangesRequestedV1, order_events.OrderRejectedV1, order_events.OrderActivatedV1,
                 order_events.OrderUpdatedV1, order_events.OrderCancellationRequestedV1,
-                order_events.OrderCancelledV1, order_events.OrderCompletedV1)
+                order_events.OrderCancelledV1, order_events.OrderCompletedV1, order_events.OrderRenewalNoticeDueV1)
 INVOICE_EVENTS = (InvoiceDraftCreatedV1, InvoiceIssuedV1, InvoiceReminderSentV1, InvoiceCancelledV1)
 
 

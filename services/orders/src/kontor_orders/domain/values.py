@@ -15,7 +15,9 @@
 
 Future revenue: the planned invoices of active orders whose invoice date lies in a range,
 summed (net, what each invoice bills: a final invoice after its deduction) per month of
-the invoice date and currency.
+the invoice date and currency. An order that renews automatically (domain/contract.py) and is
+not cancelled counts the invoices of the terms it will renew into as well (`from_renewals`):
+planned as its renewal will plan them, at its current prices, none for an open-ended pause.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kontor.clock import add_months
+from kontor_orders.domain import contract
 from kontor_orders.domain.model import Order
 from kontor_orders.domain.schedule import INTERVALS
 
@@ -58,6 +61,8 @@ def plan_value(order: Order, *, today: dt.date) -> Decimal:
     if order.payment is None or order.payment.mode != "recurring":
         return order.net_total
     if order.schedule:  # what its planned periods bill: a price changed from a date on counts from that period
+        if order.contract is not None and order.contract.pauses:  # paused periods are not planned, nor worth anything
+            return sum((p.net_amount for p in order.schedule if p.invoice_date <= today), ZERO)
         begun = sorted(order.schedule, key=lambda planned: planned.seq)[:elapsed_periods(order, today=today)]
         return sum((planned.net_amount for planned in begun), ZERO)
     return order.net_total * elapsed_periods(order, today=today)
@@ -87,19 +92,33 @@ class RevenueRow:
     currency: str
     net_amount: Decimal
     invoices: int
+    from_renewals: int = 0  # of the invoices, those of terms not renewed yet
+
+
+def _with_renewals(order: Order, *, end: dt.date) -> tuple[Order, frozenset[int]]:
+    """The order with the terms it renews into up to `end` planned, and the seqs those add."""
+    projected: set[int] = set()
+    c = contract.contract_of(order)
+    while (c.kind == "auto_renew" and c.state in ("running", "paused") and order.service_end is not None
+           and order.service_end < end):
+        order, added = contract.renew(order)
+        projected.update(added)
+        c = contract.contract_of(order)
+    return order, frozenset(projected)
 
 
 def future_revenue(orders: Iterable[Order], *, start: dt.date, end: dt.date) -> tuple[RevenueRow, ...]:
     """The planned invoices of active orders dated `start`..`end` (both included), per month and
     currency, in order of month, then currency."""
-    found: dict[tuple[str, str], tuple[Decimal, int]] = {}
+    found: dict[tuple[str, str], tuple[Decimal, int, int]] = {}
     for order in orders:
         if order.status != "active":
             continue
+        order, projected = _with_renewals(order, end=end)
         for planned in order.schedule:
             if start <= planned.invoice_date <= end:
                 key = (f"{planned.invoice_date.year:04d}-{planned.invoice_date.month:02d}", order.currency)
-                amount, count = found.get(key, (ZERO, 0))
-                found[key] = (amount + planned.net_amount, count + 1)
-    return tuple(RevenueRow(month, currency, amount, count)
-                 for (month, currency), (amount, count) in sorted(found.items()))
+                amount, count, renewing = found.get(key, (ZERO, 0, 0))
+                found[key] = (amount + planned.net_amount, count + 1, renewing + (planned.seq in projected))
+    return tuple(RevenueRow(month, currency, amount, count, renewing)
+                 for (month, currency), (amount, count, renewing) in sorted(found.items()))

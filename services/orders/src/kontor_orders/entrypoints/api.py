@@ -135,6 +135,12 @@ class IssuedInvoiceOut(BaseModel):
     cancelled: bool = Field(default=False, description="cancelled by a cancellation invoice: not in order_value")
 
 
+class ArchivedLineOut(BaseModel):
+    index: int
+    description: str
+    net_amount: Decimal
+
+
 class OrderOut(OrderV1):
     """The published order plus what only the member and the advisors see."""
 
@@ -147,45 +153,9 @@ class OrderOut(OrderV1):
     cancellation_reason: str | None = None
     issued_invoices: tuple[IssuedInvoiceOut, ...] = ()
     duplicated_from: uuid.UUID | None = None
-    contract: ContractOut | None = None
     open_lines: tuple[int, ...] = Field(default=(), description="indexes of the lines still open (not archived)")
-    archived_lines: tuple[ArchivedLineOut, ...] = Field(default=(), description=(
-        "lines tidied up: fully invoiced, kept in the order and its values, no longer open"))
-
-
-class PauseOut(BaseModel):
-    start: dt.date
-    end: dt.date | None = None
-
-
-class ContractOut(BaseModel):
-    kind: str = Field(description="one_off | auto_renew")
-    state: str = Field(description="running | paused | finished | cancelled")
-    term_months: int | None = None
-    notice_months: int = 0
-    notice_deadline: dt.date | None = Field(default=None, description="cancel on or before this day, or the term "
-                                            "renews at the end of the service period")
-    renews_until: dt.date | None = None
-    renewals: int = 0
-    pauses: tuple[PauseOut, ...] = ()
-    cancelled_on: dt.date | None = None
-
-
-class ArchivedLineOut(BaseModel):
-    index: int
-    description: str
-    net_amount: Decimal
-
-
-def contract_out(o: model.Order) -> ContractOut | None:
-    if o.payment is None or o.payment.mode != "recurring":
-        return None
-    c = contract.contract_of(o)
-    renewing = c.kind == "auto_renew" and c.state in ("running", "paused")
-    return ContractOut(kind=c.kind, state=c.state, term_months=c.term_months, notice_months=c.notice_months,
-                       notice_deadline=contract.current_deadline(o) if renewing else None,
-                       renews_until=contract.next_term_end(c) if renewing else None, renewals=c.renewals,
-                       pauses=tuple(PauseOut(start=p.start, end=p.end) for p in c.pauses), cancelled_on=c.cancelled_on)
+    archive: tuple[ArchivedLineOut, ...] = Field(default=(), description=(
+        "the archive section: lines tidied up (fully invoiced, kept in the order and its values, no longer open)"))
 
 
 def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
@@ -199,9 +169,9 @@ def order_out(o: model.Order, attachments, *, today: dt.date) -> OrderOut:
         changes_requested=o.changes_requested, cancellation_reason=o.cancellation_reason,
         issued_invoices=tuple(IssuedInvoiceOut(invoice_id=i.invoice_id, number=i.number, net_amount=i.net_amount,
                                                cancelled=i.cancelled) for i in o.issued_invoices),
-        duplicated_from=o.duplicated_from, contract=contract_out(o),
+        duplicated_from=o.duplicated_from,
         open_lines=tuple(i for i in range(len(o.lines)) if i not in o.archived_lines),
-        archived_lines=tuple(ArchivedLineOut(index=i, description=o.lines[i].description,
+        archive=tuple(ArchivedLineOut(index=i, description=o.lines[i].description,
                                              net_amount=o.lines[i].net_amount) for i in o.archived_lines),
     )
 
@@ -502,6 +472,8 @@ class RevenueRowOut(BaseModel):
     currency: str
     net_amount: Decimal
     invoices: int
+    from_renewals: int = Field(default=0, description="of the invoices, those of terms an automatically renewing "
+                               "order will renew into (not planned yet)")
 
 
 class FutureRevenueOut(BaseModel):

@@ -34,10 +34,13 @@ from kontor.contracts.orders import (
     OrderClientV1,
     OrderCompletedV1,
     OrderConfirmedV1,
+    OrderContractV1,
     OrderLineV1,
     OrderOfferExpiringV1,
+    OrderPauseV1,
     OrderPriceChangedV1,
     OrderRejectedV1,
+    OrderRenewalNoticeDueV1,
     OrderSentForConfirmationV1,
     OrderSubmittedV1,
     OrderUpdatedV1,
@@ -73,6 +76,19 @@ def token_hash(token: str) -> str:
 def _line(line) -> OrderLineV1:
     return OrderLineV1(description=line.description, quantity=line.quantity, unit=line.unit,
                        unit_price=line.unit_price, net_amount=line.net_amount, kind=line.kind)
+
+
+def contract_v1(order: model.Order) -> OrderContractV1 | None:
+    """A recurring order's contract as published (None for other payment modes)."""
+    if order.payment is None or order.payment.mode != "recurring":
+        return None
+    c = contract.contract_of(order)
+    renewing = c.kind == "auto_renew" and c.state in ("running", "paused")
+    return OrderContractV1(kind=c.kind, state=c.state, term_months=c.term_months, notice_months=c.notice_months,
+                           notice_deadline=contract.current_deadline(order) if renewing else None,
+                           renews_until=contract.next_term_end(c) if renewing else None, renewals=c.renewals,
+                           pauses=tuple(OrderPauseV1(start=p.start, end=p.end) for p in c.pauses),
+                           cancelled_on=c.cancelled_on)
 
 
 def snapshot(order: model.Order, attachments=(), base_url: str | None = None, *,
@@ -113,6 +129,7 @@ def snapshot(order: model.Order, attachments=(), base_url: str | None = None, *,
         version=order.version,
         plan_value=values.plan_value(order, today=today) if today is not None else None,
         order_value=values.order_value(order), values_as_of=today,
+        contract=contract_v1(order), archived_lines=order.archived_lines,
     )
 
 
@@ -432,13 +449,14 @@ def _contract_details(order: model.Order) -> dict:
 
 
 async def _record_contract(session: AsyncSession, deps: Deps, current: model.Order, after: model.Order, actor: Actor,
-                           action: str, extra: dict | None = None, caused_by: Envelope | None = None) -> None:
-    """A contract change: in the history (before, after) and published as kontor.order.updated.v1."""
+                           action: str, extra: dict | None = None, events: list | None = None) -> None:
+    """A contract change: in the history (before, after) and published as kontor.order.updated.v1 (`events`:
+    instead of it)."""
     before_d, after_d = _contract_details(current), _contract_details(after)
     details = {"before": before_d, "after": after_d, **(extra or {})}
     change = {"field": "contract", "action": action, "before": before_d, "after": after_d, **(extra or {})}
     await _record(session, deps, current, after, actor, f"contract_{action}",
-                  [(OrderUpdatedV1, {"changes": (change,)})], details=details, caused_by=caused_by)
+                  events or [(OrderUpdatedV1, {"changes": (change,)})], details=details)
 
 
 async def change_contract(session: AsyncSession, deps: Deps, principal: Principal, order_id: uuid.UUID, *,
@@ -498,9 +516,13 @@ async def contract_run(session: AsyncSession, deps: Deps, order_id: uuid.UUID, *
     deadline = contract.reminder_due(current, as_of=as_of, reminder_days=deps.settings.renewal_reminder_days)
     if deadline is not None:
         after = contract.remind(current)
+        c = contract.contract_of(current)
+        term_end, renews_until = model.submitted(current.service_end, "service_period"), contract.next_term_end(c)
         await _record_contract(session, deps, current, after, SYSTEM, "remind",
-                               {"notice_deadline": deadline.isoformat(), "renews_until": str(contract.next_term_end(
-                                   contract.contract_of(current)))})
+                               {"notice_deadline": deadline.isoformat(), "renews_until": renews_until.isoformat()},
+                               events=[(OrderRenewalNoticeDueV1, {
+                                   "notice_deadline": deadline, "term_end": term_end, "renews_until": renews_until,
+                                   "term_months": c.term_months or 0})])
         current, counts["reminded"] = after, 1
     if contract.finish_due(current, as_of=as_of):
         after = contract.finish(current)

@@ -1,0 +1,158 @@
+"""Contracts of recurring orders and tidy-up over HTTP, against real PostgreSQL and Kafka (issue 22 items 2, 6):
+automatic renewal by the order run (next term planned, reminder before the deadline, once), pause and resume
+changing the planned invoices, the future-revenue report following them, refusals with 409/422."""
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from kontor.clock import FixedClock
+from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
+from kontor.contracts.common import Actor, Address
+from kontor.testing import eventually
+from kontor.testing.kafka import publish_event, read_topic
+from kontor.testing.services import auth, running_service
+from kontor_orders.spec import SPEC
+
+pytestmark = pytest.mark.integration
+NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+MEMBER = auth("member-1", "member")
+OTHER = auth("member-2", "member")
+ADVISOR = auth("advisor-1", "advisor")
+SKIP = {"mode": "skip", "skip_reason": "framework contract signed"}
+
+
+async def known_client(infra, prefix) -> uuid.UUID:
+    client_id = uuid.uuid4()
+    snapshot = ClientSnapshotV1(client_id=client_id, kind="company", name="ACME", vat_id="DE136695976",
+                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
+                                                country="DE"),
+                                invoice_email="rechnung@acme.example", language="de",
+                                standing=ClientStandingV1(status="ok"), version=1)
+    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
+        client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
+    return client_id
+
+
+def order_body(client_id, /, **changes) -> dict:
+    """4680.00 EUR (2 days at 640.00, 40 hours at 85.00) in installments of 30/30/40 %, confirmation skipped."""
+    return {
+        "client_id": str(client_id), "contact_person": {"name": "Erika Muster", "email": "erika@acme.example"},
+        "sector": "design", "place_of_service": "DE", "project_name": "Relaunch 2027",
+        "description": "Redesign and implementation of the company website.",
+        "lines": [{"description": "Design workshop", "quantity": "2", "unit": "day", "unit_price": "640.00"},
+                  {"description": "Implementation", "quantity": "40", "unit": "hour", "unit_price": "85.00"}],
+        "currency": "EUR", "service_period": {"start": "2027-01-01", "end": "2027-03-31"}, "confirmation": SKIP,
+        "payment": {"mode": "installments", "due_in_days": 14, "installments": [
+            {"date": "2027-01-15", "percentage": "30"}, {"date": "2027-02-15", "percentage": "30"},
+            {"date": "2027-03-31", "percentage": "40"}]},
+    } | changes
+
+
+async def created(svc, client_id, /, headers=MEMBER, **changes) -> dict:
+    async def attempt():
+        r = await svc.http.post("/orders", json=order_body(client_id, **changes), headers=headers)
+        return r if r.status_code == 201 else None
+    return (await eventually(attempt, what="orders knowing the client")).json()
+
+
+async def act(svc, order_id, action, headers) -> dict:
+    r = await svc.http.post(f"/orders/{order_id}/{action}", headers=headers)
+    assert r.status_code == 200, (action, r.text)
+    return r.json()
+
+
+async def active(svc, client_id, headers=MEMBER, **changes) -> dict:
+    order = await created(svc, client_id, headers, **changes)
+    await act(svc, order["order_id"], "submit", headers)
+    return await act(svc, order["order_id"], "approve", ADVISOR)
+
+
+MONTHLY = dict(lines=[{"description": "Maintenance", "quantity": "1", "unit": "month", "unit_price": "450.00"}],
+               service_period={"start": "2027-01-01", "end": "2027-03-31"},
+               payment={"mode": "recurring", "interval": "month", "first_invoice_date": "2027-01-01"})
+
+
+async def contract(svc, order_id, body, status=200):
+    r = await svc.http.post(f"/orders/{order_id}/contract", json=body, headers=MEMBER)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def test_renewal_reminder_pause_resume_and_the_report(infra, topic_prefix):
+    clock = FixedClock(NOW)  # 22 Nov 2026; the order runs move it to their day
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=clock, order_runs_enabled=False,
+                               renewal_reminder_days=14) as svc:
+        client_id = await known_client(infra, topic_prefix)
+        order = await active(svc, client_id, **MONTHLY)
+        oid = order["order_id"]
+        assert order["contract"]["kind"] == "one_off"
+        bad = await contract(svc, oid, {"action": "auto_renew", "term_months": 0, "notice_months": 1}, 422)
+        assert "term_months" in str(bad)
+        o = await contract(svc, oid, {"action": "auto_renew", "term_months": 3, "notice_months": 1})
+        assert (o["contract"]["notice_deadline"], o["contract"]["renews_until"]) == ("2027-02-28", "2027-06-30")
+
+        async def run(day):
+            clock.advance(dt.datetime.combine(dt.date.fromisoformat(day), NOW.timetz()) - clock.now())
+            r = await svc.http.post("/order-runs", json={"as_of": day}, headers=ADVISOR)
+            assert r.status_code == 200, r.text
+        await run("2027-02-13")  # 15 days before the deadline: no reminder yet
+        await run("2027-02-14")
+        await run("2027-02-20")  # once per term
+        await run("2027-03-01")  # the deadline has passed: renewed
+        await run("2027-03-02")  # idempotent
+        o = (await svc.http.get(f"/orders/{oid}", headers=MEMBER)).json()
+        assert o["service_end"] == "2027-06-30"
+        assert [s["invoice_date"] for s in o["schedule"]] == [f"2027-0{m}-01" for m in range(1, 7)]
+        assert o["contract"]["renewals"] == 1
+        history = (await svc.http.get(f"/orders/{oid}/history", headers=MEMBER)).json()
+        actions = [h["action"] for h in history]
+        assert actions.count("contract_remind") == 1 and actions.count("contract_renew") == 1
+        remind = next(h for h in history if h["action"] == "contract_remind")
+        assert remind["details"]["notice_deadline"] == "2027-02-28"
+
+        records = await read_topic(infra.kafka_bootstrap, f"{topic_prefix}kontor.orders.v1", min_count=6, timeout_s=30)
+        published = [(r.type, json.loads(r.value or b"{}")) for r in records if r.key == oid
+                     and r.type in ("kontor.order.updated.v1", "kontor.order.renewal-notice-due.v1")]
+        assert [(t, e.get("changes", [{}])[0].get("action")) for t, e in published] == [
+            ("kontor.order.updated.v1", "auto_renew"), ("kontor.order.renewal-notice-due.v1", None),
+            ("kontor.order.updated.v1", "renew")]
+        notice = published[1][1]
+        assert (notice["notice_deadline"], notice["term_end"], notice["renews_until"], notice["term_months"]) == (
+            "2027-02-28", "2027-03-31", "2027-06-30", 3)
+        assert published[2][1]["order"]["service_end"] == "2027-06-30"
+        assert published[2][1]["order"]["contract"]["renewals"] == 1
+
+        # pause from May, resume from June: May has no planned invoice (a past day is refused, naming it)
+        assert "from" in str(await contract(svc, oid, {"action": "pause", "from": "2027-02-01"}, 422))
+        with_pause = await contract(svc, oid, {"action": "pause", "from": "2027-05-01"})
+        assert [s["invoice_date"] for s in with_pause["schedule"]][-1] == "2027-04-01"
+        await contract(svc, oid, {"action": "pause", "from": "2027-05-01"}, 409)
+        resumed = await contract(svc, oid, {"action": "resume", "from": "2027-06-01"})
+        dates = [s["invoice_date"] for s in resumed["schedule"]]
+        assert dates == ["2027-01-01", "2027-02-01", "2027-03-01", "2027-04-01", "2027-06-01"]
+        await run("2027-06-01")  # renewed until 30 Sep
+        o = (await svc.http.get(f"/orders/{oid}", headers=MEMBER)).json()
+        assert o["service_end"] == "2027-09-30" and o["contract"]["renews_until"] == "2027-12-31"
+        # the report: the planned invoices (no May) and those of the term it will renew into (Oct to Dec)
+        report = (await svc.http.get("/reports/future-revenue", params={"from": "2027-04-01", "to": "2027-12-31"},
+                                     headers=MEMBER)).json()
+        assert [(r["month"], r["net_amount"], r["invoices"], r["from_renewals"]) for r in report["rows"]] == [
+            ("2027-04", "450.00", 1, 0), ("2027-06", "450.00", 1, 0), ("2027-07", "450.00", 1, 0),
+            ("2027-08", "450.00", 1, 0), ("2027-09", "450.00", 1, 0), ("2027-10", "450.00", 1, 1),
+            ("2027-11", "450.00", 1, 1), ("2027-12", "450.00", 1, 1)]
+        planned = {s["invoice_date"][:7] for s in o["schedule"] if s["invoice_date"] >= "2027-04-01"}
+        assert planned == {r["month"] for r in report["rows"] if not r["from_renewals"]}
+        # past the deadline of the term ending 30 Sep (31 Aug), before the run renewed it: refused with the reason
+        clock.advance(dt.timedelta(days=92))  # 1 Sep 2027
+        refused = await contract(svc, oid, {"action": "cancel"}, 409)
+        assert "2027-08-31" in str(refused)
+        await run("2027-09-01")  # renewed until 31 Dec: cancelling now ends it then
+        cancelled = await contract(svc, oid, {"action": "cancel"})
+        assert (cancelled["contract"]["state"], cancelled["service_end"]) == ("cancelled", "2027-12-31")
+        await run("2027-12-01")  # past the deadline of 30 Nov: no renewal
+        o = (await svc.http.get(f"/orders/{oid}", headers=MEMBER)).json()
+        assert o["service_end"] == "2027-12-31" and o["schedule"][-1]["invoice_date"] == "2027-12-01"
+        r = await svc.http.post(f"/orders/{oid}/tidy-up", headers=MEMBER)
+        assert r.status_code == 409, r.text
