@@ -4,15 +4,17 @@ changing the planned invoices, the future-revenue report following them, refusal
 import datetime as dt
 import json
 import uuid
+from decimal import Decimal
 
 import pytest
 
 from kontor.clock import FixedClock
 from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
 from kontor.contracts.common import Actor, Address
+from kontor.contracts.invoices import InvoiceIssuedV1, InvoiceV1
 from kontor.testing import eventually
 from kontor.testing.kafka import publish_event, read_topic
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import auth, ok, running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
@@ -156,3 +158,45 @@ async def test_renewal_reminder_pause_resume_and_the_report(infra, topic_prefix)
         assert o["service_end"] == "2027-12-31" and o["schedule"][-1]["invoice_date"] == "2027-12-01"
         r = await svc.http.post(f"/orders/{oid}/tidy-up", headers=MEMBER)
         assert r.status_code == 409, r.text
+
+
+def issued(order: dict, number: str, net: str) -> InvoiceIssuedV1:
+    invoice_id = uuid.uuid4()
+    inv = InvoiceV1(invoice_id=invoice_id, number=number, order_id=order["order_id"], member_id=order["member_id"],
+                    client_id=order["client"]["client_id"], client_name="ACME", currency=order["currency"],
+                    issue_date=dt.date(2026, 11, 22), due_date=dt.date(2026, 12, 6), net_total=Decimal(net),
+                    tax_total=Decimal(0), gross_total=Decimal(net), amount_due=Decimal(net))
+    return InvoiceIssuedV1(invoice_id=invoice_id, client_id=inv.client_id, order_id=inv.order_id,
+                           member_id=inv.member_id, occurred_at=NOW, actor=Actor(kind="system"), invoice=inv)
+
+
+async def test_tidy_up_archives_the_fully_invoiced_lines_and_keeps_the_values(infra, topic_prefix):
+    async with running_service(SPEC, infra, topic_prefix=topic_prefix, clock=FixedClock(NOW),
+                               order_runs_enabled=False) as svc:
+        client_id = await known_client(infra, topic_prefix)
+        # the workshop (1280.00) billed on its own in January, the rest (3400.00) by the final invoice
+        order = await active(svc, client_id, payment={"mode": "installments", "installments": [
+            {"date": "2027-01-15", "lines": [0]}, {"date": "2027-03-31", "amount": "3400.00"}]})
+        oid = order["order_id"]
+        r = await svc.http.post(f"/orders/{oid}/tidy-up", headers=MEMBER)
+        assert r.status_code == 409 and "no fully invoiced lines" in r.text
+        r = await svc.http.post(f"/orders/{oid}/tidy-up", headers=OTHER)
+        assert r.status_code == 404
+        await publish_event(infra.kafka_bootstrap, topic_prefix, issued(order, "2027-000001", "1280.00"), time=NOW)
+
+        async def recorded():
+            o = (await svc.http.get(f"/orders/{oid}", headers=MEMBER)).json()
+            return o if o["issued_invoices"] else None
+        before = await eventually(recorded, what="the workshop's invoice recorded")
+        tidied = await ok(svc.http.post(f"/orders/{oid}/tidy-up", headers=MEMBER))
+        assert tidied["archive"] == [{"index": 0, "description": "Design workshop", "net_amount": "1280.00"}]
+        assert (tidied["archived_lines"], tidied["open_lines"]) == ([0], [1])
+        assert [ln["description"] for ln in tidied["lines"]] == ["Design workshop", "Implementation"]
+        assert {k: tidied[k] for k in ("net_total", "plan_value", "order_value")} == {
+            "net_total": "4680.00", "plan_value": "4680.00", "order_value": "1280.00"}
+        assert {k: before[k] for k in ("net_total", "plan_value", "order_value")} == {
+            "net_total": "4680.00", "plan_value": "4680.00", "order_value": "1280.00"}
+        history = await ok(svc.http.get(f"/orders/{oid}/history", headers=MEMBER))
+        assert history[-1]["action"] == "tidy_up" and history[-1]["details"]["descriptions"] == ["Design workshop"]
+        r = await svc.http.post(f"/orders/{oid}/tidy-up", headers=MEMBER)
+        assert r.status_code == 409
