@@ -185,16 +185,19 @@ async def test_order_values_list_sorts_and_sums_and_the_future_revenue_report(in
             return r.json()
         mine = await report(MEMBER, **{"from": "2026-12-01", "to": "2027-02-28", "group_by": "month"})
         assert mine == {"from": "2026-12-01", "to": "2027-02-28", "group_by": "month", "rows": [
-            {"month": "2026-12", "currency": "EUR", "net_amount": "450.00", "invoices": 1},
-            {"month": "2027-01", "currency": "EUR", "net_amount": "1854.00", "invoices": 2},  # 450.00 + 1404.00
-            {"month": "2027-01", "currency": "USD", "net_amount": "100.00", "invoices": 1},
-            {"month": "2027-02", "currency": "EUR", "net_amount": "1854.00", "invoices": 2},
+            {"month": "2026-12", "currency": "EUR", "net_amount": "450.00", "invoices": 1, "from_renewals": 0},
+            # 450.00 + 1404.00
+            {"month": "2027-01", "currency": "EUR", "net_amount": "1854.00", "invoices": 2, "from_renewals": 0},
+            {"month": "2027-01", "currency": "USD", "net_amount": "100.00", "invoices": 1, "from_renewals": 0},
+            {"month": "2027-02", "currency": "EUR", "net_amount": "1854.00", "invoices": 2, "from_renewals": 0},
         ]}
         everyone = await report(ADVISOR, **{"from": "2026-12-01", "to": "2027-02-28"})
-        assert everyone["rows"][-1] == {"month": "2027-02", "currency": "EUR", "net_amount": "2854.00", "invoices": 3}
+        assert everyone["rows"][-1] == {"month": "2027-02", "currency": "EUR", "net_amount": "2854.00", "invoices": 3,
+                                        "from_renewals": 0}
         assert everyone["rows"][:3] == mine["rows"][:3]
         later = await report(MEMBER, **{"from": "2027-03-01", "to": "2027-12-31"})
-        assert later["rows"] == [{"month": "2027-03", "currency": "EUR", "net_amount": "2322.00", "invoices": 2}]
+        assert later["rows"] == [{"month": "2027-03", "currency": "EUR", "net_amount": "2322.00", "invoices": 2,
+                                  "from_renewals": 0}]
 
         for params, loc in [({"from": "2027-13-01", "to": "2027-12-31"}, ["query", "from"]),
                             ({"from": "1999-12-31", "to": "2027-12-31"}, ["query", "from"]),

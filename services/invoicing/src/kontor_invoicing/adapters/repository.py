@@ -94,9 +94,13 @@ async def replan_open(session: AsyncSession, order_id: uuid.UUID, plans: list[di
     return tuple(replanned)
 
 
-async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID) -> int:
-    result = cast(CursorResult, await session.execute(planned_invoices.update().where(
-        planned_invoices.c.order_id == order_id, planned_invoices.c.status == "planned").values(
+async def drop_open_plans(session: AsyncSession, order_id: uuid.UUID, *,
+                          keep: Sequence[int] | None = None) -> int:
+    """The order's plans not drafted yet are dropped (all, or those whose seq is not in `keep`)."""
+    where = [planned_invoices.c.order_id == order_id, planned_invoices.c.status == "planned"]
+    if keep is not None:
+        where.append(planned_invoices.c.seq.not_in(list(keep)))
+    result = cast(CursorResult, await session.execute(planned_invoices.update().where(*where).values(
         status="dropped", updated_at=sa.func.now())))
     return result.rowcount
 

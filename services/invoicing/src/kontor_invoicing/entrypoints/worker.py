@@ -56,7 +56,13 @@ def create_router(deps: services.Deps | None = None) -> EventRouter:
     async def on_order_changed(event, envelope: Envelope, session: AsyncSession) -> None:
         await services.remember_order(session, event.order)
 
-    router.on(OrderUpdatedV1)(on_order_changed)
+    @router.on(OrderUpdatedV1)
+    async def on_order_updated(event: OrderUpdatedV1, envelope: Envelope, session: AsyncSession) -> None:
+        if any(change.get("field") == "contract" for change in event.changes):  # renewed, paused, resumed
+            await services.follow_schedule(session, event.order)
+        else:
+            await services.remember_order(session, event.order)
+
     router.on(OrderCompletedV1)(on_order_changed)
 
     @router.on(OrderPriceChangedV1)

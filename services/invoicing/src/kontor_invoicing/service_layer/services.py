@@ -144,6 +144,16 @@ async def replan_order(session: AsyncSession, order: OrderV1, seqs: tuple[int, .
     return replanned
 
 
+async def follow_schedule(session: AsyncSession, order: OrderV1) -> tuple[int, int]:
+    """The order's contract changed (issue 22: renewed, paused, resumed): planned invoices new in its schedule
+    are planned, open plans no longer in it (a paused period) dropped; what is drafted stays. (added, dropped)"""
+    await remember_order(session, order)
+    added = await repository.add_plans(session, order.order_id, [p.model_dump(mode="json") for p in order.schedule])
+    dropped = await repository.drop_open_plans(session, order.order_id, keep=[p.seq for p in order.schedule])
+    log.info("order schedule followed", order_id=str(order.order_id), added=added, dropped=dropped)
+    return added, dropped
+
+
 async def order_cancelled(session: AsyncSession, deps: Deps, order: OrderV1, cancel_invoice_ids, reason: str,
                           envelope: Envelope, actor: Actor = SYSTEM) -> None:
     """Undrafted plans are dropped; what happens to the invoices is the domain's rule."""

@@ -67,6 +67,7 @@ class Contract:
     reminded_for: dt.date | None = None  # the term end the member was last reminded of
     pauses: tuple[Pause, ...] = ()
     cancelled_on: dt.date | None = None
+    last_seq: int = 0  # the highest seq ever planned: a period planned again never reuses a dropped seq
 
 
 ONE_OFF = Contract()
@@ -141,7 +142,7 @@ def _planned(order: Order, periods: list[tuple[dt.date, dt.date]], first_seq: in
 
 
 def _next_seq(order: Order) -> int:
-    return max((s.seq for s in order.schedule), default=0) + 1
+    return max(max((s.seq for s in order.schedule), default=0), contract_of(order).last_seq) + 1
 
 
 def _paused(c: Contract, day: dt.date) -> bool:
@@ -231,7 +232,9 @@ def pause(order: Order, *, start: dt.date | None, end: dt.date | None, today: dt
         raise Conflict(f"the planned invoices {', '.join(map(str, blocked))} may be invoiced already: pause from a "
                        "later period", current_status=order.status)
     schedule = tuple(s for s in order.schedule if s.seq not in dropped)
-    return _bump(order, schedule=schedule, contract=replace(c, state="paused", pauses=(*c.pauses, pause_))), dropped
+    last_seq = _next_seq(order) - 1
+    return _bump(order, schedule=schedule, contract=replace(c, state="paused", pauses=(*c.pauses, pause_),
+                                                          last_seq=last_seq)), dropped
 
 
 def resume(order: Order, *, start: dt.date | None, today: dt.date) -> tuple[Order, tuple[int, ...]]:
