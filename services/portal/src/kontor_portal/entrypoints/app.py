@@ -26,7 +26,7 @@ from kontor.html import security_headers
 from kontor.logging import get_logger
 from kontor_portal import i18n
 from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
-from kontor_portal.entrypoints import member_pages
+from kontor_portal.entrypoints import advisor_pages, member_pages, settings_pages
 from kontor_portal.entrypoints.web import CsrfFailed, SignInRequired, Web, WrongRole, environment
 from kontor_portal.settings import PortalSettings
 
@@ -35,7 +35,7 @@ SESSION_COOKIE = "kontor_portal_session"
 ID_TOKEN_COOKIE = "kontor_portal_idt"  # noqa: S105 - the name of a cookie, no secret
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 # the page modules, each adding its routes with register(app, web)
-PAGES = (member_pages,)
+PAGES = (member_pages, advisor_pages, settings_pages)
 
 # (user id, roles, display name) -> a bearer token the four APIs accept
 DevTokens = Callable[[str, list[str], str | None], str]
@@ -203,13 +203,17 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
             errors["user_id"] = "1–64: A–Z a–z 0–9 . _ @ -"
         if len(name) > 100:
             errors["name"] = "≤ 100"
-        if role not in ("member", "advisor"):
-            errors["role"] = "member | advisor"
+        if role not in ("member", "advisor", "member+advisor"):
+            errors["role"] = "member | advisor | member+advisor"
         if errors:
             return page(request, "signin.html", status_code=422, oidc=oauth is not None, dev=True, errors=errors,
                         form=form)
-        _signed_in(request, mint(user_id, [role], name or None), sub=user_id, roles=[role],
+        roles = role.split("+")
+        _signed_in(request, mint(user_id, roles, name or None), sub=user_id, roles=roles,
                    name=name or None, via="development")
+        if len(roles) > 1:
+            # a token per role, so the services see the user in the role chosen with the role switch
+            request.session["tokens"] = {r: mint(user_id, [r], name or None) for r in roles}
         return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
 
     @app.post("/signout")

@@ -62,12 +62,15 @@ class Web:
     apis: Apis
 
     # --- the user -----------------------------------------------------------------------------------
-    @staticmethod
-    def token_of(request: Request) -> str:
+    @classmethod
+    def token_of(cls, request: Request) -> str:
+        """The user's token; of the active role when the sign-in gave one per role (a token with both roles
+        is an advisor's to the services)."""
         token = request.session.get("token")
         if not token:
             raise SignInRequired
-        return str(token)
+        per_role = request.session.get("tokens") or {}
+        return str(per_role.get(cls.active_role(request)) or token)
 
     @staticmethod
     def roles_of(request: Request) -> list[str]:
