@@ -20,7 +20,9 @@ from kontor.contracts.orders import (
     OrderCompletedV1,
     OrderConfirmedV1,
     OrderOfferExpiringV1,
+    OrderPriceChangedV1,
     OrderRejectedV1,
+    OrderRenewalNoticeDueV1,
     OrderSentForConfirmationV1,
     OrderSubmittedV1,
     OrderUpdatedV1,
@@ -41,7 +43,8 @@ GROUP = "kontor-clients"
 # which member has which order for which client, and whether it still counts.
 ORDER_EVENTS = (OrderSubmittedV1, OrderApprovedV1, OrderSentForConfirmationV1, OrderOfferExpiringV1,
                 OrderConfirmedV1, OrderChangesRequestedV1, OrderRejectedV1, OrderActivatedV1, OrderUpdatedV1,
-                OrderCancellationRequestedV1, OrderCancelledV1, OrderCompletedV1)
+                OrderCancellationRequestedV1, OrderCancelledV1, OrderCompletedV1, OrderPriceChangedV1,
+                OrderRenewalNoticeDueV1)
 log = get_logger(__name__)
 
 
