@@ -93,6 +93,17 @@ for release in /usr/lib/jvm/*/release; do
 done
 if [ "$java21" = 0 ] && [ -z "${KONTOR_KEYCLOAK_JAVA_HOME:-}" ]; then apt_install openjdk-21-jre-headless; fi
 
+# 5c. htmx (the portal's order form: the client search while typing), from the npm registry into
+#     .local/static/htmx.min.js, served by the portal as /static/htmx.min.js (PORTAL_STATIC_DIR)
+HTMX_VERSION=2.0.4
+if ! [ -s .local/static/htmx.min.js ]; then
+  say "fetching htmx.org $HTMX_VERSION from the npm registry"
+  mkdir -p .local/static .local/npm
+  (cd .local/npm && npm pack --silent "htmx.org@$HTMX_VERSION" >/dev/null \
+    && tar -xzf "htmx.org-$HTMX_VERSION.tgz" package/dist/htmx.min.js \
+    && cp package/dist/htmx.min.js ../static/htmx.min.js)
+fi
+
 # 6. kustomize, for the test that renders the Kubernetes manifests (deploy/k8s, tests/test_k8s.py): built
 #    once with Go from the Go module proxy into .local/tools/bin (about 90 s; later runs reuse Go's caches)
 KUSTOMIZE_VERSION=v5.7.1

@@ -5,6 +5,7 @@ The portal owns no business data: it needs the four APIs' base URLs, the identit
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -53,6 +54,8 @@ class PortalSettings(BaseSettings):
                                       description="signs the development sign-in's HS256 tokens (development only)")
 
     log_level: str = "INFO"
+    static_dir: Path = Field(default=Path(__file__).resolve().parents[4] / ".local" / "static", description=(
+        "where htmx.min.js is (fetched by deploy/bootstrap.sh from the npm registry), served as /static/"))
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
     @property

@@ -21,9 +21,9 @@ class ApiUnauthorized(Exception):
 
 
 class ApiError(Exception):
-    def __init__(self, service: str, status_code: int, detail: str) -> None:
+    def __init__(self, service: str, status_code: int, detail: str, body: bytes = b"") -> None:
         super().__init__(f"{service} answered {status_code}: {detail}")
-        self.service, self.status_code, self.detail = service, status_code, detail
+        self.service, self.status_code, self.detail, self.body = service, status_code, detail, body
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Api:
             raise ApiUnauthorized(self.name)
         if r.status_code >= 400:
             log.warning("api call refused", service=self.name, path=path, status=r.status_code, body=r.text[:500])
-            raise ApiError(self.name, r.status_code, r.text[:500])
+            raise ApiError(self.name, r.status_code, r.text[:500], body=r.content)
         return r
 
     async def get_json(self, path: str, token: str, **params: Any) -> Any:
@@ -49,6 +49,17 @@ class Api:
 
     async def get_raw(self, path: str, token: str) -> httpx.Response:
         return await self._send("GET", path, token)
+
+    async def change(self, method: str, path: str, token: str, *, json: Any = None,
+                     files: Any = None) -> httpx.Response:
+        """A POST/PUT/PATCH/DELETE whose refusal the page shows: a 409 (its reason) or a 422 (the fields)
+        comes back as the response; 404, 401 and other errors raise as in `get_json`."""
+        try:
+            return await self._send(method, path, token, json=json, files=files)
+        except ApiError as exc:
+            if exc.status_code in (409, 422):
+                return httpx.Response(exc.status_code, content=exc.body, headers={"content-type": "application/json"})
+            raise
 
 
 @dataclass

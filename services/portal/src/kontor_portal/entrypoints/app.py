@@ -26,7 +26,7 @@ from kontor.html import security_headers
 from kontor.logging import get_logger
 from kontor_portal import i18n
 from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
-from kontor_portal.entrypoints import advisor_pages, member_pages, settings_pages
+from kontor_portal.entrypoints import advisor_pages, member_pages, order_pages, settings_pages
 from kontor_portal.entrypoints.web import CsrfFailed, SignInRequired, Web, WrongRole, environment
 from kontor_portal.settings import PortalSettings
 
@@ -35,7 +35,7 @@ SESSION_COOKIE = "kontor_portal_session"
 ID_TOKEN_COOKIE = "kontor_portal_idt"  # noqa: S105 - the name of a cookie, no secret
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 # the page modules, each adding its routes with register(app, web)
-PAGES = (member_pages, advisor_pages, settings_pages)
+PAGES = (order_pages, member_pages, advisor_pages, settings_pages)  # order_pages first: /orders/new before /orders/{id}
 
 # (user id, roles, display name) -> a bearer token the four APIs accept
 DevTokens = Callable[[str, list[str], str | None], str]
@@ -74,6 +74,8 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
 
     def headers() -> dict[str, str]:
         h = security_headers(forms=True)
+        # the portal's own scripts (htmx, /static/) and their requests to the portal only
+        h["Content-Security-Policy"] += "; script-src 'self'; connect-src 'self'"
         if form_action_extra:
             h["Content-Security-Policy"] = h["Content-Security-Policy"].replace(
                 "form-action 'self'", "form-action 'self'" + form_action_extra)

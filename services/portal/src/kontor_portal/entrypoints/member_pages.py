@@ -7,6 +7,7 @@ from collections import Counter
 from fastapi import FastAPI, Request, Response
 
 from kontor_portal.adapters.apis import ApiNotFound
+from kontor_portal.entrypoints import order_pages
 from kontor_portal.entrypoints.web import Web, as_uuid
 
 ORDER_STATUSES = ("draft", "smart_review", "client_confirmation", "active", "cancellation_requested", "completed",
@@ -51,9 +52,11 @@ def register(app: FastAPI, web: Web) -> None:
     async def order_detail(request: Request, order_id: str) -> Response:
         token = web.token_of(request)
         oid = as_uuid(order_id)
-        order, history = await asyncio.gather(apis.orders.get_json(f"/orders/{oid}", token),
-                                              apis.orders.get_json(f"/orders/{oid}/history", token))
-        return web.page(request, "order.html", order=order, history=history)
+        order, history, comments = await asyncio.gather(apis.orders.get_json(f"/orders/{oid}", token),
+                                                        apis.orders.get_json(f"/orders/{oid}/history", token),
+                                                        apis.orders.get_json(f"/orders/{oid}/comments", token))
+        return web.page(request, "order.html", order=order, history=history, comments=comments,
+                        refused=request.query_params.get("refused"), order_actions=order_pages.ACTIONS)
 
     @app.get("/invoices/{invoice_id}")
     async def invoice_detail(request: Request, invoice_id: str) -> Response:
