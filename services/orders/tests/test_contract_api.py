@@ -99,11 +99,12 @@ async def test_renewal_reminder_pause_resume_and_the_report(infra, topic_prefix)
             clock.advance(dt.datetime.combine(dt.date.fromisoformat(day), NOW.timetz()) - clock.now())
             r = await svc.http.post("/order-runs", json={"as_of": day}, headers=ADVISOR)
             assert r.status_code == 200, r.text
-        await run("2027-02-13")  # 15 days before the deadline: no reminder yet
-        await run("2027-02-14")
-        await run("2027-02-20")  # once per term
-        await run("2027-03-01")  # the deadline has passed: renewed
-        await run("2027-03-02")  # idempotent
+            return (r.json()["reminded"], r.json()["renewed"])
+        assert await run("2027-02-13") == (0, 0)  # 15 days before the deadline: no reminder yet
+        assert await run("2027-02-14") == (1, 0)
+        assert await run("2027-02-20") == (0, 0)  # once per term
+        assert await run("2027-03-01") == (0, 1)  # the deadline has passed: renewed
+        assert await run("2027-03-02") == (0, 0)  # idempotent
         o = (await svc.http.get(f"/orders/{oid}", headers=MEMBER)).json()
         assert o["service_end"] == "2027-06-30"
         assert [s["invoice_date"] for s in o["schedule"]] == [f"2027-0{m}-01" for m in range(1, 7)]

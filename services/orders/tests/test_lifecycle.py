@@ -171,7 +171,8 @@ async def test_full_journey_with_client_confirmation(infra, topic_prefix):
             return len(o["issued_invoices"]) == 3
         await eventually(all_issued, what="three invoices recorded")
         run = (await svc.http.post("/order-runs", json={"as_of": "2027-04-01"}, headers=ADVISOR)).json()
-        assert run == {"as_of": "2027-04-01", "warned": 0, "expired": 0, "completed": 1}
+        assert run == {"as_of": "2027-04-01", "warned": 0, "expired": 0, "completed": 1, "renewed": 0, "reminded": 0,
+                       "resumed": 0, "finished": 0}
 
         history = (await svc.http.get(f"/orders/{order_id}/history", headers=MEMBER)).json()
         assert [(h["action"], h["to_status"]) for h in history if h["action"] != "invoice_issued"] == [

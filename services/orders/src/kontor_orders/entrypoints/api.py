@@ -270,6 +270,10 @@ class RunOut(BaseModel):
     warned: int
     expired: int
     completed: int
+    renewed: int = Field(default=0, description="terms of automatically renewing orders renewed")
+    reminded: int = Field(default=0, description="members reminded of a notice deadline")
+    resumed: int = Field(default=0, description="pauses that ended")
+    finished: int = Field(default=0, description="one-off contracts finished")
 
 
 class SectorOut(BaseModel):

@@ -607,6 +607,10 @@ class RunReport:
     warned: int
     expired: int
     completed: int
+    renewed: int = 0
+    reminded: int = 0
+    resumed: int = 0
+    finished: int = 0
 
 
 async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Deps, *, as_of: dt.date,
@@ -664,4 +668,4 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
     log.info("order run contracts", as_of=as_of.isoformat(), candidates=len(contract_ids), **contract_counts)
     log.info("order run finished", as_of=as_of.isoformat(), candidates=total, **counts,
              elapsed_s=round(time.monotonic() - started, 2))
-    return RunReport(as_of, **counts)
+    return RunReport(as_of, **counts, **contract_counts)
