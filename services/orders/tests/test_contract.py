@@ -184,3 +184,14 @@ def test_tidy_up_archives_fully_invoiced_lines_and_keeps_the_values():
         contract.tidy_up(tidied)
     done = model.record_issued_invoice(tidied, uuid.uuid4(), "2027-000002", D("3000.00"))
     assert contract.tidy_up(done)[1] == (1,)
+
+
+def test_a_renewing_order_is_not_completed_until_its_contract_is_cancelled():
+    order = contract.start_auto_renewal(monthly(end=dt.date(2027, 1, 31)), term_months=1, notice_months=0,
+                                        today=TODAY)
+    order = model.record_issued_invoice(order, uuid.uuid4(), "2027-000001", D("500.00"))
+    assert contract.renewal_due(order, as_of=dt.date(2027, 2, 1))
+    with pytest.raises(Conflict, match="renews automatically"):
+        model.complete(order, today=dt.date(2027, 2, 1))
+    cancelled = contract.cancel(order, today=dt.date(2027, 1, 31))
+    assert model.complete(cancelled, today=dt.date(2027, 2, 1)).status == "completed"

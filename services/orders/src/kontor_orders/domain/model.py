@@ -545,6 +545,10 @@ def complete(order: Order, *, today: dt.date) -> Order:
     if not order.all_invoices_issued:
         raise Conflict(f"{len(order.issued_invoices)} of {len(order.schedule)} scheduled invoices are issued",
                        current_status=order.status)
+    if order.contract is not None and order.contract.kind == "auto_renew" and order.contract.state in (
+            "running", "paused"):
+        raise Conflict("the contract renews automatically: cancel it before the notice deadline to let it end",
+                       current_status=order.status)
     return _next(order, status="completed")
 
 

@@ -651,7 +651,8 @@ async def run_rules(session_factory: async_sessionmaker[AsyncSession], deps: Dep
         async with session_factory.begin() as session:
             current = await repository.get(session, order_id, for_update=True)
             if (current.status == "active" and current.all_invoices_issued
-                    and model.submitted(current.service_end, "service_period") < as_of):
+                    and model.submitted(current.service_end, "service_period") < as_of
+                    and not contract.renewal_due(current, as_of=as_of)):  # a renewing order goes on
                 after = model.complete(current, today=as_of)
                 await _record(session, deps, current, after, SYSTEM, "complete", [OrderCompletedV1])
                 counts["completed"] += 1
