@@ -147,6 +147,22 @@ async def test_advisor_reviews_bills_and_records_a_payment_and_a_member_cannot(i
                 invoice = await eventually(issued, timeout_s=60, what="the invoice issued")
                 iid = invoice["invoice_id"]
 
+                # the member's invoice pages: the list with the reminders, the PDF shown in the detail
+                mine = await member.get("/invoices")
+                assert mine.status_code == 200 and f'<a href="/invoices/{iid}">{invoice["number"]}</a>' in mine.text
+                assert "Mahnungen" in mine.text
+                detail = await member.get(f"/invoices/{iid}")
+                assert f'<object data="/invoices/{iid}/pdf/inline" type="application/pdf"' in detail.text
+                assert "object-src 'self'" in detail.headers["content-security-policy"]
+                inline = await member.get(f"/invoices/{iid}/pdf/inline")
+                assert inline.status_code == 200 and inline.content.startswith(b"%PDF")
+                assert inline.headers["x-frame-options"] == "SAMEORIGIN"
+                assert "frame-ancestors 'self'" in inline.headers["content-security-policy"]
+                # an issued invoice is no draft: "save and send" refused by invoicing, shown at the invoice
+                sent = await post(member, f"/invoices/{iid}", f"/invoices/{iid}/send")
+                shown = await member.get(sent.headers["location"])
+                assert shown.status_code == 200 and 'role="alert"' in shown.text
+
                 payments = await advisor.get("/advisor/invoices")
                 assert payments.status_code == 200 and invoice["number"] in payments.text
                 assert f'<label for="amount-{iid}">' in payments.text
