@@ -26,7 +26,7 @@ from kontor.html import security_headers
 from kontor.logging import get_logger
 from kontor_portal import i18n
 from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
-from kontor_portal.entrypoints import advisor_pages, member_pages, order_pages, settings_pages
+from kontor_portal.entrypoints import advisor_pages, invoice_pages, member_pages, order_pages, settings_pages
 from kontor_portal.entrypoints.web import CsrfFailed, SignInRequired, Web, WrongRole, environment
 from kontor_portal.settings import PortalSettings
 
@@ -34,8 +34,9 @@ log = get_logger(__name__)
 SESSION_COOKIE = "kontor_portal_session"
 ID_TOKEN_COOKIE = "kontor_portal_idt"  # noqa: S105 - the name of a cookie, no secret
 USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-# the page modules, each adding its routes with register(app, web)
-PAGES = (order_pages, member_pages, advisor_pages, settings_pages)  # order_pages first: /orders/new before /orders/{id}
+# the page modules, each adding its routes with register(app, web); order_pages first: /orders/new before
+# /orders/{id}; invoice_pages before member_pages: /invoices/{id}/pdf/inline before /invoices/{id}/{document}
+PAGES = (order_pages, invoice_pages, member_pages, advisor_pages, settings_pages)
 
 # (user id, roles, display name) -> a bearer token the four APIs accept
 DevTokens = Callable[[str, list[str], str | None], str]
@@ -74,6 +75,7 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
 
     def headers() -> dict[str, str]:
         h = security_headers(forms=True)
+        h["Content-Security-Policy"] += "; object-src 'self'; frame-src 'self'"  # the invoice's PDF, shown inline
         # the portal's own scripts (htmx, /static/) and their requests to the portal only
         h["Content-Security-Policy"] += "; script-src 'self'; connect-src 'self'"
         if form_action_extra:

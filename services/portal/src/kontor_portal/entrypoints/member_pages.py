@@ -62,7 +62,8 @@ def register(app: FastAPI, web: Web) -> None:
     async def invoice_detail(request: Request, invoice_id: str) -> Response:
         token = web.token_of(request)
         invoice = await apis.invoicing.get_json(f"/invoices/{as_uuid(invoice_id)}", token)
-        return web.page(request, "invoice.html", invoice=invoice)
+        return web.page(request, "invoice.html", invoice=invoice, request_refused=request.query_params.get("refused"),
+                        request_done=request.query_params.get("done"))
 
     @app.get("/invoices/{invoice_id}/{document}")
     async def invoice_document(request: Request, invoice_id: str, document: str) -> Response:
