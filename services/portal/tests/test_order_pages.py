@@ -54,10 +54,10 @@ async def test_member_creates_a_client_and_an_order_with_the_form_errors_at_thei
     assert form_page.status_code == 200 and 'for="f-contact_name"' in form_page.text
     csrf = CSRF.search(form_page.text).group(1)
     # the client search: a seeded client by three letters (the partial htmx swaps in)
-    found = await browser.get("/orders/new/clients", params={"q": "werk"})
+    found = await browser.get("/orders/new/clients", params={"client_q": "werk"})
     assert "Werkstatt Relaunch Portal GmbH" in found.text
     assert "Geheimprojekt" in found.text or "Werkstatt" in found.text  # the registry is shared by members
-    assert "radio" not in (await browser.get("/orders/new/clients", params={"q": "we"})).text  # fewer than three
+    assert "radio" not in (await browser.get("/orders/new/clients", params={"client_q": "we"})).text  # fewer than three
 
     # a new client without a city: the clients API's 422 at the city field, the rest kept
     base = {"csrf": csrf, "new_kind": "company", "new_name": "Atelier Nord GmbH", "new_street": "Hafenweg 3",

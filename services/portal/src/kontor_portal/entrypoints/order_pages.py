@@ -274,11 +274,11 @@ def register(app: FastAPI, web: Web) -> None:
         return await form_page(request, token, {"client_q": q, "currency": "EUR", "due_in_days": "14"})
 
     @app.get("/orders/new/clients")
-    async def client_options(request: Request, q: str = "") -> Response:
-        """The partial of the client search (htmx swaps it in while typing)."""
+    async def client_options(request: Request, client_q: str = "") -> Response:
+        """The partial of the client search (htmx swaps it in while typing: the search field's client_q)."""
         token = web.require(request, "member")
-        return web.page(request, "_client_options.html", clients=await clients_found(token, q),
-                        form={"client_q": q}, searched=len(q.strip()) >= 3)
+        return web.page(request, "_client_options.html", clients=await clients_found(token, client_q),
+                        form={"client_q": client_q}, searched=len(client_q.strip()) >= 3)
 
     async def save(request: Request, token: str, form: dict[str, str], order_id: str | None) -> Response:
         action = form.get("action", "save")
