@@ -246,15 +246,16 @@ def register(app: FastAPI, web: Web) -> None:
                         status_code: int = 200, order: dict[str, Any] | None = None,
                         client_errors: dict[str, str] | None = None, extra_line: bool = False,
                         extra_inst: bool = False) -> Response:
-        lines = _rows(form, "line", ("description", "quantity", "unit", "unit_price"))
         # the rows keep their numbers from the form so errors (lines.N) stay at their row
         numbered = _numbered(form, "line", ("description", "quantity", "unit", "unit_price"))
-        if extra_line or not lines:
+        if extra_line or not numbered:
             numbered.append((_next(numbered), {"unit": "hour"}))
         insts = _numbered(form, "inst", ("date", "amount"))
         if extra_inst or (form.get("payment_mode") == "installments" and not insts):
             insts.append((_next(insts), {}))
+        lang = web.lang_of(request)
         return web.page(request, "order_form.html", status_code=status_code, form=form, errors=errors or {},
+                        error_labels={k: _label(lang, k) for k in errors or {}},
                         client_errors=client_errors or {}, lines=numbered, installments=insts, order=order,
                         opts=await options(request, token),
                         clients=await clients_found(token, form.get("client_q", "")), total=_running_total(numbered))
@@ -407,6 +408,17 @@ def register(app: FastAPI, web: Web) -> None:
                                              token)
         passed = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-disposition", "etag")}
         return Response(upstream.content, media_type=upstream.headers.get("content-type"), headers=passed)
+
+
+def _label(lang: str, name: str) -> str:
+    """The label of a form field an error names (the error summary): "Line 2: Unit price"."""
+    m = ROW.match(name)
+    if m:
+        kind, index, field = m.groups()
+        key = {"line": "line", "inst": "installment"}[kind]
+        label = i18n.text(lang, "inst_" + field if kind == "inst" else field)
+        return f"{i18n.text(lang, key)} {int(index) + 1}: {label}"
+    return i18n.text(lang, name)
 
 
 def _back(order_id: str, message: str | None) -> Response:
