@@ -178,6 +178,14 @@ async def test_advisor_reviews_bills_and_records_a_payment_and_a_member_cannot(i
                 assert paid.status_code == 303 and "done=1" in paid.headers["location"]
                 assert (await ok(await invoicing.http.get(f"/invoices/{iid}", headers=ADVISOR)))["status"] == "paid"
 
+                # the client's standing and receivables (what clients learnt from the invoice events so far)
+                found = await advisor.get("/advisor/clients", params={"q": "Freigabe"})
+                link = re.search(r'href="(/advisor/clients/[0-9a-f-]+)">Freigabeprojekt GmbH<', found.text)
+                assert link, found.text
+                client = await advisor.get(link.group(1))
+                assert client.status_code == 200 and "Forderungen" in client.text and "Bonität" in client.text
+                assert (await member.get(link.group(1))).status_code == 404
+
                 # both roles: member first (their own draft-less view), the switch to advisor and back
                 await sign_in(both, "beate", "member+advisor")
                 home = await both.get("/dashboard")

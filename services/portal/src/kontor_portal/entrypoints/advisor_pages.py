@@ -36,7 +36,9 @@ i18n.add_texts(
         "run_finished": "Beendet", "run_failed": "Fehlgeschlagen", "run_drafting": "Entwürfe",
         "run_issuing": "Ausstellen", "run_reminding": "Mahnungen", "run_done": "Fertig", "adv_issued": "Ausgestellt",
         "adv_reminded": "Gemahnt", "adv_held": "Zur Anpassung angehalten",
-        "adv_no_runs": "Noch keine Abrechnungsläufe."},
+        "adv_no_runs": "Noch keine Abrechnungsläufe.", "adv_clients": "Kunden", "adv_search": "Suchen",
+        "adv_client_search": "Name (mindestens 3 Zeichen)", "adv_standing": "Bonität", "adv_receivables": "Forderungen",
+        "adv_overdue": "Überfällig", "adv_open_invoices": "Offene Rechnungen", "adv_since": "Seit"},
     en={"adv_review": "Review", "adv_review_title": "Orders in review", "adv_flags": "Flags",
         "adv_no_flags": "No flags", "adv_approve": "Approve", "adv_reject": "Reject",
         "adv_reject_reason": "Reason for the rejection", "adv_queue_empty": "No orders are waiting for review.",
@@ -51,7 +53,10 @@ i18n.add_texts(
         "run_finished": "Finished", "run_failed": "Failed", "run_drafting": "Drafting",
         "run_issuing": "Issuing", "run_reminding": "Reminding", "run_done": "Done", "adv_issued": "Issued",
         "adv_reminded": "Reminded", "adv_held": "Held for adjustment",
-        "adv_no_runs": "No billing runs yet."})
+        "adv_no_runs": "No billing runs yet.", "adv_clients": "Clients", "adv_search": "Search",
+        "adv_client_search": "Name (at least 3 characters)", "adv_standing": "Standing",
+        "adv_receivables": "Receivables",
+        "adv_overdue": "Overdue", "adv_open_invoices": "Open invoices", "adv_since": "Since"})
 
 
 def refusal(r: httpx.Response) -> str:
@@ -126,6 +131,22 @@ def register(app: FastAPI, web: Web) -> None:
         await web.check_csrf(request)
         r = await apis.invoicing.change("POST", f"/invoices/{as_uuid(invoice_id)}/issue", token)
         return _back("/advisor/invoices", r)
+
+    # --- clients: standing and receivables -----------------------------------------------------------
+    @app.get("/advisor/clients")
+    async def clients(request: Request, q: str = "") -> Response:
+        token = web.require(request, ADVISOR)
+        q = q.strip()[:200]
+        found = await apis.clients.get_json("/clients", token, q=q, limit=50) if len(q) >= 3 else []
+        return web.page(request, "advisor_clients.html", q=q, clients=found)
+
+    @app.get("/advisor/clients/{client_id}")
+    async def client_detail(request: Request, client_id: str) -> Response:
+        token = web.require(request, ADVISOR)
+        cid = as_uuid(client_id)
+        client, position = await asyncio.gather(apis.clients.get_json(f"/clients/{cid}", token),
+                                                apis.clients.get_json(f"/clients/{cid}/receivables", token))
+        return web.page(request, "advisor_client.html", client=client, position=position)
 
     # --- billing runs ---------------------------------------------------------------------------------
     @app.get("/advisor/billing-runs")
