@@ -34,13 +34,16 @@ async def test_advisor_approves_and_rejects_through_the_review_queue_in_chromium
                 context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale)
                 page = await context.new_page()
                 await page.goto(f"{base}/signin?next=/advisor/review")
-                labels = {"de": ("Benutzer-ID", "Rolle", "Prüfung", "Abrechnungsläufe", "Einstellungen"),
-                          "en": ("User id", "Role", "Review", "Billing runs", "Settings")}[lang]
+                labels = {"de": ("Benutzer-ID", "Rolle", "Prüfung", "Abrechnungsläufe", "Einstellungen", "Übersicht"),
+                          "en": ("User id", "Role", "Review", "Billing runs", "Settings", "Dashboard")}[lang]
                 await page.get_by_label(labels[0]).fill("advisor-1")
                 await page.get_by_label(labels[1], exact=True).select_option("advisor")
                 await page.get_by_label(labels[0]).press("Enter")
                 await page.wait_for_url(f"{base}/advisor/review")
-                await page.get_by_role("link", name=labels[3]).click()
+                await page.get_by_role("link", name=labels[5]).first.click()
+                await page.wait_for_url(f"{base}/dashboard")
+                await page.screenshot(path=SHOTS / f"portal-advisor-dashboard-{device}-{lang}.png", full_page=True)
+                await page.get_by_role("link", name=labels[3]).first.click()
                 await page.wait_for_url(f"{base}/advisor/billing-runs")
                 await page.screenshot(path=SHOTS / f"portal-advisor-runs-{device}-{lang}.png", full_page=True)
                 await page.get_by_role("link", name=labels[4]).click()
