@@ -62,6 +62,10 @@ async def test_member_creates_a_client_and_an_order_through_the_form_in_chromium
                 await page.locator("#f-line-0-description").fill("Workshop")
                 await page.locator("#f-line-0-quantity").fill("2")
                 await page.locator("#f-line-0-unit").select_option("day")
+                await page.locator("#f-line-0-unit_price").fill("640")
+                # the running total while typing (order-form.js), in the page's language
+                running = "1.280,00\u00a0€" if lang == "de" else "€1,280.00"
+                assert await page.locator("#running-total").inner_text() == running
                 await page.locator("#f-line-0-unit_price").fill("sechshundert")
                 await page.get_by_label(t("service_start"), exact=True).fill("2027-03-01")
                 await page.get_by_label(t("service_end"), exact=True).fill("2027-03-31")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ PLACES = ("DE", "EU", "OTHER")
 PAYMENT_MODES = ("after_completion", "installments", "recurring", "advance")
 INTERVALS = ("month", "quarter", "year")
 MAX_ROWS = 50
+ORDER_FORM_JS = Path(__file__).resolve().parents[1] / "static" / "order-form.js"
 ROW = re.compile(r"^(line|inst)-(\d{1,2})-(\w+)$")
 # order actions of the detail page: name -> (statuses that allow it, needs a reason)
 ACTIONS: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -268,6 +270,11 @@ def register(app: FastAPI, web: Web) -> None:
             raise ApiNotFound("htmx.min.js")
         return Response(path.read_bytes(), media_type="text/javascript",
                         headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/order-form.js", include_in_schema=False)
+    async def order_form_js() -> Response:
+        return Response(ORDER_FORM_JS.read_bytes(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/orders/new")
     async def new_order(request: Request, q: str = "") -> Response:
