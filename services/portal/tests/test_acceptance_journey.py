@@ -180,8 +180,10 @@ async def test_a_new_member_gets_from_sign_up_to_the_pdf_of_the_first_invoice(ke
             assert await page.locator("#f-line-0-unit_price-error").is_visible()
             assert await page.locator("#f-line-0-unit_price").get_attribute("aria-invalid") == "true"
             assert await page.get_by_label(t("project_name"), exact=True).input_value() == "Relaunch Website"
+            assert await page.locator("#f-line-0-unit_price-error").inner_text() == \
+                "Bitte eine Zahl eingeben, z. B. 1.234,50."
             await shot("order-form-error")
-            await page.locator("#f-line-0-unit_price").fill("640.00")
+            await page.locator("#f-line-0-unit_price").fill("640,00")  # as a German member writes it
 
             async def submitted() -> bool | None:  # the orders service learns of the new client through Kafka
                 await page.get_by_role("button", name=t("submit_order"), exact=True).click()

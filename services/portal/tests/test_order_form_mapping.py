@@ -27,3 +27,32 @@ def test_the_body_leaves_out_what_is_empty_and_keeps_the_rows_in_their_order():
     assert body["contact_person"] == {"name": "Jana", "email": "j@x.example"}
     assert "sector" not in body and "service_period" not in body and "confirmation" not in body
     assert body["payment"] == {"mode": "installments", "installments": [{"date": "2027-01-01", "amount": "5"}]}
+
+
+def test_numbers_are_read_as_the_member_writes_them_in_their_language():
+    from kontor_portal.i18n import decimal_input
+
+    assert [decimal_input(v, "de") for v in ("640,00", "1.234,50", "12.500", "2,5", " 40 ", "640.00")] == \
+        ["640.00", "1234.50", "12500", "2.5", "40", "640.00"]
+    assert [decimal_input(v, "en") for v in ("640.00", "1,234.50", "12,500", "2.5")] == \
+        ["640.00", "1234.50", "12500", "2.5"]
+    # what is no number in that language goes to the API as typed, which names it at its field
+    assert [decimal_input(v, "de") for v in ("640,00 Euro", "1,234.50", "1.23,4")] == \
+        ["640,00 Euro", "1,234.50", "1.23,4"]
+    assert decimal_input("1.234,50", "en") == "1.234,50"
+    body = order_body({"line-0-description": "A", "line-0-quantity": "2,5", "line-0-unit": "hour",
+                       "line-0-unit_price": "1.280,00", "payment_mode": "installments",
+                       "inst-0-date": "2027-01-01", "inst-0-amount": "1.600,00"}, "de")
+    assert (body["lines"][0]["quantity"], body["lines"][0]["unit_price"]) == ("2.5", "1280.00")
+    assert body["payment"]["installments"][0]["amount"] == "1600.00"
+
+
+def test_the_api_s_errors_are_shown_in_the_member_s_language():
+    detail = [{"loc": ["body", "lines", 0, "unit_price"], "msg": "Input should be a valid decimal",
+               "type": "decimal_parsing"},
+              {"loc": ["body", "project_name"], "msg": "Field required", "type": "missing"},
+              {"loc": ["body", "service_period"], "msg": "the service ends before it starts", "type": "value_error"}]
+    assert field_errors(detail, "de") == {"line-0-unit_price": "Bitte eine Zahl eingeben, z. B. 1.234,50.",
+                                          "project_name": "Bitte ausfüllen.",
+                                          "service_end": "the service ends before it starts"}
+    assert field_errors(detail, "en")["line-0-unit_price"] == "Enter a number, e.g. 1,234.50."

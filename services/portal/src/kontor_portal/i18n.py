@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -110,6 +111,49 @@ def money(value: object, currency: str | None, lang: str) -> str:
     if lang == "de":
         s = s.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
     return f"{s} {currency}" if currency else s
+
+
+_DE_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
+_EN_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+
+
+def decimal_input(value: str, lang: str) -> str:
+    """A number as the user typed it in their language, as the APIs read it: „1.234,50“ (de) and
+    “1,234.50” (en) → "1234.50"; anything else unchanged, so the API names it at its field."""
+    v = value.strip().replace("\u00a0", "").replace(" ", "")
+    if lang == "de" and _DE_NUMBER.match(v):
+        return v.replace(".", "").replace(",", ".")
+    if lang == "en" and _EN_NUMBER.match(v):
+        return v.replace(",", "")
+    return value.strip()
+
+
+# the APIs' 422 messages (pydantic's, by their type) as the user reads them; others as the API wrote them
+_API_ERRORS: dict[str, dict[str, str]] = {
+    "de": {"missing": "Bitte ausfüllen.", "decimal_parsing": "Bitte eine Zahl eingeben, z. B. 1.234,50.",
+           "decimal_type": "Bitte eine Zahl eingeben, z. B. 1.234,50.", "float_parsing": "Bitte eine Zahl eingeben.",
+           "int_parsing": "Bitte eine ganze Zahl eingeben.", "date_parsing": "Bitte ein Datum wählen.",
+           "date_from_datetime_parsing": "Bitte ein Datum wählen.", "uuid_parsing": "Bitte aus der Liste wählen.",
+           "string_too_long": "Zu lang.", "string_too_short": "Bitte ausfüllen.",
+           "decimal_max_places": "Zu viele Nachkommastellen.", "greater_than": "Muss größer sein.",
+           "greater_than_equal": "Zu klein.", "less_than_equal": "Zu groß.", "literal_error":
+           "Bitte einen der angebotenen Werte wählen.", "enum": "Bitte einen der angebotenen Werte wählen.",
+           "too_long": "Zu viele Einträge.", "too_short": "Bitte mindestens einen Eintrag angeben."},
+    "en": {"missing": "Please fill this in.", "decimal_parsing": "Enter a number, e.g. 1,234.50.",
+           "decimal_type": "Enter a number, e.g. 1,234.50.", "float_parsing": "Enter a number.",
+           "int_parsing": "Enter a whole number.", "date_parsing": "Choose a date.",
+           "date_from_datetime_parsing": "Choose a date.", "uuid_parsing": "Choose one from the list.",
+           "string_too_long": "Too long.", "string_too_short": "Please fill this in.",
+           "decimal_max_places": "Too many decimal places.", "greater_than": "Must be larger.",
+           "greater_than_equal": "Too small.", "less_than_equal": "Too large.", "literal_error":
+           "Choose one of the offered values.", "enum": "Choose one of the offered values.",
+           "too_long": "Too many entries.", "too_short": "Give at least one entry."},
+}
+
+
+def api_error(lang: str, kind: str | None, message: str) -> str:
+    """The text of one error of an API's 422 answer in the user's language."""
+    return _API_ERRORS.get(lang, _API_ERRORS["de"]).get(kind or "", message)
 
 
 def number(value: object, lang: str) -> str:

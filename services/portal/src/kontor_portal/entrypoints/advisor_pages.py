@@ -120,8 +120,9 @@ def register(app: FastAPI, web: Web) -> None:
     async def record_payment(request: Request, invoice_id: str) -> Response:
         token = web.require(request, ADVISOR)
         form = await web.check_csrf(request)
+        amount = i18n.decimal_input(form.get("amount", ""), web.lang_of(request))
         r = await apis.invoicing.change("POST", f"/invoices/{as_uuid(invoice_id)}/payments", token,
-                                        json={"amount": form.get("amount", "").strip().replace(",", "."),
+                                        json={"amount": amount,
                                               "received_on": form.get("received_on", "")})
         return _back("/advisor/invoices", r)
 

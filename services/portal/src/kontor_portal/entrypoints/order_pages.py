@@ -132,10 +132,13 @@ def _opt(value: str | None) -> str | None:
     return value or None
 
 
-def order_body(form: dict[str, str]) -> dict[str, Any]:
-    """The orders API's body of the entered form; what is left empty is not sent, so the API names it."""
-    lines = [{"description": r.get("description", ""), "quantity": r.get("quantity", ""),
-              "unit": r.get("unit") or "hour", "unit_price": r.get("unit_price", "")}
+def order_body(form: dict[str, str], lang: str = "en") -> dict[str, Any]:
+    """The orders API's body of the entered form (numbers as written in `lang`); what is left empty is
+    not sent, so the API names it."""
+    def num(value: str | None) -> str:
+        return i18n.decimal_input(value or "", lang)
+    lines = [{"description": r.get("description", ""), "quantity": num(r.get("quantity")),
+              "unit": r.get("unit") or "hour", "unit_price": num(r.get("unit_price"))}
              for r in _rows(form, "line", ("description", "quantity", "unit", "unit_price"))]
     body: dict[str, Any] = {
         "client_id": form.get("client_id") or None,
@@ -164,14 +167,15 @@ def order_body(form: dict[str, str]) -> dict[str, Any]:
             payment["interval"] = _opt(form.get("interval"))
             payment["first_invoice_date"] = _opt(form.get("first_invoice_date"))
         if pay == "installments":
-            payment["installments"] = [{"date": r.get("date") or None, "amount": r.get("amount") or None}
+            payment["installments"] = [{"date": r.get("date") or None, "amount": num(r.get("amount")) or None}
                                        for r in _rows(form, "inst", ("date", "amount"))]
         body["payment"] = payment
     return {k: v for k, v in body.items() if v is not None}
 
 
-def field_errors(detail: Any) -> dict[str, str]:
-    """A 422's detail (a list of {loc, msg}) as {form field: message}; a plain text under "form"."""
+def field_errors(detail: Any, lang: str = "en") -> dict[str, str]:
+    """A 422's detail (a list of {loc, msg, type}) as {form field: message in `lang`}; a plain text
+    under "form"."""
     if not isinstance(detail, list):
         return {"form": str(detail)}
     errors: dict[str, str] = {}
@@ -184,7 +188,7 @@ def field_errors(detail: Any) -> dict[str, str]:
             name = f"inst-{loc[2]}-{loc[3]}"
         else:
             name = _NAMES.get(path, path or "form")
-        errors.setdefault(name, str(e.get("msg", "invalid")))
+        errors.setdefault(name, i18n.api_error(lang, e.get("type"), str(e.get("msg", "invalid"))))
     return errors
 
 
@@ -260,7 +264,8 @@ def register(app: FastAPI, web: Web) -> None:
                         error_labels={k: _label(lang, k) for k in errors or {}},
                         client_errors=client_errors or {}, lines=numbered, installments=insts, order=order,
                         opts=await options(request, token),
-                        clients=await clients_found(token, form.get("client_q", "")), total=_running_total(numbered))
+                        clients=await clients_found(token, form.get("client_q", "")),
+                        total=_running_total(numbered, lang))
 
     @app.get("/static/htmx.min.js", include_in_schema=False)
     async def htmx() -> Response:
@@ -296,13 +301,14 @@ def register(app: FastAPI, web: Web) -> None:
             return await form_page(request, token, form, extra_line=action == "add_line",
                                    extra_inst=action == "add_installment",
                                    order={"order_id": order_id} if order_id else None)
-        body = order_body(form)
+        body = order_body(form, web.lang_of(request))
         if order_id:
             r = await apis.orders.change("PUT", f"/orders/{order_id}", token, json=body)
         else:
             r = await apis.orders.change("POST", "/orders", token, json=body)
         if r.status_code in (409, 422):
-            errors = field_errors(_detail(r)) if r.status_code == 422 else {"form": str(_detail(r))}
+            errors = field_errors(_detail(r), web.lang_of(request)) if r.status_code == 422 \
+                else {"form": str(_detail(r))}
             return await form_page(request, token, form, errors=errors, status_code=r.status_code,
                                    order={"order_id": order_id} if order_id else None)
         saved = r.json()
@@ -313,7 +319,8 @@ def register(app: FastAPI, web: Web) -> None:
         if action == "submit":
             s = await apis.orders.change("POST", f"/orders/{oid}/submit", token)
             if s.status_code == 422:  # saved as a draft; what submitting needs is shown at its fields
-                return await form_page(request, token, form, errors=field_errors(_detail(s)), status_code=422,
+                return await form_page(request, token, form, status_code=422,
+                                       errors=field_errors(_detail(s), web.lang_of(request)),
                                        order=saved)
             if s.status_code == 409:
                 return _back(oid, str(_detail(s)))
@@ -367,7 +374,7 @@ def register(app: FastAPI, web: Web) -> None:
                 "language": form.get("new_language") or "de"}
         r = await apis.clients.change("POST", "/clients", token, json={k: v for k, v in body.items() if v is not None})
         if r.status_code in (409, 422):
-            errs = field_errors(_detail(r))
+            errs = field_errors(_detail(r), web.lang_of(request))
             client_errors = {"new_" + k.split(".")[-1]: v for k, v in errs.items()}
             return await form_page(request, token, form, client_errors=client_errors, status_code=r.status_code)
         created = r.json()
@@ -449,7 +456,7 @@ def _next(rows: list[tuple[int, dict[str, str]]]) -> int:
     return max((i for i, _ in rows), default=-1) + 1
 
 
-def _running_total(rows: list[tuple[int, dict[str, str]]]) -> str | None:
+def _running_total(rows: list[tuple[int, dict[str, str]]], lang: str) -> str | None:
     """The preliminary net of the entered lines (quantity × unit price), shown while typing; the order's
     figures are the API's."""
     from decimal import Decimal, InvalidOperation
@@ -458,8 +465,8 @@ def _running_total(rows: list[tuple[int, dict[str, str]]]) -> str | None:
     try:
         for _, r in rows:
             if r.get("quantity") or r.get("unit_price"):
-                total += Decimal(r.get("quantity", "").replace(",", ".")) * Decimal(
-                    r.get("unit_price", "").replace(",", "."))
+                total += Decimal(i18n.decimal_input(r.get("quantity", ""), lang)) * Decimal(
+                    i18n.decimal_input(r.get("unit_price", ""), lang))
     except InvalidOperation:
         return None
     return str(total.quantize(Decimal("0.01")))
