@@ -507,6 +507,28 @@ async def future_revenue(ctx: Ctx, principal: CurrentPrincipal,
                                             "rows": [RevenueRowOut(**vars(r)) for r in rows]})
 
 
+class VatPreviewOut(BaseModel):
+    """The VAT an order will have, as its own `vat` entries say it (without amounts: no lines yet)."""
+
+    category: Literal["S", "AE", "E", "O", "Z"]
+    rate: Decimal
+    note: str | None = Field(default=None, description="reverse charge, exemption, not subject; in `language`")
+    language: Literal["de", "en"]
+
+
+@meta.get("/vat-preview", response_model=VatPreviewOut, summary="The VAT that will apply to an order",
+          description="From the client (its kind and VAT id), the sector and the place of service, by the rules an "
+                      "order's VAT follows; the note in `language` (default: the client's, as on its invoices).")
+async def vat_preview(ctx: Ctx, principal: CurrentPrincipal, client_id: uuid.UUID, sector: str = Query(max_length=40),
+                      place_of_service: Literal["DE", "EU", "OTHER"] = Query(),
+                      language: Literal["de", "en"] | None = None) -> VatPreviewOut:
+    async with ctx.session_factory() as session:
+        vat, client = await services.vat_preview(session, principal, client_id=client_id, sector=sector,
+                                                 place_of_service=place_of_service)
+    lang = language or ("en" if client.language == "en" else "de")
+    return VatPreviewOut(category=vat.category, rate=vat.rate, note=vat.note(lang), language=lang)
+
+
 @meta.get("/sectors", response_model=list[SectorOut], summary="The sector catalogue")
 async def sectors() -> list[SectorOut]:
     return [SectorOut(**vars(s)) for s in SECTORS.values()]

@@ -55,6 +55,8 @@ from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_orders.adapters import repository
 from kontor_orders.domain import attachments, checks, contract, model, pricing, values
+from kontor_orders.domain.catalogue import SECTORS
+from kontor_orders.domain.vat import VatTreatment, determine_vat
 from kontor_orders.settings import OrdersSettings
 
 log = get_logger(__name__)
@@ -205,6 +207,22 @@ async def _build(session: AsyncSession, deps: Deps, principal: Principal, fields
     client = await repository.get_known_client(session, fields["client_id"])
     return model.build_draft(order_id=order_id, member_id=principal.sub, client=client, client_id=fields["client_id"],
                              fields=fields, now=deps.clock.now(), **kw)
+
+
+async def vat_preview(session: AsyncSession, principal: Principal, *, client_id: uuid.UUID, sector: str,
+                      place_of_service: str) -> tuple[VatTreatment, model.ClientRef]:
+    """The VAT an order of this client, sector and place of service will have (the form shows it as chosen);
+    the rule is the domain's, as for the order itself."""
+    if not (principal.is_member or principal.is_advisor):
+        raise Forbidden("only members and advisors preview VAT")
+    if sector not in SECTORS:
+        raise InvalidInput(field="sector", message=f"unknown sector {sector!r}", location="query")
+    client = await repository.get_known_client(session, client_id)
+    if client is None:
+        raise InvalidInput(field="client_id", message=f"unknown client {client_id}: register it with the clients "
+                           "service first", location="query")
+    return determine_vat(sector=SECTORS[sector], place_of_service=place_of_service, client_kind=client.kind,
+                         client_vat_id=client.vat_id), client
 
 
 async def create_draft(session: AsyncSession, deps: Deps, principal: Principal, fields: dict) -> model.Order:
