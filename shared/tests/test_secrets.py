@@ -86,6 +86,35 @@ async def test_a_service_token_reads_documents_and_nothing_else():
         mint_token(SECRET, "x", [], scopes=["everything"])
 
 
+async def test_a_user_with_both_roles_acts_in_the_one_the_kontor_role_header_names():
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier(ServiceSettings(jwt_secret=SECRET))
+
+    @app.get("/me")
+    async def me(principal: CurrentPrincipal) -> dict:
+        return {"roles": sorted(principal.roles), "advisor": principal.is_advisor}
+
+    @app.get("/invoices/1/pdf")
+    async def pdf(principal: DocumentReader) -> dict:
+        return {"roles": sorted(principal.roles)}
+
+    both = mint_token(SECRET, "beate", ["member", "advisor"])
+    member = mint_token(SECRET, "mia", ["member"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async def get(token, role=None, path="/me"):
+            headers = {"Authorization": f"Bearer {token}"} | ({"Kontor-Role": role} if role else {})
+            return await c.get(path, headers=headers)
+
+        assert (await get(both)).json() == {"roles": ["advisor", "member"], "advisor": True}
+        assert (await get(both, "member")).json() == {"roles": ["member"], "advisor": False}
+        assert (await get(both, "advisor")).json() == {"roles": ["advisor"], "advisor": True}
+        assert (await get(both, "member", "/invoices/1/pdf")).json() == {"roles": ["member"]}
+        # the header only narrows: a role the token does not carry, or none Kontor knows, is refused
+        for token, role in ((member, "advisor"), (both, "admin"), (both, "")):
+            r = await get(token, role or " ")
+            assert r.status_code == 403 and "Kontor-Role" in r.json()["detail"], (role, r.text)
+
+
 def test_confirmation_tokens_never_reach_a_log_line(capsys):
     configure_logging("INFO", "json", service="orders")
     try:

@@ -191,11 +191,14 @@ async def test_advisor_reviews_bills_and_records_a_payment_and_a_member_cannot(i
                 home = await both.get("/dashboard")
                 assert 'action="/role"' in home.text and 'href="/advisor/review"' not in home.text
                 assert (await both.get("/advisor/review")).status_code == 404
+                # one token with both roles: as a member the services show her only her own orders
+                assert "Freigabeprojekt" not in (await both.get("/orders")).text
                 r = await post(both, "/dashboard", "/role", role="advisor")
                 assert r.status_code == 303 and r.headers["location"] == "/dashboard"
                 home = await both.get("/dashboard")
                 assert 'href="/advisor/review"' in home.text
                 assert (await both.get("/advisor/review")).status_code == 200
+                assert "Freigabeprojekt" in (await both.get("/orders")).text  # an advisor sees every member's
                 settings = await both.get("/settings")
                 assert settings.status_code == 200
                 assert "Berater*in (Aktive Rolle)" in unescape(settings.text) and "Mitglied" in settings.text

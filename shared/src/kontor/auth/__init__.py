@@ -5,6 +5,9 @@ and `email`. HS256 with a configured secret by default; RS256 with keys from a J
 URL when `jwks_url` is set (Keycloak's `kontor` realm, see kontor.devinfra.keycloak); in development
 `jwt_accept_dev_tokens` accepts the HS256 development tokens beside those (`make up`).
 
+A request may narrow its token to one of its roles with the header `Kontor-Role: member`
+(`ACTING_ROLE_HEADER`): a user with both roles then acts as a member only.
+
 A service's token carries no role but a `scope` (OAuth style, space-separated): the only
 one is `documents:read`, with which notifications fetches the documents it attaches. Such
 a token is accepted by the document downloads (`DocumentReader`) and refused everywhere else.
@@ -14,7 +17,7 @@ whose `scope` also names Keycloak's own scopes (`profile email`): only the ones 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 import jwt
@@ -28,6 +31,10 @@ from kontor.settings import ServiceSettings
 
 ROLES = ("member", "advisor")
 SCOPES = ("documents:read",)
+# A user whose token carries both roles works in one of them at a time (the portal's role switch):
+# this request header names it, and the request then has that role only. It can only narrow what
+# the token allows; a role the token does not carry is refused with 403.
+ACTING_ROLE_HEADER = "Kontor-Role"
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,17 @@ async def _verified(request: Request, credentials: HTTPAuthorizationCredentials 
     except InvalidToken as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
                             headers={"WWW-Authenticate": "Bearer"}) from exc
-    return principal
+    return acting_as(principal, request.headers.get(ACTING_ROLE_HEADER))
+
+
+def acting_as(principal: Principal, role: str | None) -> Principal:
+    """The principal narrowed to the role named in the `Kontor-Role` header (unchanged without one)."""
+    if role is None:
+        return principal
+    if role not in ROLES or role not in principal.roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"header {ACTING_ROLE_HEADER}: the token does not carry the role {role[:20]!r}")
+    return replace(principal, roles=frozenset({role}))
 
 
 async def current_principal(

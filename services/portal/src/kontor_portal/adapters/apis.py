@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from kontor.auth import ACTING_ROLE_HEADER
 from kontor.logging import get_logger
 
 log = get_logger(__name__)
@@ -26,6 +27,15 @@ class ApiError(Exception):
         self.service, self.status_code, self.detail, self.body = service, status_code, detail, body
 
 
+def _headers(token: str) -> dict[str, str]:
+    """The user's token, and the role they work in (a `UserToken`'s) for the services to narrow it to."""
+    headers = {"Authorization": f"Bearer {token}"}
+    role = getattr(token, "role", None)
+    if role:
+        headers[ACTING_ROLE_HEADER] = role
+    return headers
+
+
 @dataclass
 class Api:
     """One service's API, called on behalf of one user."""
@@ -34,7 +44,7 @@ class Api:
     http: httpx.AsyncClient
 
     async def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        r = await self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        r = await self.http.request(method, path, headers=_headers(token), **kwargs)
         if r.status_code == 404:
             raise ApiNotFound(f"{self.name}: {path}")
         if r.status_code == 401:

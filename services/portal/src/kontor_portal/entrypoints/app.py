@@ -215,9 +215,6 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
         roles = role.split("+")
         _signed_in(request, mint(user_id, roles, name or None), sub=user_id, roles=roles,
                    name=name or None, via="development")
-        if len(roles) > 1:
-            # a token per role, so the services see the user in the role chosen with the role switch
-            request.session["tokens"] = {r: mint(user_id, [r], name or None) for r in roles}
         return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
 
     @app.post("/signout")

@@ -55,6 +55,17 @@ def as_uuid(value: str) -> uuid.UUID:
         raise ApiNotFound(value) from None
 
 
+class UserToken(str):
+    """The signed-in user's bearer token and the role they work in now (None: the token's own)."""
+
+    role: str | None
+
+    def __new__(cls, token: str, role: str | None) -> UserToken:
+        made = super().__new__(cls, token)
+        made.role = role
+        return made
+
+
 @dataclass
 class Web:
     settings: PortalSettings
@@ -63,14 +74,13 @@ class Web:
 
     # --- the user -----------------------------------------------------------------------------------
     @classmethod
-    def token_of(cls, request: Request) -> str:
-        """The user's token; of the active role when the sign-in gave one per role (a token with both roles
-        is an advisor's to the services)."""
+    def token_of(cls, request: Request) -> UserToken:
+        """The user's token, with the role they work in (the APIs get it as `Kontor-Role`, so a user with
+        both roles is only a member to the services while working as one)."""
         token = request.session.get("token")
         if not token:
             raise SignInRequired
-        per_role = request.session.get("tokens") or {}
-        return str(per_role.get(cls.active_role(request)) or token)
+        return UserToken(str(token), cls.active_role(request))
 
     @staticmethod
     def roles_of(request: Request) -> list[str]:
@@ -87,7 +97,7 @@ class Web:
         return "member" if "member" in roles else (roles[0] if roles else None)
 
     @classmethod
-    def require(cls, request: Request, role: str) -> str:
+    def require(cls, request: Request, role: str) -> UserToken:
         """The token of a signed-in user working in `role`; the one check of a page's role."""
         token = cls.token_of(request)
         if cls.active_role(request) != role:
