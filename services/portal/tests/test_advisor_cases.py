@@ -4,7 +4,8 @@ corrects an order's texts in the review queue (an empty project name refused at 
 approves it, the history keeps the change; the billing run drafts its invoice, the member asks for a
 change, the advisor adjusts the waiting invoice (a quantity that is no number refused at the form)
 and issues it; records and resolves a dispute; cancels it with a reason (none refused) and sees the
-cancellation invoice; refuses and then approves a member's cancellation request. Screenshots of the
+cancellation invoice; refuses and then approves a member's cancellation request, choosing the order's
+issued invoice, which invoicing then cancels. Screenshots of the
 pages (German desktop, English phone) go to .local/screenshots/portal-advisor-*."""
 from __future__ import annotations
 
@@ -145,11 +146,23 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         assert invoice["lines"][0]["description"] == "Konzept-Workshop, Bestellung 4711"
         number = invoice["number"]
 
-        # 3. a member's cancellation request, shown with the reason: refused, asked again, approved
+        # 3. a member's cancellation request, shown with the reason and the order's issued invoice to choose:
+        # refused, asked again, approved with that invoice chosen (invoicing then cancels it)
+        async def leaving_drafted() -> dict | None:
+            found = await ok(await invoicing.get("/invoices", params={"order_id": leaving}, headers=ADVISOR))
+            return found[0] if found and found[0]["status"] == "draft" else None  # type: ignore[index]
+        other = (await eventually(leaving_drafted, timeout_s=60, what="the other order's draft"))["invoice_id"]
+        await ok(await invoicing.post(f"/invoices/{other}/issue", headers=MEMBER), 202)
+
+        async def known_to_orders() -> str | None:
+            found = await ok(await orders.get(f"/orders/{leaving}", headers=ADVISOR))
+            return found["issued_invoices"][0]["number"] if found["issued_invoices"] else None
+        other_number = await eventually(known_to_orders, timeout_s=90, what="orders knowing the issued invoice")
         await ok(await orders.post(f"/orders/{leaving}/cancellation-request", headers=MEMBER,
                                    json={"reason": "Projekt entfällt"}))
         cases = await advisor.get("/advisor/cases")
         assert cases.status_code == 200 and "Projekt entfällt" in cases.text and number in cases.text
+        assert f'name="cancel_invoice" value="{other}"' in cases.text and other_number in cases.text
         assert 'href="/advisor/cases"' in cases.text  # in the advisor's navigation
         await shoot("/advisor/cases", "cases")
         shown = await refused_at(advisor, await post(advisor, "/advisor/cases",
@@ -162,9 +175,14 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         await ok(await orders.post(f"/orders/{leaving}/cancellation-request", headers=MEMBER,
                                    json={"reason": "Projekt entfällt endgültig"}))
         done(await post(advisor, "/advisor/cases", f"/advisor/cancellation-requests/{leaving}", decision="approve",
-                        reason="Einvernehmlich storniert"))
+                        reason="Einvernehmlich storniert", cancel_invoice=other))
         assert (await ok(await orders.get(f"/orders/{leaving}", headers=ADVISOR)))["status"] == "cancelled"
         assert "Projekt entfällt endgültig" not in (await advisor.get("/advisor/cases")).text
+
+        async def other_cancelled() -> dict | None:
+            found = await ok(await invoicing.get(f"/invoices/{other}", headers=ADVISOR))
+            return found if found["status"] == "cancelled" else None
+        await eventually(other_cancelled, timeout_s=90, what="the chosen invoice cancelled by invoicing")
 
         # 4. a dispute recorded and resolved; then the invoice cancelled with a reason (none refused)
         done(await post(advisor, "/advisor/cases", f"/advisor/invoices/{iid}/dispute",
