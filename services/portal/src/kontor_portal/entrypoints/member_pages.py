@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from decimal import Decimal
 
 from fastapi import FastAPI, Request, Response
 
@@ -15,12 +16,25 @@ ORDER_STATUSES = ("draft", "smart_review", "client_confirmation", "active", "can
 INVOICE_STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "disputed", "paid", "cancelled",
                     "cancellation", "discarded")
 LATEST = 5
+SORTS = ("-created_at", "created_at", "net_value", "-net_value", "plan_value", "-plan_value", "order_value",
+         "-order_value")
+VALUE_KEYS = {"net_value": "net_total", "plan_value": "plan_value", "order_value": "order_value"}
 
 
 def _counts(items: list[dict], known: tuple[str, ...]) -> list[tuple[str, int]]:
     """(status, count) in the order of `known`, statuses the portal does not know yet at the end."""
     counts = Counter(i["status"] for i in items)
     return [(s, counts[s]) for s in known if counts[s]] + [(s, n) for s, n in counts.items() if s not in known]
+
+
+def _sums(orders: list[dict]) -> dict[str, dict[str, Decimal]]:
+    """The three values of the listed orders added up per currency (the API's figures, only added)."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for o in orders:
+        per = sums.setdefault(o["currency"], dict.fromkeys(VALUE_KEYS, Decimal(0)))
+        for name, key in VALUE_KEYS.items():
+            per[name] += Decimal(str(o.get(key) or 0))
+    return dict(sorted(sums.items()))
 
 
 def register(app: FastAPI, web: Web) -> None:
@@ -41,12 +55,16 @@ def register(app: FastAPI, web: Web) -> None:
                         orders_total=len(orders), invoices_total=len(invoices))
 
     @app.get("/orders")
-    async def orders_list(request: Request, status: str | None = None) -> Response:
+    async def orders_list(request: Request, status: str | None = None, sort: str = "-created_at") -> Response:
+        """The orders (by status), sorted by the API (newest first, or by one of the three values), with the
+        values summed per currency over the listed orders."""
         token = web.token_of(request)
         chosen = status if status in ORDER_STATUSES else None
-        found = await apis.orders.get_json("/orders", token, limit=200, **({"status": chosen} if chosen else {}))
-        return web.page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen,
-                        orders=sorted(found, key=lambda o: o["created_at"], reverse=True))
+        sort = sort if sort in SORTS else "-created_at"
+        found = await apis.orders.get_json("/orders", token, limit=200, sort=sort,
+                                           **({"status": chosen} if chosen else {}))
+        return web.page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen, orders=found, sort=sort,
+                        sort_links=True, sums=_sums(found))
 
     @app.get("/orders/{order_id}")
     async def order_detail(request: Request, order_id: str) -> Response:
@@ -56,7 +74,8 @@ def register(app: FastAPI, web: Web) -> None:
                                                         apis.orders.get_json(f"/orders/{oid}/history", token),
                                                         apis.orders.get_json(f"/orders/{oid}/comments", token))
         return web.page(request, "order.html", order=order, history=history, comments=comments,
-                        refused=request.query_params.get("refused"), order_actions=order_pages.ACTIONS)
+                        refused=request.query_params.get("refused"), order_actions=order_pages.ACTIONS,
+                        refused_at=request.query_params.get("at"), done=request.query_params.get("done"))
 
     @app.get("/invoices/{invoice_id}")
     async def invoice_detail(request: Request, invoice_id: str) -> Response:

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 
 from kontor.logging import get_logger
 from kontor_portal import i18n
-from kontor_portal.adapters.apis import ApiNotFound
+from kontor_portal.adapters.apis import ApiError, ApiNotFound
 from kontor_portal.entrypoints.web import Web, as_uuid
 
 log = get_logger(__name__)
@@ -30,8 +30,11 @@ PLACES = ("DE", "EU", "OTHER")
 PAYMENT_MODES = ("after_completion", "installments", "recurring", "advance")
 INTERVALS = ("month", "quarter", "year")
 MAX_ROWS = 50
+CONTRACT_ACTIONS = ("auto_renew", "pause", "resume", "cancel")
 ORDER_FORM_JS = Path(__file__).resolve().parents[1] / "static" / "order-form.js"
 ROW = re.compile(r"^(line|inst)-(\d{1,2})-(\w+)$")
+PICK = re.compile(r"^l(\d{1,2})$")  # an installment's checkbox of a line (by the line's row number): inst-0-l2
+INST_FIELDS = ("date", "amount", "percentage")
 # order actions of the detail page: name -> (statuses that allow it, needs a reason)
 ACTIONS: dict[str, tuple[tuple[str, ...], bool]] = {
     "submit": (("draft",), False),
@@ -83,7 +86,12 @@ i18n.add_texts(
         "comments": "Kommentare", "add_comment": "Kommentar hinzufügen", "comment": "Kommentar",
         "attachments": "Anhänge", "upload": "Hochladen", "file": "Datei", "no_attachments": "Keine Anhänge.",
         "no_comments": "Noch keine Kommentare.", "refused": "Nicht möglich", "saved": "Gespeichert.",
-        "optional": "optional", "none_choice": "– keine Angabe –", "vat": "USt", "clients_api": "Kunde"},
+        "optional": "optional", "none_choice": "– keine Angabe –",
+        "vat_applies": "Umsatzsteuer", "vat_choose": "Wählen Sie Kunde, Branche und Leistungsort: dann steht hier "
+        "die Umsatzsteuer, die gilt.", "inst_percentage": "oder Prozent", "inst_lines": "oder Positionen",
+        "inst_hint": "Je Rate ein Datum und ein Betrag, ein Prozentsatz oder Positionen; die Schlussrechnung zieht "
+        "ab, was die Raten abgerechnet haben.", "inst_no_lines": "Noch keine Positionen.",
+        "vat": "USt", "clients_api": "Kunde"},
     en={"new_order": "+ New order", "new_order_title": "New order", "edit_order": "Edit draft",
         "client_search": "Search a client (three letters or more)", "search": "Search", "choose_client": "Client",
         "no_clients": "No client found.", "new_client": "Register a new client", "client_name": "Name",
@@ -114,7 +122,52 @@ i18n.add_texts(
         "comments": "Comments", "add_comment": "Add comment", "comment": "Comment", "attachments": "Attachments",
         "upload": "Upload", "file": "File", "no_attachments": "No attachments.", "no_comments": "No comments yet.",
         "refused": "Not possible", "saved": "Saved.", "optional": "optional", "none_choice": "– not given –",
+        "vat_applies": "VAT", "vat_choose": "Choose client, sector and place of service: the VAT that applies is "
+        "shown here.", "inst_percentage": "or percentage", "inst_lines": "or line items",
+        "inst_hint": "Each installment has a date and an amount, a percentage or line items; the final invoice "
+        "deducts what the installments billed.", "inst_no_lines": "No lines yet.",
         "vat": "VAT", "clients_api": "Client"})
+
+# the order detail's contract, price change, archive and the three values (issue 22)
+i18n.add_texts(
+    de={"contract": "Vertrag", "contract_kind": "Vertragsart", "contract_one_off": "Einmalige Laufzeit",
+        "contract_auto_renew": "Verlängert sich automatisch", "contract_state": "Vertragsstand",
+        "contract_state_running": "Läuft", "contract_state_paused": "Pausiert",
+        "contract_state_finished": "Beendet", "contract_state_cancelled": "Gekündigt",
+        "term_months": "Laufzeit (Monate)", "notice_months": "Kündigungsfrist (Monate)", "months": "Monate",
+        "notice_deadline": "Kündigen bis", "renews_until": "Verlängert bis", "renewals": "Verlängerungen",
+        "cancelled_on": "Gekündigt am", "pauses": "Pausen", "until_resumed": "bis zur Fortsetzung",
+        "do_pause": "Pausieren", "pause_from": "Pause ab", "pause_until": "Pause bis einschließlich",
+        "do_resume": "Fortsetzen", "resume_from": "Fortsetzen ab", "do_auto_renew": "Automatisch verlängern",
+        "do_cancel_contract": "Vertrag kündigen",
+        "cancel_contract_hint": "Keine weitere Verlängerung; möglich bis zur Kündigungsfrist am",
+        "price_change": "Preis ändern", "price_change_hint": "Der neue Preis gilt ab dem Beginn eines noch nicht "
+        "abgerechneten Zeitraums, nie rückwirkend.", "new_unit_price": "Neuer Einzelpreis (netto)",
+        "effective_from": "Gültig ab", "do_price_change": "Preis ändern", "archive": "Archiv",
+        "archived_lines": "Archivierte Positionen", "archive_empty": "Noch keine archivierten Positionen.",
+        "tidy_up_hint": "Vollständig abgerechnete Positionen wandern ins Archiv; sie bleiben Teil des Auftrags "
+        "und seiner Werte.", "do_tidy_up": "Aufräumen", "net_value": "Nettowert", "plan_value": "Planwert",
+        "order_value": "Auftragswert (abgerechnet)", "as_of": "Stand",
+        "sum_listed": "Summe der gezeigten Aufträge"},
+    en={"contract": "Contract", "contract_kind": "Kind of contract", "contract_one_off": "One-off term",
+        "contract_auto_renew": "Renews automatically", "contract_state": "Contract state",
+        "contract_state_running": "Running", "contract_state_paused": "Paused",
+        "contract_state_finished": "Finished", "contract_state_cancelled": "Cancelled",
+        "term_months": "Term (months)", "notice_months": "Notice period (months)", "months": "months",
+        "notice_deadline": "Cancel by", "renews_until": "Renews until", "renewals": "Renewals",
+        "cancelled_on": "Cancelled on", "pauses": "Pauses", "until_resumed": "until resumed",
+        "do_pause": "Pause", "pause_from": "Pause from", "pause_until": "Pause until (inclusive)",
+        "do_resume": "Resume", "resume_from": "Resume from", "do_auto_renew": "Renew automatically",
+        "do_cancel_contract": "Cancel the contract",
+        "cancel_contract_hint": "No further renewal; possible until the notice deadline on",
+        "price_change": "Change a price", "price_change_hint": "The new price applies from the start of a period "
+        "not invoiced yet, never retroactively.", "new_unit_price": "New unit price (net)",
+        "effective_from": "Effective from", "do_price_change": "Change price", "archive": "Archive",
+        "archived_lines": "Archived lines", "archive_empty": "No archived lines yet.",
+        "tidy_up_hint": "Fully invoiced lines move to the archive; they stay part of the order and its values.",
+        "do_tidy_up": "Tidy up", "net_value": "Net value", "plan_value": "Plan value",
+        "order_value": "Order value (invoiced)", "as_of": "as of",
+        "sum_listed": "Sum of the listed orders"})
 
 
 def _rows(form: dict[str, str], kind: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
@@ -122,9 +175,24 @@ def _rows(form: dict[str, str], kind: str, fields: tuple[str, ...]) -> list[dict
     found: dict[int, dict[str, str]] = {}
     for name, value in form.items():
         m = ROW.match(name)
-        if m and m.group(1) == kind and m.group(3) in fields and int(m.group(2)) < MAX_ROWS:
+        if m and m.group(1) == kind and _wanted(kind, m.group(3), fields) and int(m.group(2)) < MAX_ROWS:
             found.setdefault(int(m.group(2)), {})[m.group(3)] = value.strip()
     return [found[i] for i in sorted(found) if any(v for k, v in found[i].items() if k != "unit")]
+
+
+def _wanted(kind: str, field: str, fields: tuple[str, ...]) -> bool:
+    return field in fields or (kind == "inst" and PICK.match(field) is not None)
+
+
+def _line_indexes(form: dict[str, str]) -> dict[int, int]:
+    """The form's line row numbers -> the indexes (0-based) of the order's lines the API gets: the
+    non-empty rows in their order (an installment by line items names lines by these)."""
+    found: dict[int, bool] = {}
+    for name, value in form.items():
+        m = ROW.match(name)
+        if m and m.group(1) == "line" and int(m.group(2)) < MAX_ROWS and m.group(3) != "unit":
+            found[int(m.group(2))] = found.get(int(m.group(2)), False) or bool(value.strip())
+    return {row: index for index, row in enumerate(r for r in sorted(found) if found[r])}
 
 
 def _opt(value: str | None) -> str | None:
@@ -167,10 +235,27 @@ def order_body(form: dict[str, str], lang: str = "en") -> dict[str, Any]:
             payment["interval"] = _opt(form.get("interval"))
             payment["first_invoice_date"] = _opt(form.get("first_invoice_date"))
         if pay == "installments":
-            payment["installments"] = [{"date": r.get("date") or None, "amount": num(r.get("amount")) or None}
-                                       for r in _rows(form, "inst", ("date", "amount"))]
+            indexes = _line_indexes(form)
+            payment["installments"] = [_installment(r, indexes, num) for r in _rows(form, "inst", INST_FIELDS)]
         body["payment"] = payment
     return {k: v for k, v in body.items() if v is not None}
+
+
+def _installment(row: dict[str, str], indexes: dict[int, int], num: Any) -> dict[str, Any]:
+    """One installment row: a date and what it bills, as entered (an amount, a percentage or ticked lines);
+    when more than one is given all are sent and the API says which one to keep."""
+    entry: dict[str, Any] = {"date": row.get("date") or None}
+    if row.get("amount"):
+        entry["amount"] = num(row["amount"])
+    if row.get("percentage"):
+        entry["percentage"] = num(row["percentage"].removesuffix("%").strip())
+    picked = sorted(indexes[int(m.group(1))] for k, v in row.items()
+                    if v and (m := PICK.match(k)) and int(m.group(1)) in indexes)
+    if picked:
+        entry["lines"] = picked
+    if len(entry) == 1:
+        entry["amount"] = None  # nothing given: the API names the installment's amount
+    return entry
 
 
 def field_errors(detail: Any, lang: str = "en") -> dict[str, str]:
@@ -184,8 +269,8 @@ def field_errors(detail: Any, lang: str = "en") -> dict[str, str]:
         path = ".".join(loc)
         if len(loc) >= 3 and loc[0] == "lines" and loc[1].isdigit():
             name = f"line-{loc[1]}-{loc[2]}"
-        elif len(loc) >= 4 and loc[:2] == ["payment", "installments"] and loc[2].isdigit():
-            name = f"inst-{loc[2]}-{loc[3]}"
+        elif len(loc) >= 3 and loc[:2] == ["payment", "installments"] and loc[2].isdigit():
+            name = f"inst-{loc[2]}-{loc[3] if len(loc) >= 4 else 'amount'}"
         else:
             name = _NAMES.get(path, path or "form")
         errors.setdefault(name, i18n.api_error(lang, e.get("type"), str(e.get("msg", "invalid"))))
@@ -217,6 +302,9 @@ def form_of_order(order: dict[str, Any]) -> dict[str, str]:
         for i, inst in enumerate(payment.get("installments") or ()):
             form[f"inst-{i}-date"] = str(inst.get("date") or "")
             form[f"inst-{i}-amount"] = str(inst.get("amount") or "")
+            form[f"inst-{i}-percentage"] = str(inst.get("percentage") or "")
+            for index in inst.get("lines") or ():  # the form's line rows are numbered by the order's indexes
+                form[f"inst-{i}-l{index}"] = "1"
     return form
 
 
@@ -248,6 +336,21 @@ def register(app: FastAPI, web: Web) -> None:
         found: list[dict[str, Any]] = await apis.clients.get_json("/clients", token, q=q[:200], limit=20)
         return found
 
+    async def vat_preview(request: Request, token: str, form: dict[str, str]) -> dict[str, Any] | None:
+        """The VAT that will apply (the orders API's /vat-preview) once client, sector and place are chosen."""
+        query = {k: (form.get(k) or "").strip() for k in ("client_id", "sector", "place_of_service")}
+        if not all(query.values()):
+            return None
+        try:
+            found: dict[str, Any] = await apis.orders.get_json("/vat-preview", token, language=web.lang_of(request),
+                                                               **query)
+        except ApiError as exc:  # e.g. a client the orders service does not know yet: the hint stays
+            if exc.status_code != 422:
+                raise
+            log.info("no vat preview", reason=exc.detail[:200])
+            return None
+        return found
+
     async def form_page(request: Request, token: str, form: dict[str, str], *, errors: dict[str, str] | None = None,
                         status_code: int = 200, order: dict[str, Any] | None = None,
                         client_errors: dict[str, str] | None = None, extra_line: bool = False,
@@ -256,7 +359,7 @@ def register(app: FastAPI, web: Web) -> None:
         numbered = _numbered(form, "line", ("description", "quantity", "unit", "unit_price"))
         if extra_line or not numbered:
             numbered.append((_next(numbered), {"unit": "hour"}))
-        insts = _numbered(form, "inst", ("date", "amount"))
+        insts = _numbered(form, "inst", INST_FIELDS)
         if extra_inst or (form.get("payment_mode") == "installments" and not insts):
             insts.append((_next(insts), {}))
         lang = web.lang_of(request)
@@ -265,7 +368,7 @@ def register(app: FastAPI, web: Web) -> None:
                         client_errors=client_errors or {}, lines=numbered, installments=insts, order=order,
                         opts=await options(request, token),
                         clients=await clients_found(token, form.get("client_q", "")),
-                        total=_running_total(numbered, lang))
+                        total=_running_total(numbered, lang), vat=await vat_preview(request, token, form))
 
     @app.get("/static/htmx.min.js", include_in_schema=False)
     async def htmx() -> Response:
@@ -285,6 +388,13 @@ def register(app: FastAPI, web: Web) -> None:
     async def new_order(request: Request, q: str = "") -> Response:
         token = web.require(request, "member")
         return await form_page(request, token, {"client_q": q, "currency": "EUR", "due_in_days": "14"})
+
+    @app.get("/orders/new/vat")
+    async def vat_note(request: Request, client_id: str = "", sector: str = "", place_of_service: str = "") -> Response:
+        """The partial of the VAT that will apply (htmx swaps it in when client, sector or place change)."""
+        token = web.require(request, "member")
+        form = {"client_id": client_id[:40], "sector": sector[:40], "place_of_service": place_of_service[:10]}
+        return web.page(request, "_vat_preview.html", vat=await vat_preview(request, token, form), order=None)
 
     @app.get("/orders/new/clients")
     async def client_options(request: Request, client_q: str = "") -> Response:
@@ -396,6 +506,53 @@ def register(app: FastAPI, web: Web) -> None:
         target = r.json()["order_id"] if action == "duplicate" else str(oid)
         return RedirectResponse(f"/orders/{target}", status_code=303)
 
+    @app.post("/orders/{order_id}/contract")
+    async def contract_action(request: Request, order_id: str) -> Response:
+        """A recurring order's contract (issue 22): automatic renewal, pause, resume, cancel; the API decides
+        whether the order allows it now (409 with the reason, 422 at the field: both shown at the form)."""
+        token = web.require(request, "member")
+        form = await web.check_csrf(request)
+        oid = str(as_uuid(order_id))
+        action = form.get("action", "")
+        if action not in CONTRACT_ACTIONS:
+            raise ApiNotFound(action)
+        body: dict[str, Any] = {"action": action}
+        for name, key in (("from", "from"), ("until", "until"), ("term_months", "term_months"),
+                          ("notice_months", "notice_months")):
+            if _opt(form.get(name)):
+                body[key] = form[name].strip()
+        r = await apis.orders.change("POST", f"/orders/{oid}/contract", token, json=body)
+        if r.status_code in (409, 422):
+            return _back(oid, _refusal(r, web.lang_of(request)), at="contract")
+        log.info("contract changed from the portal", order_id=oid, action=action)
+        return RedirectResponse(f"/orders/{oid}?done=contract#contract", status_code=303)
+
+    @app.post("/orders/{order_id}/price-changes")
+    async def price_change(request: Request, order_id: str) -> Response:
+        """A new unit price of a recurring line from a billing period on (never retroactive: the API refuses)."""
+        token = web.require(request, "member")
+        form = await web.check_csrf(request)
+        oid = str(as_uuid(order_id))
+        lang = web.lang_of(request)
+        body = {"line": form.get("line", "").strip(),
+                "unit_price": i18n.decimal_input(form.get("unit_price", ""), lang),
+                "effective_from": form.get("effective_from", "").strip()}
+        r = await apis.orders.change("POST", f"/orders/{oid}/price-changes", token, json=body)
+        if r.status_code in (409, 422):
+            return _back(oid, _refusal(r, lang), at="price")
+        return RedirectResponse(f"/orders/{oid}?done=price#price", status_code=303)
+
+    @app.post("/orders/{order_id}/tidy-up")
+    async def tidy_up(request: Request, order_id: str) -> Response:
+        """The fully invoiced lines to the order's archive (409 when there are none)."""
+        token = web.require(request, "member")
+        await web.check_csrf(request)
+        oid = str(as_uuid(order_id))
+        r = await apis.orders.change("POST", f"/orders/{oid}/tidy-up", token)
+        if r.status_code in (409, 422):
+            return _back(oid, _refusal(r, web.lang_of(request)), at="tidy")
+        return RedirectResponse(f"/orders/{oid}?done=tidy#archive", status_code=303)
+
     @app.post("/orders/{order_id}/comments")
     async def add_comment(request: Request, order_id: str) -> Response:
         token = web.require(request, "member")
@@ -435,19 +592,29 @@ def _label(lang: str, name: str) -> str:
     return i18n.text(lang, name)
 
 
-def _back(order_id: str, message: str | None) -> Response:
-    """To the order's detail, with the refusal's reason shown there."""
+def _back(order_id: str, message: str | None, *, at: str | None = None) -> Response:
+    """To the order's detail, with the refusal's reason shown there (at the form `at` names, if any)."""
     from urllib.parse import urlencode
 
-    query = "?" + urlencode({"refused": message[:300]}) if message else ""
-    return RedirectResponse(f"/orders/{order_id}{query}", status_code=303)
+    query = "?" + urlencode({"refused": message[:300], **({"at": at} if at else {})}) if message else ""
+    anchor = "#" + ("archive" if at == "tidy" else at) if at else ""
+    return RedirectResponse(f"/orders/{order_id}{query}{anchor}", status_code=303)
+
+
+def _refusal(r: httpx.Response, lang: str) -> str:
+    """A 409's reason, or a 422's errors as "field: message" in `lang`."""
+    detail = _detail(r)
+    if not isinstance(detail, list):
+        return str(detail)
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: "
+                     f"{i18n.api_error(lang, e.get('type'), str(e.get('msg', 'invalid')))}" for e in detail)
 
 
 def _numbered(form: dict[str, str], kind: str, fields: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     found: dict[int, dict[str, str]] = {}
     for name, value in form.items():
         m = ROW.match(name)
-        if m and m.group(1) == kind and m.group(3) in fields and int(m.group(2)) < MAX_ROWS:
+        if m and m.group(1) == kind and _wanted(kind, m.group(3), fields) and int(m.group(2)) < MAX_ROWS:
             found.setdefault(int(m.group(2)), {})[m.group(3)] = value
     return sorted(found.items())
 
