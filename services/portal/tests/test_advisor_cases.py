@@ -130,14 +130,18 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         shown = await refused_at(advisor, await post(advisor, f"/advisor/invoices/{iid}/adjust",
                                                      f"/advisor/invoices/{iid}/adjust", **form,
                                                      **{"line-0-quantity": "zwei"}))
-        assert "quantity" in shown
+        assert "quantity" in shown and "Bitte eine Zahl eingeben" in shown  # the 422's message in German
         done(await post(advisor, f"/advisor/invoices/{iid}/adjust", f"/advisor/invoices/{iid}/adjust", **form,
                         **{"line-0-quantity": "2"}))
         held = await ok(await invoicing.get(f"/invoices/{iid}", headers=ADVISOR))
         assert held["lines"][0]["description"] == "Konzept-Workshop, Bestellung 4711" and held["adjustments"]
         assert held["net_total"] == "1280.00"
-        issued = await post(advisor, f"/advisor/invoices/{iid}/adjust", f"/advisor/invoices/{iid}/issue")
-        done(issued)
+        done(await post(advisor, f"/advisor/invoices/{iid}/adjust", f"/advisor/invoices/{iid}/issue",
+                        **{"from": "adjust"}))
+        # issued twice: invoicing's 409, shown at the invoice's adjustment page, not a 502
+        again = await post(advisor, "/advisor/invoices", f"/advisor/invoices/{iid}/issue", **{"from": "adjust"})
+        assert again.headers["location"].startswith(f"/advisor/invoices/{iid}/adjust?refused=")
+        await refused_at(advisor, again)
 
         async def invoiced() -> dict | None:
             found = await ok(await invoicing.get(f"/invoices/{iid}", headers=ADVISOR))

@@ -111,8 +111,9 @@ i18n.add_texts(
         "adv_cancels": "Cancels invoice", "adv_issued_on": "Issued on"})
 
 
-def refusal(r: httpx.Response) -> str:
-    """The reason of a 409, or the first field and message of a 422, as one line for the page."""
+def refusal(r: httpx.Response, lang: str | None = None) -> str:
+    """The reason of a 409, or the first field and message of a 422, as one line for the page (the message
+    in `lang` where the portal knows the kind of error)."""
     try:
         detail: Any = r.json().get("detail")
     except (json.JSONDecodeError, AttributeError):
@@ -120,13 +121,16 @@ def refusal(r: httpx.Response) -> str:
     if isinstance(detail, list) and detail:
         first = detail[0]
         field = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return f"{field}: {first.get('msg', '')}" if field else str(first.get("msg", ""))
+        message = str(first.get("msg", ""))
+        if lang:
+            message = i18n.api_error(lang, first.get("type"), message)
+        return f"{field}: {message}" if field else message
     return str(detail)[:300]
 
 
-def _back(target: str, r: httpx.Response | None, anchor: str = "") -> Response:
+def _back(target: str, r: httpx.Response | None, anchor: str = "", lang: str | None = None) -> Response:
     """Back to the page of the form: with the refusal shown there, or that it was done."""
-    query = {"refused": refusal(r)} if r is not None and r.status_code >= 400 else {"done": "1"}
+    query = {"refused": refusal(r, lang)} if r is not None and r.status_code >= 400 else {"done": "1"}
     return RedirectResponse(f"{target}?{urlencode(query)}{anchor}", status_code=303)
 
 
@@ -196,7 +200,7 @@ def register(app: FastAPI, web: Web) -> None:
                                          json={"reason": form.get("reason", "").strip()})
         else:
             return web.page(request, "not_found.html", status_code=404)
-        return _back("/advisor/review", r)
+        return _back("/advisor/review", r, lang=web.lang_of(request))
 
     # --- invoices: payments, issuing after adjustment -------------------------------------------------
     @app.get("/advisor/invoices")
@@ -216,14 +220,18 @@ def register(app: FastAPI, web: Web) -> None:
         r = await apis.invoicing.change("POST", f"/invoices/{as_uuid(invoice_id)}/payments", token,
                                         json={"amount": amount,
                                               "received_on": form.get("received_on", "")})
-        return _back("/advisor/invoices", r)
+        return _back("/advisor/invoices", r, lang=web.lang_of(request))
 
     @app.post("/advisor/invoices/{invoice_id}/issue")
     async def issue(request: Request, invoice_id: str) -> Response:
         token = web.require(request, ADVISOR)
-        await web.check_csrf(request)
-        r = await apis.invoicing.change("POST", f"/invoices/{as_uuid(invoice_id)}/issue", token)
-        return _back("/advisor/invoices", r)
+        form = await web.check_csrf(request)
+        iid = as_uuid(invoice_id)
+        r = await apis.invoicing.change("POST", f"/invoices/{iid}/issue", token)
+        # sent from the adjustment page: a refusal is shown there, at the invoice
+        refused_at_form = form.get("from") == "adjust" and r.status_code >= 400
+        return _back(f"/advisor/invoices/{iid}/adjust" if refused_at_form else "/advisor/invoices", r,
+                     lang=web.lang_of(request))
 
     @app.get("/advisor/invoices/{invoice_id}/adjust")
     async def adjust_invoice_page(request: Request, invoice_id: str) -> Response:
@@ -239,7 +247,7 @@ def register(app: FastAPI, web: Web) -> None:
         iid = as_uuid(invoice_id)
         r = await apis.invoicing.change("PATCH", f"/invoices/{iid}", token,
                                         json=_invoice_changes(form, web.lang_of(request)))
-        return _back(f"/advisor/invoices/{iid}/adjust", r)
+        return _back(f"/advisor/invoices/{iid}/adjust", r, lang=web.lang_of(request))
 
     # --- disputes and cancellations -------------------------------------------------------------------
     @app.get("/advisor/cases")
@@ -267,7 +275,7 @@ def register(app: FastAPI, web: Web) -> None:
         else:
             return web.page(request, "not_found.html", status_code=404)
         r = await apis.invoicing.change("POST", f"/invoices/{iid}/{step}", token, json=body)
-        return _back("/advisor/cases", r)
+        return _back("/advisor/cases", r, lang=web.lang_of(request))
 
     @app.post("/advisor/cancellation-requests/{order_id}")
     async def decide_cancellation(request: Request, order_id: str) -> Response:
@@ -277,7 +285,7 @@ def register(app: FastAPI, web: Web) -> None:
         r = await apis.orders.change("POST", f"/orders/{as_uuid(order_id)}/cancellation-decision", token, json={
             "approve": form.get("decision") == "approve", "reason": form.get("reason", "").strip(),
             "cancel_invoice_ids": chosen})
-        return _back("/advisor/cases", r)
+        return _back("/advisor/cases", r, lang=web.lang_of(request))
 
     # --- clients: standing and receivables -----------------------------------------------------------
     @app.get("/advisor/clients")
