@@ -56,3 +56,23 @@ def test_the_api_s_errors_are_shown_in_the_member_s_language():
                                           "project_name": "Bitte ausfüllen.",
                                           "service_end": "the service ends before it starts"}
     assert field_errors(detail, "en")["line-0-unit_price"] == "Enter a number, e.g. 1,234.50."
+
+
+def test_installments_by_amount_percentage_or_ticked_lines_map_to_the_api_s_indexes():
+    # line row 1 was removed: rows 0 and 2 are the order's lines 0 and 1; the ticks name rows
+    form = {"line-0-description": "A", "line-0-quantity": "1", "line-0-unit": "day", "line-0-unit_price": "10",
+            "line-2-description": "C", "line-2-quantity": "1", "line-2-unit": "day", "line-2-unit_price": "30",
+            "line-3-unit": "hour", "payment_mode": "installments",
+            "inst-0-date": "2027-01-01", "inst-0-percentage": "30 %",
+            "inst-1-date": "2027-02-01", "inst-1-amount": "1.000,00",
+            "inst-2-date": "2027-03-01", "inst-2-l2": "1", "inst-2-l3": "1",
+            "inst-3-date": "2027-04-01"}
+    assert order_body(form, "de")["payment"]["installments"] == [
+        {"date": "2027-01-01", "percentage": "30"}, {"date": "2027-02-01", "amount": "1000.00"},
+        {"date": "2027-03-01", "lines": [1]},  # the empty row 3 is no line
+        {"date": "2027-04-01", "amount": None}]  # nothing given: the API names the amount
+    detail = [{"loc": ["body", "payment", "installments", 2, "lines", 0], "msg": "billed twice"},
+              {"loc": ["body", "payment", "installments", 1], "msg": "give either an amount, a percentage or lines"},
+              {"loc": ["body", "payment", "installments", 0, "percentage"], "msg": "between 0 and 100"}]
+    assert field_errors(detail) == {"inst-2-lines": "billed twice", "inst-1-amount": "give either an amount, a "
+                                    "percentage or lines", "inst-0-percentage": "between 0 and 100"}
