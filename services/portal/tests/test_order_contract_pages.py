@@ -206,8 +206,14 @@ async def test_a_recurring_order_paused_and_resumed_through_the_portal(browser, 
                                           if line["description"] == "Maintenance") for p in changed["schedule"]}
         assert prices and all((price == "480.00") == (day >= first_of_month(6).isoformat())
                               for day, price in prices.items()), prices
+        # nothing invoiced yet: tidying up is refused, with the API's reason at the archive section
+        r = await browser.post(f"/orders/{order_id}/tidy-up", data={"csrf": csrf})
+        assert r.status_code == 303 and r.headers["location"].endswith("#archive"), r.headers["location"]
+        shown = await browser.get(r.headers["location"])
+        assert 'id="refused-tidy"' in shown.text and "no fully invoiced lines" in text_of(shown.text)
         # no CSRF token: refused
         assert (await browser.post(f"/orders/{order_id}/contract", data={"action": "pause"})).status_code == 403
+        assert (await browser.post(f"/orders/{order_id}/tidy-up", data={})).status_code == 403
 
     listed = await browser.get("/orders", params={"sort": "-net_value"})
     assert "Plan value" in listed.text and "Order value" in listed.text and "Sum of the listed orders" in listed.text
