@@ -104,6 +104,8 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         history = await ok(await orders.get(f"/orders/{texts}/history", headers=ADVISOR))
         adjusted = [h for h in history if "adjust" in str(h)]
         assert adjusted and "Tippfehler" in str(adjusted) and "Konzept-Workshop" in str(adjusted), history
+        detail = await advisor.get(f"/orders/{texts}")  # the order's page: its history has the adjustment
+        assert detail.status_code == 200 and "Tippfehler" in detail.text and "Textprojekt Relaunch" in detail.text
         done(await post(advisor, "/advisor/review", f"/advisor/orders/{texts}/approve"))
         done(await post(advisor, "/advisor/review", f"/advisor/orders/{leaving}/approve"))
         assert (await ok(await orders.get(f"/orders/{texts}", headers=ADVISOR)))["status"] == "active"
@@ -114,7 +116,7 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         async def drafted() -> dict | None:
             found = await ok(await invoicing.get("/invoices", params={"order_id": texts}, headers=ADVISOR))
             return found[0] if found and found[0]["status"] == "draft" else None  # type: ignore[index]
-        invoice = await eventually(drafted, timeout_s=90, what="the order's invoice drafted")
+        invoice = await eventually(drafted, timeout_s=180, what="the order's invoice drafted")
         iid = invoice["invoice_id"]
         await ok(await invoicing.post(f"/invoices/{iid}/change-request", headers=MEMBER,
                                       json={"message": "Bitte die Bestellnummer 4711 nennen"}))
@@ -146,7 +148,7 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         async def invoiced() -> dict | None:
             found = await ok(await invoicing.get(f"/invoices/{iid}", headers=ADVISOR))
             return found if found["status"] == "invoiced" and found["number"] else None
-        invoice = await eventually(invoiced, timeout_s=90, what="the adjusted invoice issued")
+        invoice = await eventually(invoiced, timeout_s=180, what="the adjusted invoice issued")
         assert invoice["lines"][0]["description"] == "Konzept-Workshop, Bestellung 4711"
         number = invoice["number"]
 
@@ -155,13 +157,13 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         async def leaving_drafted() -> dict | None:
             found = await ok(await invoicing.get("/invoices", params={"order_id": leaving}, headers=ADVISOR))
             return found[0] if found and found[0]["status"] == "draft" else None  # type: ignore[index]
-        other = (await eventually(leaving_drafted, timeout_s=60, what="the other order's draft"))["invoice_id"]
+        other = (await eventually(leaving_drafted, timeout_s=180, what="the other order's draft"))["invoice_id"]
         await ok(await invoicing.post(f"/invoices/{other}/issue", headers=MEMBER), 202)
 
         async def known_to_orders() -> str | None:
             found = await ok(await orders.get(f"/orders/{leaving}", headers=ADVISOR))
             return found["issued_invoices"][0]["number"] if found["issued_invoices"] else None
-        other_number = await eventually(known_to_orders, timeout_s=90, what="orders knowing the issued invoice")
+        other_number = await eventually(known_to_orders, timeout_s=180, what="orders knowing the issued invoice")
         await ok(await orders.post(f"/orders/{leaving}/cancellation-request", headers=MEMBER,
                                    json={"reason": "Projekt entfällt"}))
         cases = await advisor.get("/advisor/cases")
@@ -186,7 +188,7 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
         async def other_cancelled() -> dict | None:
             found = await ok(await invoicing.get(f"/invoices/{other}", headers=ADVISOR))
             return found if found["status"] == "cancelled" else None
-        await eventually(other_cancelled, timeout_s=90, what="the chosen invoice cancelled by invoicing")
+        await eventually(other_cancelled, timeout_s=180, what="the chosen invoice cancelled by invoicing")
 
         # 4. a dispute recorded and resolved; then the invoice cancelled with a reason (none refused)
         done(await post(advisor, "/advisor/cases", f"/advisor/invoices/{iid}/dispute",
@@ -206,7 +208,7 @@ async def test_advisor_adjusts_issues_disputes_and_cancels_through_the_portal(in
             mine = [c for c in found if c.get("cancels_invoice_id") == iid and c["number"]]  # type: ignore[union-attr]
             original = await ok(await invoicing.get(f"/invoices/{iid}", headers=ADVISOR))
             return mine[0] if mine and original["status"] == "cancelled" else None
-        cancellation = await eventually(cancelled, timeout_s=90, what="the cancellation invoice issued")
+        cancellation = await eventually(cancelled, timeout_s=180, what="the cancellation invoice issued")
         cases = await advisor.get("/advisor/cases")
         assert f'<a href="/invoices/{cancellation["invoice_id"]}">{cancellation["number"]}</a>' in cases.text
         assert f'<a href="/invoices/{iid}">{number}</a>' in cases.text

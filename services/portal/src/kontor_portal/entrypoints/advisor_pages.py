@@ -138,7 +138,7 @@ INVOICE_UNITS = ("hour", "day", "week", "month", "lump_sum", "other")
 ORDER_TEXTS = ("project_name", "description", "special_agreement")
 
 
-def _order_texts(form: dict[str, str]) -> dict[str, Any]:
+def order_texts_body(form: dict[str, str]) -> dict[str, Any]:
     """The review queue's "adjust texts" form as the orders API's adjust body: the texts as typed (the API
     keeps what did not change and refuses what may not be empty), line descriptions by their index."""
     body: dict[str, Any] = {k: form[k].strip() for k in ORDER_TEXTS if k in form}
@@ -151,7 +151,7 @@ def _order_texts(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _invoice_changes(form: dict[str, str], lang: str) -> dict[str, Any]:
+def invoice_adjust_body(form: dict[str, str], lang: str) -> dict[str, Any]:
     """The invoice adjustment form as the invoicing API's PATCH body: every line (rows line-N-*), the
     project name, the invoice date and the payment terms as shown; the description only when typed."""
     rows = sorted({int(k.split("-")[1]) for k in form if k.startswith("line-") and k.split("-")[1].isdigit()})
@@ -194,7 +194,7 @@ def register(app: FastAPI, web: Web) -> None:
         if decision == "approve":
             r = await apis.orders.change("POST", f"/orders/{oid}/approve", token)
         elif decision == "adjust":
-            r = await apis.orders.change("POST", f"/orders/{oid}/adjust", token, json=_order_texts(form))
+            r = await apis.orders.change("POST", f"/orders/{oid}/adjust", token, json=order_texts_body(form))
         elif decision == "reject":
             r = await apis.orders.change("POST", f"/orders/{oid}/reject", token,
                                          json={"reason": form.get("reason", "").strip()})
@@ -246,7 +246,7 @@ def register(app: FastAPI, web: Web) -> None:
         form = await web.check_csrf(request)
         iid = as_uuid(invoice_id)
         r = await apis.invoicing.change("PATCH", f"/invoices/{iid}", token,
-                                        json=_invoice_changes(form, web.lang_of(request)))
+                                        json=invoice_adjust_body(form, web.lang_of(request)))
         return _back(f"/advisor/invoices/{iid}/adjust", r, lang=web.lang_of(request))
 
     # --- disputes and cancellations -------------------------------------------------------------------
