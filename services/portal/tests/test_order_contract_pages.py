@@ -206,6 +206,22 @@ async def test_a_recurring_order_paused_and_resumed_through_the_portal(browser, 
                                           if line["description"] == "Maintenance") for p in changed["schedule"]}
         assert prices and all((price == "480.00") == (day >= first_of_month(6).isoformat())
                               for day, price in prices.items()), prices
+        # renewing automatically: the notice deadline the API computed on the page, then the cancellation
+        r = await browser.post(f"/orders/{order_id}/contract", data={"csrf": csrf, "action": "auto_renew",
+                                                                     "term_months": "12", "notice_months": "3"})
+        assert r.status_code == 303 and "refused" not in r.headers["location"], r.headers["location"]
+        renewing = (await orders.get(f"/orders/{order_id}", headers=MEMBER)).json()["contract"]
+        assert renewing["kind"] == "auto_renew" and renewing["notice_deadline"]
+        detail = await browser.get(f"/orders/{order_id}")
+        assert "Renews automatically" in text_of(detail.text)
+        assert f'id="notice-deadline">{renewing["notice_deadline"]}<' in detail.text
+        assert 'value="cancel"' in detail.text and 'value="auto_renew"' not in detail.text
+        r = await browser.post(f"/orders/{order_id}/contract", data={"csrf": csrf, "action": "cancel"})
+        assert r.status_code == 303 and "refused" not in r.headers["location"], r.headers["location"]
+        cancelled = (await orders.get(f"/orders/{order_id}", headers=MEMBER)).json()["contract"]
+        assert cancelled["cancelled_on"]
+        assert "Cancelled on" in text_of((await browser.get(f"/orders/{order_id}")).text)
+
         # nothing invoiced yet: tidying up is refused, with the API's reason at the archive section
         r = await browser.post(f"/orders/{order_id}/tidy-up", data={"csrf": csrf})
         assert r.status_code == 303 and r.headers["location"].endswith("#archive"), r.headers["location"]
