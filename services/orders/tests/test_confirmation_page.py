@@ -1,39 +1,21 @@
 """The client's confirmation page against real PostgreSQL and Kafka: what a member typed is
 shown as text, and every page (the order, its notices) is sent with headers that keep it
 from running script, being framed, cached or leaking its address."""
-import datetime as dt
 import json
 import re
-import uuid
 
 import pytest
+from orders_support import ADVISOR, MEMBER, NOW, known_client
 
 from kontor.clock import FixedClock
-from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
-from kontor.contracts.common import Actor, Address
 from kontor.testing import eventually
-from kontor.testing.kafka import publish_event, read_topic
-from kontor.testing.services import auth, running_service
+from kontor.testing.kafka import read_topic
+from kontor.testing.services import running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
-NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
-MEMBER = auth("member-1", "member")
-ADVISOR = auth("advisor-1", "advisor")
 HOSTILE = "<svg onload=alert(1)>"
 ESCAPED = "&lt;svg onload=alert(1)&gt;"
-
-
-async def known_client(infra, prefix) -> uuid.UUID:
-    client_id = uuid.uuid4()
-    snapshot = ClientSnapshotV1(client_id=client_id, kind="company", name="ACME", vat_id="DE136695976",
-                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
-                                                country="DE"),
-                                invoice_email="rechnung@acme.example", language="de",
-                                standing=ClientStandingV1(status="ok"), version=1)
-    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
-        client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
-    return client_id
 
 
 def order_body(client_id) -> dict:

@@ -2,31 +2,21 @@
 (PostgreSQL, Kafka): every bad value answers 422 naming its field, never 5xx; dates near
 year 1 or 9999 never reach the schedule; documents are judged by their bytes; names in any
 script download as RFC 6266/5987 filenames; no order grows too large for one event."""
-import datetime as dt
 import io
 import urllib.parse
 import uuid
 import zipfile
 
 import pytest
+from orders_support import ADVISOR, MEMBER, NOW, known_client
 
 from kontor.clock import FixedClock
-from kontor.contracts.clients import (
-    ClientRegisteredV1,
-    ClientSnapshotV1,
-    ClientStandingV1,
-)
-from kontor.contracts.common import Actor, Address
 from kontor.testing import eventually
-from kontor.testing.kafka import publish_event
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
 
-NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
-MEMBER = auth("member-1", "member")
-ADVISOR = auth("advisor-1", "advisor")
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
 
@@ -37,18 +27,6 @@ def docx() -> bytes:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", "<w:document/>")
     return buffer.getvalue()
-
-
-async def known_client(infra, prefix) -> uuid.UUID:
-    client_id = uuid.uuid4()
-    snapshot = ClientSnapshotV1(client_id=client_id, kind="company", name="ACME", vat_id="DE136695976",
-                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
-                                                country="DE"),
-                                invoice_email="rechnung@acme.example", language="de",
-                                standing=ClientStandingV1(status="ok"), version=1)
-    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
-        client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
-    return client_id
 
 
 def body(client_id, **changes) -> dict:

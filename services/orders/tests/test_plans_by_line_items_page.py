@@ -1,37 +1,19 @@
 """A plan by line items on the client's confirmation page and in the published order, over real Kafka and
 PostgreSQL (issue 22, item 1): each installment shows what it bills, its lines by name, with its net, VAT and
 gross; the activated order's events carry the entries' lines."""
-import datetime as dt
 import json
 import re
-import uuid
 
 import pytest
+from orders_support import ADVISOR, MEMBER, NOW, known_client
 
 from kontor.clock import FixedClock
-from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
-from kontor.contracts.common import Actor, Address
 from kontor.testing import eventually
-from kontor.testing.kafka import publish_event, read_topic
-from kontor.testing.services import auth, ok, running_service
+from kontor.testing.kafka import read_topic
+from kontor.testing.services import ok, running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
-NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
-MEMBER = auth("member-1", "member")
-ADVISOR = auth("advisor-1", "advisor")
-
-
-async def known_client(infra, prefix) -> uuid.UUID:
-    client_id = uuid.uuid4()
-    snapshot = ClientSnapshotV1(client_id=client_id, kind="company", name="ACME", vat_id="DE136695976",
-                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
-                                                country="DE"),
-                                invoice_email="rechnung@acme.example", language="de",
-                                standing=ClientStandingV1(status="ok"), version=1)
-    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
-        client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
-    return client_id
 
 
 def cells(html: str) -> list[list[str]]:
