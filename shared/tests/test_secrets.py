@@ -115,6 +115,22 @@ async def test_a_user_with_both_roles_acts_in_the_one_the_kontor_role_header_nam
             assert r.status_code == 403 and "Kontor-Role" in r.json()["detail"], (role, r.text)
 
 
+async def test_development_tokens_beside_a_jwks_are_read_with_or_without_the_audience():
+    """Under compose and `make up` in development the services verify Keycloak's tokens and also the
+    HS256 ones: kontor-token's carry no audience, notifications' document token carries the configured
+    one (it was refused, so confirmation e-mails with an attachment were never sent)."""
+    from kontor.auth import InvalidToken
+
+    verifier = TokenVerifier(ServiceSettings(environment="development", jwt_secret=SECRET,
+                                             jwks_url="http://127.0.0.1:9/certs", jwt_audience="kontor-api",
+                                             jwt_accept_dev_tokens=True))
+    service = mint_token(SECRET, "kontor-notifications", [], scopes=["documents:read"], audience="kontor-api")
+    assert (await verifier.verify(service)).reads_all_documents
+    assert (await verifier.verify(mint_token(SECRET, "m-1", ["member"]))).roles == {"member"}
+    with pytest.raises(InvalidToken, match=r"(?i)audience"):
+        await verifier.verify(mint_token(SECRET, "m-1", ["member"], audience="somebody-else"))
+
+
 def test_confirmation_tokens_never_reach_a_log_line(capsys):
     configure_logging("INFO", "json", service="orders")
     try:
