@@ -52,10 +52,14 @@ SUBJECTS = {
     "de": {"confirm": "Bitte bestätigen Sie den Auftrag „Relaunch 2027“",
            "issued": "Rechnung 2027-000001 – Relaunch 2027",
            "storno": "Stornorechnung 2027-000002 zu Rechnung 2027-000001",
-           "reminder": "1. Zahlungserinnerung: Rechnung 2027-000001", "standing": "nur gegen Vorkasse"},
+           "reminder": "1. Zahlungserinnerung: Rechnung 2027-000001", "standing": "nur gegen Vorkasse",
+           "renewal": "Auftrag verlängert sich automatisch: Relaunch 2027 – Kündigung bis 28.02.2027",
+           "renewal_text": "verlängert sich automatisch um 3 Monat(e) bis 30.06.2027"},
     "en": {"confirm": "Please confirm the order “Relaunch 2027”", "issued": "Invoice 2027-000001 – Relaunch 2027",
            "storno": "Cancellation invoice 2027-000002 for invoice 2027-000001",
-           "reminder": "Payment reminder 1: invoice 2027-000001", "standing": "advance payment only"},
+           "reminder": "Payment reminder 1: invoice 2027-000001", "standing": "advance payment only",
+           "renewal": "Order renews automatically: Relaunch 2027 – cancel by 28 February 2027",
+           "renewal_text": "renews automatically by 3 month(s) until 30 June 2027"},
 }
 
 
@@ -87,7 +91,7 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
                 await publish_event(infra.kafka_bootstrap, topic_prefix, event, time=NOW)
 
             async def order_mails():
-                return len((await svc.http.get("/emails", headers=ADVISOR)).json()) == 6
+                return len((await svc.http.get("/emails", headers=ADVISOR)).json()) == 7  # one per order event
             await eventually(order_mails, what="the order's e-mails planned")
             for name, event in events.items():
                 if not name.startswith("order_"):
@@ -122,7 +126,11 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
             reminder = by_subject[subjects["reminder"]]
             assert attachments_of(reminder) == {"Rechnung-2027-000001.pdf": hashlib.sha256(pdf).hexdigest()}
             to_member = [m for m in messages if m["To"] == "anna@member.example"]
-            assert len(to_member) == 7, [m["Subject"] for m in to_member]  # 5 order e-mails, draft, standing
+            # 6 order e-mails (the renewal notice among them), the invoice draft, the standing
+            assert len(to_member) == 8, [m["Subject"] for m in to_member]
+            renewal = by_subject[subjects["renewal"]]
+            assert renewal["To"] == "anna@member.example"
+            assert subjects["renewal_text"] in renewal.get_body(("plain",)).get_content()
             assert any(subjects["standing"] in m["Subject"] for m in to_member)
             assert {m["Content-Language"] for m in messages} == {language}
             assert all(auth_header.startswith("Bearer ") for _, auth_header in docs.requests)
@@ -135,7 +143,7 @@ async def test_every_e_mail_of_the_journey_with_its_documents(infra, topic_prefi
                                              headers=ADVISOR)).json()
             assert len(by_invoice) == 4  # draft, issued, reminder, cancellation
             by_order = (await svc.http.get("/emails", params={"order_id": str(o.order_id)}, headers=ADVISOR)).json()
-            assert len(by_order) == 10
+            assert len(by_order) == 11  # the 7 order e-mails, the invoice draft, issued, reminder, cancellation
             mine = (await svc.http.get("/emails", headers=MEMBER)).json()
             assert len(mine) == len(events), "a member sees the e-mails of their orders and invoices"
             assert (await svc.http.get("/emails", headers=auth("member-2", "member"))).json() == []

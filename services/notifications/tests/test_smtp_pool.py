@@ -96,3 +96,24 @@ async def test_a_connection_carries_at_most_so_many_messages():
     finally:
         await mailer.close()
         smtp.stop()
+
+
+async def test_a_long_subject_with_umlauts_and_dashes_arrives_letter_for_letter():
+    """Python folds long headers into encoded words and lost the space between two of them:
+    "Relaunch 2027 – Kündigung" arrived as "Relaunch 2027– Kündigung"."""
+    smtp = SmtpServer(local_dir("test-mail", unique("subject")))
+    smtp.start()
+    mailer = mailer_for(smtp, Monotonic())
+    subjects = ["Auftrag verlängert sich automatisch: Relaunch 2027 – Kündigung bis 28.02.2027",
+                "Stornorechnung 2027-000002 zu Rechnung 2027-000001 – Überarbeitung der Website für die Bäckerei "
+                "Müller & Söhne GmbH – Leistungszeitraum Januar bis März",
+                "Order renews automatically: Relaunch 2027 – cancel by 28 February 2027"]
+    try:
+        for n, subject in enumerate(subjects):
+            m = message(n)
+            m.replace_header("Subject", subject)
+            await mailer.send(m)
+        assert sorted(m["Subject"] for m in smtp.messages()) == sorted(subjects)
+    finally:
+        await mailer.close()
+        smtp.stop()

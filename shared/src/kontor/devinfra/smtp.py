@@ -34,11 +34,14 @@ class MaildirHandler:
         self.maildir = open_maildir(maildir)
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.SMTP)
-        msg["X-Kontor-Envelope-From"] = envelope.mail_from or ""
-        msg["X-Kontor-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        key = self.maildir.add(msg.as_bytes())
-        log.info("mail stored", key=key, to=envelope.rcpt_tos, subject=msg.get("Subject"))
+        # the message as it arrived, the envelope in headers before it (not parsed and written again:
+        # that would fold its headers anew, and Python's folder changes encoded words)
+        original = envelope.original_content or envelope.content
+        trace = (f"X-Kontor-Envelope-From: {envelope.mail_from or ''}\r\n"
+                 f"X-Kontor-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n").encode()
+        key = self.maildir.add(trace + original)
+        subject = message_from_bytes(original, policy=policy.default).get("Subject")
+        log.info("mail stored", key=key, to=envelope.rcpt_tos, subject=subject)
         return "250 Message accepted for delivery"
 
 
