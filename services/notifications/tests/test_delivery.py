@@ -54,12 +54,12 @@ SUBJECTS = {
            "storno": "Stornorechnung 2027-000002 zu Rechnung 2027-000001",
            "reminder": "1. Zahlungserinnerung: Rechnung 2027-000001", "standing": "nur gegen Vorkasse",
            "renewal": "Auftrag verlängert sich automatisch: Relaunch 2027 – Kündigung bis 28.02.2027",
-           "renewal_text": "verlängert sich automatisch um 3 Monat(e) bis 30.06.2027"},
+           "renewal_text": "verlängert sich automatisch um 3 Monate bis 30.06.2027"},
     "en": {"confirm": "Please confirm the order “Relaunch 2027”", "issued": "Invoice 2027-000001 – Relaunch 2027",
            "storno": "Cancellation invoice 2027-000002 for invoice 2027-000001",
            "reminder": "Payment reminder 1: invoice 2027-000001", "standing": "advance payment only",
            "renewal": "Order renews automatically: Relaunch 2027 – cancel by 28 February 2027",
-           "renewal_text": "renews automatically by 3 month(s) until 30 June 2027"},
+           "renewal_text": "renews automatically by 3 months until 30 June 2027"},
 }
 
 
