@@ -95,3 +95,32 @@ async def served_portal(settings: PortalSettings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def portal_client(settings: PortalSettings, **client: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of the portal served in process: cookies kept, redirects followed by hand."""
+    from asgi_lifespan import LifespanManager
+
+    from kontor_portal.entrypoints.app import create_app
+
+    app = create_app(settings)
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://portal.test", **client) as browser:
+        yield browser
+
+
+async def dev_sign_in(browser: httpx.AsyncClient, user: str, role: str = "member",
+                      name: str | None = None) -> httpx.Response:
+    """Through the development sign-in's form (its CSRF token taken from the page)."""
+    page = await browser.get("/signin")
+    return await browser.post("/signin/dev", data={"csrf": CSRF.search(page.text).group(1),  # type: ignore[union-attr]
+                                                   "user_id": user, "name": name or f"Name of {user}", "role": role})
+
+
+def error_at(html: str, field: str) -> str | None:
+    """The error shown at a form's field (the `f-<field>-error` element), None when there is none."""
+    from html import unescape
+
+    m = re.search(rf'id="f-{re.escape(field)}-error" class="error">([^<]*)<', html)
+    return unescape(m.group(1)) if m else None

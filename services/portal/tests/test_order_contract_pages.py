@@ -7,47 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from html import unescape
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from portal_support import CSRF, Seeded, platform
+from portal_support import CSRF, error_at
 
 from kontor.clock import SystemClock, business_today
 from kontor.testing import eventually
 from kontor.testing.services import auth
-from kontor_portal.entrypoints.app import create_app
 
 pytestmark = pytest.mark.integration
 ORDER_URL = re.compile(r"^/orders/([0-9a-f-]{36})")
 MEMBER = auth("member-1", "member")
 ADVISOR = auth("advisor-1", "advisor")
-
-
-@pytest.fixture
-async def seeded(infra, topic_prefix) -> AsyncIterator[Seeded]:
-    async with platform(infra, topic_prefix) as s:
-        yield s
-
-
-@pytest.fixture
-async def browser(seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(seeded.settings)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://portal.test",
-            cookies={"kontor_lang": "en"}) as client:
-        page = await client.get("/signin")
-        r = await client.post("/signin/dev", data={"csrf": CSRF.search(page.text).group(1), "user_id": "member-1",
-                                                   "name": "Mia Member", "role": "member"})
-        assert r.status_code == 303
-        yield client
-
-
-def error_at(html: str, field: str) -> str | None:
-    m = re.search(rf'id="f-{re.escape(field)}-error" class="error">([^<]*)<', html)
-    return unescape(m.group(1)) if m else None
 
 
 def text_of(html: str) -> str:

@@ -9,25 +9,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from portal_support import CSRF, Seeded, platform
+from portal_support import CSRF, Seeded, portal_client
 
 from kontor_portal.entrypoints.app import create_app
 from kontor_portal.settings import PortalSettings
 
 
 @pytest.fixture
-async def seeded(infra, topic_prefix) -> AsyncIterator[Seeded]:
-    async with platform(infra, topic_prefix) as s:
-        yield s
-
-
-@pytest.fixture
 async def browser(seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of the portal: cookies kept, redirects followed by hand."""
-    app = create_app(seeded.settings)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://portal.test") as client:
+    """A browser of the portal, not signed in."""
+    async with portal_client(seeded.settings) as client:
         yield client
 
 
