@@ -6,38 +6,22 @@ import re
 import uuid
 from decimal import Decimal
 
+import orders_support as support
 import pytest
+from orders_support import ADVISOR, MEMBER, NOW, OTHER
 
 from kontor.clock import FixedClock
-from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
-from kontor.contracts.common import Actor, Address
+from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceIssuedV1, InvoiceV1
 from kontor.testing import eventually
 from kontor.testing.kafka import publish_event, read_topic
-from kontor.testing.services import auth, running_service
+from kontor.testing.services import running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
 
-NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
-MEMBER = auth("member-1", "member")
-OTHER = auth("member-2", "member")
-ADVISOR = auth("advisor-1", "advisor")
-
-
-async def known_client(infra, prefix, *, standing="ok", language="de", kind="company", vat_id="DE136695976",
-                       country="DE") -> uuid.UUID:
-    client_id = uuid.uuid4()
-    snapshot = ClientSnapshotV1(client_id=client_id, kind=kind, name=f"ACME {language}", vat_id=vat_id,
-                                address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin",
-                                                country=country),
-                                invoice_email="rechnung@acme.example", language=language,
-                                standing=ClientStandingV1(status=standing,
-                                                          reason="unpaid" if standing != "ok" else None),
-                                version=1)
-    await publish_event(infra.kafka_bootstrap, prefix, ClientRegisteredV1(
-        client_id=client_id, client=snapshot, occurred_at=NOW, actor=Actor(kind="member", id="member-1")), time=NOW)
-    return client_id
+async def known_client(infra, prefix, *, language="de", **kw) -> uuid.UUID:
+    return await support.known_client(infra, prefix, name=f"ACME {language}", language=language, **kw)
 
 
 def order_body(client_id, /, **changes) -> dict:
