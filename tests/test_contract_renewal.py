@@ -8,21 +8,16 @@ import uuid
 
 import pytest
 from notification_samples import SmtpServer
+from orders_support import ADVISOR, MEMBER, MONTHLY, NOW, active, known_client
 
 from kontor.clock import FixedClock
-from kontor.contracts.clients import ClientRegisteredV1, ClientSnapshotV1, ClientStandingV1
-from kontor.contracts.common import Actor, Address
 from kontor.devinfra import local_dir
 from kontor.testing import eventually, unique
-from kontor.testing.kafka import publish_event
-from kontor.testing.services import auth, ok, running_service
+from kontor.testing.services import ok, running_service
 from kontor_notifications.spec import SPEC as NOTIFICATIONS
 from kontor_orders.spec import SPEC as ORDERS
 
 pytestmark = pytest.mark.integration
-MEMBER = auth("member-1", "member")
-ADVISOR = auth("advisor-1", "advisor")
-NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 
 
 async def test_a_renewing_order_reminds_the_member_by_e_mail_and_plans_the_next_term(infra, topic_prefix):
@@ -38,29 +33,9 @@ async def test_a_renewing_order_reminds_the_member_by_e_mail_and_plans_the_next_
                                 smtp_port=smtp.port, delivery_interval_s=0.1, retry_base_s=0.2) as notifications:
             await ok(notifications.http.put("/members/member-1", headers=MEMBER,
                                             json={"email": member_email, "language": "de"}))
-            client_id = uuid.uuid4()
-            await publish_event(infra.kafka_bootstrap, topic_prefix, ClientRegisteredV1(
-                client_id=client_id, occurred_at=NOW, actor=Actor(kind="member", id="member-1"),
-                client=ClientSnapshotV1(
-                    client_id=client_id, kind="company", name=f"ACME {run} GmbH", vat_id="DE136695976",
-                    address=Address(street="Hauptstraße 1", postal_code="10115", city="Berlin", country="DE"),
-                    invoice_email=f"rechnung.{run}@acme.example", language="de",
-                    standing=ClientStandingV1(status="ok"), version=1)), time=NOW)
-            body = {
-                "client_id": str(client_id), "contact_person": {"name": "Erika Muster", "email": "erika@acme.example"},
-                "sector": "design", "place_of_service": "DE", "project_name": f"Wartung {run}",
-                "description": "Website care", "currency": "EUR",
-                "lines": [{"description": "Wartung", "quantity": "1", "unit": "month", "unit_price": "450.00"}],
-                "service_period": {"start": "2027-01-01", "end": "2027-03-31"},
-                "confirmation": {"mode": "skip", "skip_reason": "framework contract signed"},
-                "payment": {"mode": "recurring", "interval": "month", "first_invoice_date": "2027-01-01"}}
-
-            async def accepted():
-                r = await orders.http.post("/orders", json=body, headers=MEMBER)
-                return r.json() if r.status_code == 201 else None
-            oid = (await eventually(accepted, what="orders knowing the client"))["order_id"]
-            await ok(orders.http.post(f"/orders/{oid}/submit", headers=MEMBER))
-            await ok(orders.http.post(f"/orders/{oid}/approve", headers=ADVISOR))
+            client_id = await known_client(infra, topic_prefix, name=f"ACME {run} GmbH")
+            oid = (await active(orders, client_id, **MONTHLY, project_name=f"Wartung {run}",
+                                description="Website care"))["order_id"]
             await ok(orders.http.post(f"/orders/{oid}/contract", headers=MEMBER,
                                       json={"action": "auto_renew", "term_months": 3, "notice_months": 1}))
 

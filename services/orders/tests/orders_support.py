@@ -61,3 +61,16 @@ async def act(svc, order_id, action, headers, body=None, expect=200) -> dict:
     r = await svc.http.post(f"/orders/{order_id}/{action}", json=body, headers=headers)
     assert r.status_code == expect, (action, r.text)
     return r.json()
+
+
+async def active(svc, client_id, /, headers=MEMBER, **changes) -> dict:
+    """The order created, submitted by the member and approved (its confirmation skipped: active)."""
+    order = await created(svc, client_id, headers, **changes)
+    await act(svc, order["order_id"], "submit", headers)
+    return await act(svc, order["order_id"], "approve", ADVISOR)
+
+
+# a recurring order: 450.00 a month from January to March 2027, invoiced monthly
+MONTHLY = dict(lines=[{"description": "Maintenance", "quantity": "1", "unit": "month", "unit_price": "450.00"}],
+               service_period={"start": "2027-01-01", "end": "2027-03-31"},
+               payment={"mode": "recurring", "interval": "month", "first_invoice_date": "2027-01-01"})

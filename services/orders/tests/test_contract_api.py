@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from orders_support import ADVISOR, MEMBER, NOW, OTHER, act, created, known_client
+from orders_support import ADVISOR, MEMBER, MONTHLY, NOW, OTHER, active, known_client
 
 from kontor.clock import FixedClock
 from kontor.contracts.common import Actor
@@ -18,17 +18,6 @@ from kontor.testing.services import ok, running_service
 from kontor_orders.spec import SPEC
 
 pytestmark = pytest.mark.integration
-async def active(svc, client_id, headers=MEMBER, **changes) -> dict:
-    order = await created(svc, client_id, headers, **changes)
-    await act(svc, order["order_id"], "submit", headers)
-    return await act(svc, order["order_id"], "approve", ADVISOR)
-
-
-MONTHLY = dict(lines=[{"description": "Maintenance", "quantity": "1", "unit": "month", "unit_price": "450.00"}],
-               service_period={"start": "2027-01-01", "end": "2027-03-31"},
-               payment={"mode": "recurring", "interval": "month", "first_invoice_date": "2027-01-01"})
-
-
 async def contract(svc, order_id, body, status=200):
     r = await svc.http.post(f"/orders/{order_id}/contract", json=body, headers=MEMBER)
     assert r.status_code == status, r.text
