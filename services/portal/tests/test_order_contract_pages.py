@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from html import unescape
 
 import httpx
@@ -206,4 +207,10 @@ async def test_a_recurring_order_paused_and_resumed_through_the_portal(browser, 
 
     listed = await browser.get("/orders", params={"sort": "-net_value"})
     assert "Plan value" in listed.text and "Order value" in listed.text and "Sum of the listed orders" in listed.text
+    # the sum row: the member's orders' net values added up (EUR only here), as the orders list gives them
+    async with httpx.AsyncClient(base_url=seeded.settings.orders_url) as orders:
+        mine = (await orders.get("/orders", params={"limit": 200}, headers=MEMBER)).json()
+    net = sum(Decimal(o["net_total"]) for o in mine)
+    sum_row = re.search(r'<tr class="sum">(.*?)</tr>', listed.text, re.S)
+    assert sum_row and f"{net:,.2f} EUR" in sum_row.group(1), (net, sum_row and sum_row.group(1))
     assert 'aria-sort="descending"' in listed.text

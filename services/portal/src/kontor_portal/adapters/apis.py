@@ -57,8 +57,8 @@ class Api:
     async def get_json(self, path: str, token: str, **params: Any) -> Any:
         return (await self._send("GET", path, token, params=params or None)).json()
 
-    async def get_raw(self, path: str, token: str) -> httpx.Response:
-        return await self._send("GET", path, token)
+    async def get_raw(self, path: str, token: str, **params: Any) -> httpx.Response:
+        return await self._send("GET", path, token, params=params or None)
 
     async def change(self, method: str, path: str, token: str, *, json: Any = None,
                      files: Any = None) -> httpx.Response:

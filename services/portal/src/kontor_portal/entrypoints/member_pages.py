@@ -5,6 +5,7 @@ import asyncio
 from collections import Counter
 from decimal import Decimal
 
+import httpx
 from fastapi import FastAPI, Request, Response
 
 from kontor_portal.adapters.apis import ApiNotFound
@@ -18,7 +19,8 @@ INVOICE_STATUSES = ("draft", "waiting_for_adjustment", "issuing", "invoiced", "d
 LATEST = 5
 SORTS = ("-created_at", "created_at", "net_value", "-net_value", "plan_value", "-plan_value", "order_value",
          "-order_value")
-VALUE_KEYS = {"net_value": "net_total", "plan_value": "plan_value", "order_value": "order_value"}
+SUM_HEADERS = {"net_value": "Kontor-Sum-Net-Value", "plan_value": "Kontor-Sum-Plan-Value",
+               "order_value": "Kontor-Sum-Order-Value"}
 
 
 def _counts(items: list[dict], known: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -27,13 +29,13 @@ def _counts(items: list[dict], known: tuple[str, ...]) -> list[tuple[str, int]]:
     return [(s, counts[s]) for s in known if counts[s]] + [(s, n) for s, n in counts.items() if s not in known]
 
 
-def _sums(orders: list[dict]) -> dict[str, dict[str, Decimal]]:
-    """The three values of the listed orders added up per currency (the API's figures, only added)."""
+def _sums(headers: httpx.Headers) -> dict[str, dict[str, Decimal]]:
+    """The orders API's sums of the listed orders (`Kontor-Sum-*`: "EUR 1234.00, USD 5.00") per currency."""
     sums: dict[str, dict[str, Decimal]] = {}
-    for o in orders:
-        per = sums.setdefault(o["currency"], dict.fromkeys(VALUE_KEYS, Decimal(0)))
-        for name, key in VALUE_KEYS.items():
-            per[name] += Decimal(str(o.get(key) or 0))
+    for name, header in SUM_HEADERS.items():
+        for part in filter(None, (p.strip() for p in headers.get(header, "").split(","))):
+            currency, _, amount = part.partition(" ")
+            sums.setdefault(currency, dict.fromkeys(SUM_HEADERS, Decimal(0)))[name] = Decimal(amount)
     return dict(sorted(sums.items()))
 
 
@@ -61,10 +63,10 @@ def register(app: FastAPI, web: Web) -> None:
         token = web.token_of(request)
         chosen = status if status in ORDER_STATUSES else None
         sort = sort if sort in SORTS else "-created_at"
-        found = await apis.orders.get_json("/orders", token, limit=200, sort=sort,
-                                           **({"status": chosen} if chosen else {}))
-        return web.page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen, orders=found, sort=sort,
-                        sort_links=True, sums=_sums(found))
+        r = await apis.orders.get_raw("/orders", token, limit=200, sort=sort,
+                                      **({"status": chosen} if chosen else {}))
+        return web.page(request, "orders.html", statuses=ORDER_STATUSES, chosen=chosen, orders=r.json(), sort=sort,
+                        sort_links=True, sums=_sums(r.headers))
 
     @app.get("/orders/{order_id}")
     async def order_detail(request: Request, order_id: str) -> Response:
