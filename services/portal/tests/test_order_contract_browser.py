@@ -3,6 +3,7 @@ contract, in a real browser (Debian's Chromium driven by Playwright) against the
 at desktop width, English at phone width; screenshots in .local/screenshots/."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -50,6 +51,7 @@ async def active_recurring_order(orders_url: str, draft_id: str) -> str:
 
 
 async def test_vat_preview_installments_and_a_recurring_order_s_contract_in_chromium(infra, topic_prefix):
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,16 @@ async def test_vat_preview_installments_and_a_recurring_order_s_contract_in_chro
                 context = await browser.new_context(viewport={"width": width, "height": height},
                                                     locale="de-DE" if lang == "de" else "en-GB")
                 page = await context.new_page()
+
+                async def slow_vat(route, request) -> None:
+                    # every VAT request stays in flight for a while, as on a loaded server: a choice made
+                    # meanwhile must replace it, not be dropped (htmx's default) leaving a stale note
+                    await asyncio.sleep(0.8)
+                    try:
+                        await route.continue_()
+                    except PlaywrightError as exc:  # htmx aborted it for the newer one: nothing to continue
+                        assert "aborted" in str(exc).lower() or "handled" in str(exc).lower(), exc
+                await page.route("**/orders/new/vat?*", slow_vat)
                 await page.goto(f"{base}/signin")
                 await page.get_by_label(t("user_id"), exact=True).fill("member-1")
                 await page.get_by_label(t("display_name"), exact=True).press("Enter")
@@ -71,6 +83,7 @@ async def test_vat_preview_installments_and_a_recurring_order_s_contract_in_chro
                 await page.goto(f"{base}/orders/new")
                 await page.get_by_label(t("client_search"), exact=True).press_sequentially("Werk", delay=60)
                 await page.get_by_text("Werkstatt Relaunch Portal GmbH").click()
+                # sector then place at once: the place's request comes while the sector's is in flight
                 await page.get_by_label(t("sector"), exact=True).select_option("design")
                 place = page.get_by_label(t("place_of_service"), exact=True)
                 await place.select_option("DE")
