@@ -76,12 +76,16 @@ async def test_the_confirmation_link_reaches_the_client_alone_and_opens_the_page
             [document] = list(mail.iter_attachments())
             assert document.get_filename() == FILENAME and document.get_content() == pdf
 
-            # the member (and the advisor) read the delivery log of the order and its preview
-            for who in (MEMBER, ADVISOR):
+            # the member (and the advisor) read the delivery log of the order and its preview; the
+            # e-mail is recorded as sent when its delivery commits, just after the SMTP server took it
+            async def recorded_sent(who: dict) -> dict | None:
                 log = await notifications.http.get("/emails", params={"order_id": oid}, headers=who)
                 assert log.status_code == 200 and token not in log.text
                 entry = next(e for e in log.json() if e["template"] == "order_sent_for_confirmation")
-                assert entry["status"] == "sent" and entry["to"] == [contact]
+                return entry if entry["status"] == "sent" else None
+            for who in (MEMBER, ADVISOR):
+                entry = await eventually(lambda who=who: recorded_sent(who), what="the e-mail recorded as sent")
+                assert entry["to"] == [contact]
                 for path in (f"/emails/{entry['email_id']}", f"/emails/{entry['email_id']}/preview"):
                     r = await notifications.http.get(path, headers=who)
                     assert r.status_code == 200 and token not in r.text, path

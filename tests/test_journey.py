@@ -217,9 +217,12 @@ async def journey(p: Platform, run: str) -> dict:
     told = (await eventually(member_told, timeout_s=30, what="the member told about the standing"))[-1]
     p.say(f"• e-mail to the member: “{told['Subject']}”")
 
-    log = await ok(p.notifications.get("/emails", params={"limit": 500}, headers=MEMBER))
-    mine = [e for e in log if e["order_id"] == oid or e["client_id"] == client["id"]]
-    assert mine and all(e["status"] == "sent" for e in mine), [(e["template"], e["status"]) for e in mine]
+    async def all_sent() -> list[dict] | None:
+        # an e-mail is recorded as sent when its delivery commits, just after the SMTP server took it
+        log = await ok(p.notifications.get("/emails", params={"limit": 500}, headers=MEMBER))
+        mine = [e for e in log if e["order_id"] == oid or e["client_id"] == client["id"]]
+        return mine if mine and all(e["status"] == "sent" for e in mine) else None
+    mine = await eventually(all_sent, timeout_s=30, what="every e-mail of the journey recorded as sent")
     p.say(f"• delivery log: {len(mine)} e-mails, all sent: "
           + ", ".join(sorted({e['template'] for e in mine})))
     return {"order_id": oid, "client_id": client["id"], "invoices": numbers, "cancellation": storno["number"],
