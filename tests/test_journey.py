@@ -221,7 +221,9 @@ async def journey(p: Platform, run: str) -> dict:
         # an e-mail is recorded as sent when its delivery commits, just after the SMTP server took it
         log = await ok(p.notifications.get("/emails", params={"limit": 500}, headers=MEMBER))
         mine = [e for e in log if e["order_id"] == oid or e["client_id"] == client["id"]]
-        return mine if mine and all(e["status"] == "sent" for e in mine) else None
+        statuses = [(e["template"], e["status"]) for e in mine]
+        assert mine and not any(status == "failed" for _, status in statuses), statuses  # no point waiting
+        return mine if all(status == "sent" for _, status in statuses) else None
     mine = await eventually(all_sent, timeout_s=30, what="every e-mail of the journey recorded as sent")
     p.say(f"• delivery log: {len(mine)} e-mails, all sent: "
           + ", ".join(sorted({e['template'] for e in mine})))
