@@ -158,6 +158,13 @@ async def test_three_installments_payments_cancellation_and_reminders(infra, top
         pdf = await svc.http.get(f"/invoices/{first['invoice_id']}/pdf", headers=MEMBER)
         assert pdf.content.startswith(b"%PDF") and xml.headers["content-type"].startswith("application/xml")
         assert validate(xml.content).valid, validate(xml.content)
+        for path in ("pdf", "xrechnung.xml"):  # another member learns nothing, not even that it exists
+            hidden = await svc.http.get(f"/invoices/{first['invoice_id']}/{path}", headers=auth("member-2", "member"))
+            unknown_id = uuid.uuid4()
+            unknown = await svc.http.get(f"/invoices/{unknown_id}/{path}", headers=MEMBER)
+            assert (hidden.status_code, unknown.status_code) == (404, 404)
+            assert hidden.json()["detail"].replace(first["invoice_id"], "?") == \
+                unknown.json()["detail"].replace(str(unknown_id), "?"), (hidden.text, unknown.text)
         docs = {d["kind"]: d for d in first["documents"]}
         import hashlib
         assert docs["pdf"]["sha256"] == hashlib.sha256(pdf.content).hexdigest()

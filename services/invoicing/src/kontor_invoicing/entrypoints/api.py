@@ -14,7 +14,6 @@ from kontor.api import Ctx, ServiceContext, create_service_api, file_response
 from kontor.auth import Advisor, CurrentPrincipal, DocumentReader
 from kontor.clock import Clock
 from kontor.contracts.invoices import InvoiceV1
-from kontor.errors import Conflict
 from kontor.inputs import MAX_OFFSET, Amount, BusinessDate, Input, Quantity
 from kontor_invoicing.adapters import repository, weasyprint_speedups
 from kontor_invoicing.adapters.orm import outbox
@@ -189,11 +188,7 @@ async def get_invoice(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincip
 
 async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Response:
     async with ctx.session_factory() as session:
-        invoice = await services.visible(session, principal, invoice_id, documents=True)
-        if invoice.status == "issuing":
-            raise Conflict(f"the documents of invoice {invoice_id} are being made; ask again in a few seconds",
-                           current_status=invoice.status)
-        row = await repository.get_document(session, invoice_id, kind)
+        row = await services.document(session, principal, invoice_id, kind)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256,
                          disposition="inline")
 

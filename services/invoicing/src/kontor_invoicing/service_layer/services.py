@@ -33,7 +33,7 @@ from kontor.contracts.invoices import (
 )
 from kontor.contracts.orders import OrderV1
 from kontor.envelope import Envelope
-from kontor.errors import Forbidden, InvalidInput, NotFound
+from kontor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kontor.logging import get_logger
 from kontor.outbox import Outbox
 from kontor_invoicing.adapters import repository
@@ -263,9 +263,26 @@ async def visible(session: AsyncSession, principal: Principal, invoice_id: uuid.
     """The invoice if `principal` may see it: its member, an advisor, or (`documents`: for its PDF
     and XML) a service allowed to read documents; otherwise 404, so its existence is not revealed."""
     inv = await repository.get(session, invoice_id, for_update=for_update)
-    if not (principal.is_advisor or (documents and principal.reads_all_documents)) and inv.member_id != principal.sub:
-        raise NotFound("invoice", invoice_id)
+    _may_see(principal, invoice_id, inv.member_id, documents=documents)
     return inv
+
+
+def _may_see(principal: Principal, invoice_id: uuid.UUID, member_id: str, *, documents: bool) -> None:
+    if not (principal.is_advisor or (documents and principal.reads_all_documents)) and member_id != principal.sub:
+        raise NotFound("invoice", invoice_id)
+
+
+async def document(session: AsyncSession, principal: Principal, invoice_id: uuid.UUID, kind: str):
+    """The issued invoice's stored document of `kind` (filename, media_type, sha256, content), if
+    `principal` may see it (as `visible` with `documents`); 409 while it is being made."""
+    row = await repository.get_document(session, invoice_id, kind)
+    _may_see(principal, invoice_id, row.member_id, documents=True)
+    if row.status == "issuing":
+        raise Conflict(f"the documents of invoice {invoice_id} are being made; ask again in a few seconds",
+                       current_status=row.status)
+    if row.content is None:
+        raise NotFound(f"{kind} document of invoice", invoice_id)
+    return row
 
 
 
