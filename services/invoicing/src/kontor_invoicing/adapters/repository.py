@@ -123,10 +123,11 @@ async def add(session: AsyncSession, inv: Invoice) -> bool:
     return (await session.execute(stmt.returning(invoices.c.id))).first() is not None
 
 
-async def save(session: AsyncSession, inv: Invoice, *, expected_version: int) -> None:
+async def save(session: AsyncSession, inv: Invoice, *, expected_version: int, claim: dict | None = None) -> None:
+    """`claim`: the claim to set with it (`claim_columns`), in the same statement."""
     result = cast(CursorResult, await session.execute(invoices.update().where(
         invoices.c.id == inv.id, invoices.c.version == expected_version).values(
-        **_columns(inv), updated_at=sa.func.now())))
+        **_columns(inv), **(claim or {}), updated_at=sa.func.now())))
     if result.rowcount != 1:
         raise Conflict(f"invoice {inv.id} was changed concurrently; reload and retry")
 
@@ -220,10 +221,16 @@ async def set_claim(session: AsyncSession, ids: Sequence[uuid.UUID], *, for_s: f
     """Claim these for `for_s` seconds from now (None: release them). `step_done`: a step succeeded,
     so the failed attempts before it no longer count."""
     if ids:
-        values = {"claimed_until": None if for_s is None else _lease(for_s)}
-        if step_done:
-            values["render_attempts"] = 0
-        await session.execute(invoices.update().where(invoices.c.id.in_(list(ids))).values(**values))
+        await session.execute(invoices.update().where(invoices.c.id.in_(list(ids)))
+                              .values(**claim_columns(for_s=for_s, step_done=step_done)))
+
+
+def claim_columns(*, for_s: float | None, step_done: bool = False) -> dict:
+    """The columns `set_claim` sets, for `save` to set with an invoice."""
+    values = {"claimed_until": None if for_s is None else _lease(for_s)}
+    if step_done:
+        values["render_attempts"] = 0
+    return values
 
 
 async def render_failed(session: AsyncSession, invoice_id: uuid.UUID, *, error: str) -> int:
@@ -359,11 +366,13 @@ async def of_order(session: AsyncSession, order_id: uuid.UUID) -> list[Invoice]:
 
 # -- documents -------------------------------------------------------------------------------
 
-async def add_document(session: AsyncSession, invoice_id: uuid.UUID, *, kind: str, filename: str, media_type: str,
-                       sha256: str, content: bytes, now: dt.datetime) -> None:
-    await session.execute(invoice_documents.insert().values(
-        invoice_id=invoice_id, kind=kind, filename=filename, media_type=media_type, sha256=sha256, content=content,
-        created_at=now))
+async def add_documents(session: AsyncSession, invoice_id: uuid.UUID, documents: Sequence, *,
+                        now: dt.datetime) -> None:
+    """Store the invoice's rendered documents (each with kind, filename, media_type, sha256, content)."""
+    if documents:
+        await session.execute(invoice_documents.insert().values([
+            {"invoice_id": invoice_id, "kind": d.kind, "filename": d.filename, "media_type": d.media_type,
+             "sha256": d.sha256, "content": d.content, "created_at": now} for d in documents]))
 
 
 async def get_document(session: AsyncSession, invoice_id: uuid.UUID, kind: str):

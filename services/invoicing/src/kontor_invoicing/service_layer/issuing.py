@@ -160,13 +160,13 @@ class IssuingPipeline:
             else:
                 valid[(p.issue_on or p.invoice_date).year].append(p)
         numbered: list[uuid.UUID] = []
+        # claimed to render by this worker for a while; after that any worker may take them
+        to_render = repository.claim_columns(for_s=self.lease_s, step_done=True)
         for year, batch in sorted(valid.items()):
             first = await repository.take_numbers(session, year, len(batch))
             for offset, p in enumerate(batch):
-                await _save(session, p, model.number(p, sequence=first + offset))
+                await _save(session, p, model.number(p, sequence=first + offset), claim=to_render)
                 numbered.append(p.id)
-        # claimed to render by this worker for a while; after that any worker may take them
-        await repository.set_claim(session, numbered, for_s=self.lease_s, step_done=True)
         await repository.set_claim(session, held, for_s=None)
         return numbered, failed
 
@@ -210,15 +210,12 @@ class IssuingPipeline:
 
     async def _store(self, session: AsyncSession, inv: model.Invoice, documents) -> None:
         now = self.deps.clock.now()
-        for d in documents:
-            await repository.add_document(session, inv.id, kind=d.kind, filename=d.filename, media_type=d.media_type,
-                                          sha256=d.sha256, content=d.content, now=now)
+        await repository.add_documents(session, inv.id, documents, now=now)
         # the draft's files as they were when it was queued (they are changed only before that)
         added = model.attachment_documents([r._mapping for r in await repository.attachments_of(session, inv.id)])
         issued = model.documents_stored(inv, tuple(model.Document(d.kind, d.filename, d.media_type, d.sha256)
                                                    for d in documents) + added)
-        await _save(session, inv, issued)
-        await repository.set_claim(session, [inv.id], for_s=None, step_done=True)
+        await _save(session, inv, issued, claim=repository.claim_columns(for_s=None, step_done=True))
         base = self.deps.settings.public_base_url
         if issued.kind == "cancellation":
             if issued.cancels_invoice_id is None:

@@ -107,8 +107,9 @@ def _common(inv: model.Invoice, actor: Actor, now: dt.datetime) -> dict:
                 occurred_at=now, actor=actor)
 
 
-async def _save(session: AsyncSession, before: model.Invoice, after: model.Invoice) -> None:
-    await repository.save(session, after, expected_version=before.version)
+async def _save(session: AsyncSession, before: model.Invoice, after: model.Invoice, *,
+                claim: dict | None = None) -> None:
+    await repository.save(session, after, expected_version=before.version, claim=claim)
 
 
 # -- read models from events ----------------------------------------------------------------

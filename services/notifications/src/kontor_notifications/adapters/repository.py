@@ -55,9 +55,14 @@ async def open_orders_of_client(session: AsyncSession, client_id: uuid.UUID) -> 
     return [r.data for r in rows]
 
 
-async def put_known_invoice(session: AsyncSession, invoice: dict) -> None:
+async def put_known_invoice(session: AsyncSession, invoice: dict) -> dict:
+    """Keep the issued invoice (the first snapshot stays: a replayed event changes nothing); the one kept."""
     stmt = insert(known_invoices).values(id=uuid.UUID(str(invoice["invoice_id"])), data=invoice)
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=[known_invoices.c.id]))
+    inserted = (await session.execute(stmt.on_conflict_do_nothing(index_elements=[known_invoices.c.id])
+                                      .returning(known_invoices.c.id))).first()
+    if inserted is not None:
+        return invoice
+    return await known_invoice(session, uuid.UUID(str(invoice["invoice_id"]))) or invoice
 
 
 async def known_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> dict | None:

@@ -110,12 +110,14 @@ async def on_order_event(session: AsyncSession, deps: Deps, event: dict, envelop
 
 async def on_invoice_event(session: AsyncSession, deps: Deps, event: dict, envelope: Envelope) -> int:
     invoice_id = uuid.UUID(str(event["invoice_id"]))
-    if envelope.type == "kontor.invoice.issued.v1":
-        await repository.put_known_invoice(session, event["invoice"])
+    invoice: dict | None
+    if envelope.type == "kontor.invoice.issued.v1":  # the invoice as issued: what later events refer to
+        invoice = await repository.put_known_invoice(session, event["invoice"])
+    else:
+        invoice = await repository.known_invoice(session, invoice_id)
     members = await repository.members_by_id(session, [event["member_id"]])
     order = await repository.known_order(session, uuid.UUID(str(event["order_id"])))
-    planned = model.plan_invoice_event(envelope.type, event, await repository.known_invoice(session, invoice_id),
-                                       members[event["member_id"]], order)
+    planned = model.plan_invoice_event(envelope.type, event, invoice, members[event["member_id"]], order)
     return await _store(session, deps, envelope, planned, _names(members))
 
 
