@@ -48,7 +48,8 @@ class ServiceContext:
         return self.session_factory.begin()
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: FastAPI runs a plain `def` dependency in a thread pool, a thread hop on every request
     return request.app.state.ctx
 
 
