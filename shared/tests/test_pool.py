@@ -1,11 +1,12 @@
-"""The engine's pool against a real PostgreSQL: a connection the server closed while it sat idle
-in the pool is replaced before it is lent out, and a busy pool pings nothing."""
+"""The engine's pool and sessions against a real PostgreSQL: a connection the server closed while
+it sat idle in the pool is replaced before it is lent out, a busy pool pings nothing, and a session
+for reads runs its statements without a transaction around them and refuses to write."""
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from kontor.db import create_engine
+from kontor.db import WriteInReadSession, create_engine, create_read_session_factory, create_session_factory
 from kontor.devinfra.postgres import drop_database, ensure_database
 from kontor.testing import unique
 
@@ -87,3 +88,42 @@ async def test_a_connection_back_in_the_pool_a_moment_ago_is_lent_out_without_a_
     finally:
         await busy.dispose()
         await idle.dispose()
+
+
+# The id of the transaction a statement runs in: the same for statements of one transaction, a new
+# one for a statement run on its own.
+TRANSACTION_ID = sa.text("SELECT pg_current_xact_id()::text")
+
+
+async def test_a_session_for_reads_runs_each_statement_on_its_own_and_a_session_for_writes_in_one(database):
+    engine = create_engine(database, pool_size=1)
+    try:
+        async with create_read_session_factory(engine)() as session:
+            assert len({(await session.execute(TRANSACTION_ID)).scalar_one() for _ in range(3)}) == 3
+        async with create_session_factory(engine)() as session:  # the same pool, the same connection
+            assert len({(await session.execute(TRANSACTION_ID)).scalar_one() for _ in range(3)}) == 1
+        async with create_read_session_factory(engine)() as session:  # handed back without a transaction
+            assert len({(await session.execute(TRANSACTION_ID)).scalar_one() for _ in range(3)}) == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_session_for_reads_refuses_to_write_or_lock_and_sends_nothing(database):
+    engine = create_engine(database, pool_size=1)
+    rows = sa.table("kept", sa.column("n", sa.Integer))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE kept (n integer)"))
+            await conn.execute(rows.insert().values(n=1))
+        async with create_read_session_factory(engine)() as session:
+            for statement in (rows.insert().values(n=2), rows.update().values(n=3), rows.delete(),
+                              sa.select(rows.c.n).with_for_update()):
+                with pytest.raises(WriteInReadSession):
+                    await session.execute(statement)
+            assert (await session.execute(sa.select(rows.c.n))).scalars().all() == [1]
+        async with create_session_factory(engine).begin() as session:  # sessions for writes still write
+            await session.execute(rows.update().values(n=4))
+        async with create_read_session_factory(engine)() as session:
+            assert (await session.execute(sa.select(rows.c.n))).scalars().all() == [4]
+    finally:
+        await engine.dispose()

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from kontor import tracing
 from kontor.auth import TokenVerifier
 from kontor.clock import Clock, SystemClock
-from kontor.db import create_engine, create_session_factory, ping
+from kontor.db import create_engine, create_read_session_factory, create_session_factory, ping
 from kontor.errors import Conflict, DomainError, InvalidInput
 from kontor.inputs import InputGuard
 from kontor.kafka import check_reachable
@@ -40,12 +40,18 @@ class ServiceContext:
     settings: ServiceSettings
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    read_session_factory: async_sessionmaker[AsyncSession]
     outbox: Outbox
     clock: Clock
 
     def begin(self):
         """A session in a transaction that commits on success (state and outbox together)."""
         return self.session_factory.begin()
+
+    def read(self) -> AsyncSession:
+        """A session for a request that only reads: no transaction around its statements
+        (`kontor.db.create_read_session_factory`)."""
+        return self.read_session_factory()
 
 
 async def get_context(request: Request) -> ServiceContext:
@@ -75,6 +81,7 @@ def create_service_api(
             settings=settings,
             engine=engine,
             session_factory=create_session_factory(engine),
+            read_session_factory=create_read_session_factory(engine),
             outbox=Outbox(outbox_table, Topics(settings.topic_prefix)),
             clock=clock or SystemClock(),
         )

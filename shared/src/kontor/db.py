@@ -73,6 +73,30 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+class WriteInReadSession(RuntimeError):
+    """A statement that writes, run in a session for reads (`create_read_session_factory`)."""
+
+
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read: every statement runs on its own (autocommit), with no
+    BEGIN before and no ROLLBACK after it, two round trips fewer for a read of one statement
+    (a document fetched for an e-mail, a run's progress polled). Under READ COMMITTED, PostgreSQL's
+    default and ours, each statement of a transaction takes its own snapshot as well, so a read of
+    several statements sees nothing different. The connections are the engine's own pool.
+
+    A statement that writes (INSERT, UPDATE, DELETE) or locks rows (FOR UPDATE) raises
+    `WriteInReadSession` before it is sent: here it would commit at once, alone."""
+    reads = engine.execution_options(isolation_level="AUTOCOMMIT")  # its events are its own
+
+    @sa.event.listens_for(reads.sync_engine, "before_execute")
+    def _refuse_writes(conn, clauseelement, multiparams, params, execution_options) -> None:
+        if isinstance(clauseelement, sa.sql.dml.UpdateBase) or (
+                isinstance(clauseelement, sa.sql.Select) and clauseelement._for_update_arg is not None):
+            raise WriteInReadSession(f"not in a session for reads: {str(clauseelement)[:200]}")
+
+    return async_sessionmaker(reads, expire_on_commit=False)
+
+
 def alembic_config(script_location: Path, database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))

@@ -131,6 +131,8 @@ class Worker:
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
+            fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             decoder=_raw_decoder,
             title=f"{group}:{','.join(topics)}",
         )

@@ -200,13 +200,13 @@ async def search_clients(ctx: Ctx, _: CurrentPrincipal,
                          q: Annotated[str, Query(max_length=200, description="at least 3 characters of the name "
                                                  "or of a word in it; case and accents do not matter")],
                          limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[ClientOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return [client_out(c) for c in await services.search_clients(session, q, limit=limit)]
 
 
 @router.get("/{client_id}", response_model=ClientOut, summary="One client")
 async def get_client(client_id: uuid.UUID, ctx: Ctx, _: CurrentPrincipal) -> ClientOut:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return client_out(await repository.get(session, client_id))
 
 
@@ -232,7 +232,7 @@ async def set_standing(client_id: uuid.UUID, body: StandingIn, ctx: Ctx, princip
 @router.get("/{client_id}/history", response_model=list[ClientChangeOut],
             summary="Every registration and change of the client's record: who, when, before and after (advisors)")
 async def change_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[ClientChangeOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         rows = await services.change_history(session, client_id)
     return [ClientChangeOut(client_version=r.client_version, action=r.action,
                             actor=ActorOut(kind=r.actor_kind, id=r.actor_id, name=r.actor_name),
@@ -242,7 +242,7 @@ async def change_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[Cli
 @router.get("/{client_id}/standing-history", response_model=list[StandingChangeOut],
             summary="Every change of the client's standing (advisors)")
 async def standing_history(client_id: uuid.UUID, ctx: Ctx, _: Advisor) -> list[StandingChangeOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await repository.get(session, client_id)
         rows = await repository.standing_history(session, client_id)
     return [StandingChangeOut.model_validate(r, from_attributes=True) for r in rows]
@@ -254,7 +254,7 @@ async def receivables(client_id: uuid.UUID, ctx: Ctx, _: Advisor,
                       as_of: Annotated[BusinessDate | None, Query(description="default today (Berlin)")] = None
                       ) -> ReceivablesOut:
     as_of = as_of or business_today(ctx.clock)
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         client, positions, open_items = await services.receivables_position(session, client_id, as_of)
     return ReceivablesOut(
         client_id=client_id, as_of=as_of, standing=client_out(client).standing,
@@ -284,13 +284,13 @@ async def run_standing(body: StandingRunIn, ctx: Ctx, principal: Advisor) -> Sta
                                          requested_by=principal.sub, allow_future=ctx.settings.allow_future_as_of)
     if report is None:  # only a scheduled run can be taken by another replica
         raise Conflict("the standing run of that day is already taken")
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return StandingRunOut.model_validate(await repository.get_run(session, report.run_id), from_attributes=True)
 
 
 @runs.get("", response_model=list[StandingRunOut], summary="Recent standing runs (advisors)")
 async def list_runs(ctx: Ctx, _: Advisor) -> list[StandingRunOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return [StandingRunOut.model_validate(r, from_attributes=True) for r in await repository.recent_runs(session)]
 
 

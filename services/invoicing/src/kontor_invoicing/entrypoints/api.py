@@ -173,7 +173,7 @@ async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
                                         Query(description="cancellation: cancellation invoices only")] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
                         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[InvoiceOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         found = await repository.list_invoices(session, member_id=None if principal.is_advisor else principal.sub,
                                                statuses=status_, order_id=order_id, kind=kind, limit=limit,
                                                offset=offset)
@@ -182,12 +182,12 @@ async def list_invoices(ctx: Ctx, principal: CurrentPrincipal,
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, summary="One invoice")
 async def get_invoice(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> InvoiceOut:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return invoice_out(await services.visible(session, principal, invoice_id), base_url(ctx))
 
 
 async def _document(ctx, principal, invoice_id: uuid.UUID, kind: str) -> Response:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         row = await services.document(session, principal, invoice_id, kind)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256,
                          disposition="inline")
@@ -222,7 +222,7 @@ async def add_attachment(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrin
 @router.get("/{invoice_id}/attachments", response_model=list[AttachmentOut],
             summary="The files added to the invoice (to its draft)")
 async def list_attachments(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[AttachmentOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, invoice_id)
         return [AttachmentOut.model_validate(r, from_attributes=True)
                 for r in await repository.attachments_of(session, invoice_id)]
@@ -232,7 +232,7 @@ async def list_attachments(invoice_id: uuid.UUID, ctx: Ctx, principal: CurrentPr
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
 async def get_attachment(invoice_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
                          principal: DocumentReader) -> Response:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, invoice_id, documents=True)
         row = await repository.get_attachment(session, invoice_id, attachment_id)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
@@ -328,13 +328,13 @@ async def start_billing_run(body: RunIn, ctx: Ctx, principal: Advisor, response:
 @runs.get("", response_model=list[RunOut], summary="Advisor: billing runs, newest first")
 async def list_billing_runs(ctx: Ctx, _: Advisor, limit: Annotated[int, Query(ge=1, le=200)] = 20,
                             offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[RunOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return [run_out(v) for v in await billing_runs.list_runs(session, deps(ctx), limit=limit, offset=offset)]
 
 
 @runs.get("/{run_id}", response_model=RunOut, summary="Advisor: one billing run with its progress")
 async def get_billing_run(run_id: uuid.UUID, ctx: Ctx, _: Advisor) -> RunOut:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return run_out(await billing_runs.get_run(session, deps(ctx), run_id))
 
 

@@ -116,7 +116,7 @@ async def put_member(member_id: str, body: MemberIn, ctx: Ctx, principal: Curren
 @members.get("/{member_id}", response_model=MemberOut, summary="A member's e-mail address and language")
 async def get_member(member_id: str, ctx: Ctx, principal: CurrentPrincipal) -> MemberOut:
     _may_manage(principal, member_id)
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         found = await repository.member(session, member_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no address on file for member {member_id!r}")
@@ -124,7 +124,7 @@ async def get_member(member_id: str, ctx: Ctx, principal: CurrentPrincipal) -> M
 
 
 async def _visible_email(ctx: ServiceContext, principal: Principal, email_id: uuid.UUID):
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         row = await repository.get_email(session, email_id)
     if not principal.is_advisor and row.member_id != principal.sub:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no e-mail {email_id}")
@@ -137,7 +137,7 @@ async def list_emails(ctx: Ctx, principal: CurrentPrincipal,
                       order_id: uuid.UUID | None = None, invoice_id: uuid.UUID | None = None,
                       status_: Annotated[Literal["pending", "sent", "failed"] | None, Query(alias="status")] = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[EmailSummary]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         rows = await repository.list_emails(session, member_id=None if principal.is_advisor else principal.sub,
                                             recipient=recipient, order_id=order_id, invoice_id=invoice_id,
                                             status=status_, limit=limit)

@@ -321,7 +321,7 @@ async def list_orders(ctx: Ctx, principal: CurrentPrincipal, response: Response,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[OrderOut]:
     today = business_today(ctx.clock)
     by_value = sort.lstrip("-") in values.VALUES
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         # a value depends on the day (plan value) or on the document: those sorts order in memory
         found = await repository.list_orders(
             session, member_id=None if principal.is_advisor else principal.sub, statuses=status_,
@@ -339,7 +339,7 @@ async def list_orders(ctx: Ctx, principal: CurrentPrincipal, response: Response,
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order")
 async def get_order(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> OrderOut:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         return await _out(session, await services.visible(session, principal, order_id), ctx)
 
 
@@ -416,7 +416,7 @@ _action("duplicate", "Duplicate any order into a new draft (member)",
 
 @router.get("/{order_id}/history", response_model=list[HistoryOut], summary="Every transition: who, when, why")
 async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[HistoryOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, order_id)
         return [HistoryOut.model_validate(r, from_attributes=True) for r in await repository.history(session, order_id)]
 
@@ -424,7 +424,7 @@ async def history(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) ->
 @router.get("/{order_id}/comments", response_model=list[CommentOut],
             summary="Comments between member and advisors (never shown to the client)")
 async def comments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[CommentOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, order_id)
         rows = await repository.comments(session, order_id)
         return [CommentOut.model_validate(r, from_attributes=True) for r in rows]
@@ -452,7 +452,7 @@ async def add_attachment(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrinci
 
 @router.get("/{order_id}/attachments", response_model=list[AttachmentOut], summary="The order's documents")
 async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrincipal) -> list[AttachmentOut]:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, order_id)
         return [AttachmentOut.model_validate(r, from_attributes=True)
                 for r in await repository.attachments_of(session, order_id)]
@@ -462,7 +462,7 @@ async def list_attachments(order_id: uuid.UUID, ctx: Ctx, principal: CurrentPrin
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
 async def get_attachment(order_id: uuid.UUID, attachment_id: uuid.UUID, ctx: Ctx,
                          principal: DocumentReader) -> Response:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         await services.visible(session, principal, order_id, documents=True)
         row = await repository.get_attachment(session, order_id, attachment_id)
     return file_response(row.content, media_type=row.media_type, filename=row.filename, sha256=row.sha256)
@@ -499,7 +499,7 @@ async def future_revenue(ctx: Ctx, principal: CurrentPrincipal,
     if to > add_months(from_, 12 * MAX_REPORT_YEARS):
         raise InvalidInput(field="to", message=f"at most {MAX_REPORT_YEARS} years after from",
                            location="query")
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         found = await repository.list_orders(session, member_id=None if principal.is_advisor else principal.sub,
                                              statuses=["active"], exclude_drafts=True, limit=None, offset=0)
     rows = values.future_revenue(found, start=from_, end=to)
@@ -522,7 +522,7 @@ class VatPreviewOut(BaseModel):
 async def vat_preview(ctx: Ctx, principal: CurrentPrincipal, client_id: uuid.UUID, sector: str = Query(max_length=40),
                       place_of_service: Literal["DE", "EU", "OTHER"] = Query(),
                       language: Literal["de", "en"] | None = None) -> VatPreviewOut:
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         vat, client = await services.vat_preview(session, principal, client_id=client_id, sector=sector,
                                                  place_of_service=place_of_service)
     lang = language or ("en" if client.language == "en" else "de")

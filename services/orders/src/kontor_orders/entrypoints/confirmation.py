@@ -157,7 +157,7 @@ Lang = Annotated[str | None, Query(max_length=8, description="de or en: the page
 @router.get("/{token}", response_class=HTMLResponse, summary="The confirmation page for the client")
 async def confirmation_page(token: str, ctx: Ctx, lang: Lang = None) -> HTMLResponse:
     deps = _deps(ctx)
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         link = await services.open_link(session, deps, token)
         language = _language_of(link, lang)
         if link.state != "open":
@@ -169,18 +169,18 @@ async def confirmation_page(token: str, ctx: Ctx, lang: Lang = None) -> HTMLResp
 async def answer(token: str, ctx: Ctx, action: Annotated[str, Form()],
                  message: Annotated[str, Form(max_length=5000)] = "", lang: Lang = None) -> HTMLResponse:
     deps = _deps(ctx)
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         link = await services.open_link(session, deps, token)
     language = _language_of(link, lang)
     if link.state != "open":
         return _notice(ctx, link, language)
     if action not in ("confirm", "reject", "request_changes"):
-        async with ctx.session_factory() as session:
+        async with ctx.read() as session:
             # the message kept (in the request for changes) so that the client need not type it again
             return await _order_page(ctx, session, token, link, language, chosen=lang in TEXT,
                                      error=TEXT[language]["pick_answer"], message=message)
     if action != "confirm" and not message.strip():
-        async with ctx.session_factory() as session:
+        async with ctx.read() as session:
             return await _order_page(ctx, session, token, link, language, chosen=lang in TEXT,
                                      error=TEXT[language]["need_message"], error_action=action, message=message)
     async with ctx.begin() as session:
@@ -193,7 +193,7 @@ async def answer(token: str, ctx: Ctx, action: Annotated[str, Form()],
 @router.get("/{token}/documents/{attachment_id}", summary="A document of the order, for the client")
 async def document(token: str, attachment_id: uuid.UUID, ctx: Ctx) -> Response:
     deps = _deps(ctx)
-    async with ctx.session_factory() as session:
+    async with ctx.read() as session:
         link = await services.open_link(session, deps, token)
         if link.state != "open":
             return _notice(ctx, link, _language_of(link))
