@@ -57,7 +57,7 @@ os.environ.setdefault("KONTOR_LOG_FORMAT", "json")
 from stack import SERVICES, Stack, say  # noqa: E402
 
 from kontor.db import upgrade  # noqa: E402
-from kontor.devinfra import local_dir, wait_for_port  # noqa: E402
+from kontor.devinfra import cpu_seconds, local_dir, wait_for_port  # noqa: E402
 from kontor.devinfra.postgres import drop_database, ensure_database  # noqa: E402
 from kontor.testing import free_port  # noqa: E402
 from kontor.testing.services import auth  # noqa: E402
@@ -201,18 +201,15 @@ async def relay_lag(dsn: str) -> list[float]:
 
 def cpu_times() -> dict[str, float]:
     """CPU seconds used so far by the platform's processes, by kind (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
     found: dict[str, float] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            seconds = cpu_seconds(pid)
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick
         if cmd.startswith("postgres"):
             kind = "postgres"
         elif "kafka.Kafka" in cmd:

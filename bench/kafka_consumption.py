@@ -23,23 +23,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from kontor.devinfra import cpu_seconds
 from kontor.devinfra.kafka import LocalKafka
 from kontor.kafka import ensure_topics
 from kontor.settings import ServiceSettings
 
 RECORD = b"x" * 2000
-
-
-def broker_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def one_way(bootstrap: str, pid: int, *, rate: int, seconds: float, commit_every_s: float,
@@ -62,7 +56,7 @@ async def one_way(bootstrap: str, pid: int, *, rate: int, seconds: float, commit
                 await asyncio.sleep(1 / rate)
             await producer.flush()
 
-        broker0, client0 = broker_cpu_s(pid), time.process_time()
+        broker0, client0 = cpu_seconds(pid), time.process_time()
         producing = asyncio.create_task(produce())
         processed: dict[TopicPartition, int] = {}
         commits, last_commit = 0, time.monotonic()
@@ -74,7 +68,7 @@ async def one_way(bootstrap: str, pid: int, *, rate: int, seconds: float, commit
                 commits, last_commit = commits + 1, time.monotonic()
         await consumer.commit(dict(processed))
         await producing
-        return (1000 * (broker_cpu_s(pid) - broker0) / total, 1000 * (time.process_time() - client0) / total,
+        return (1000 * (cpu_seconds(pid) - broker0) / total, 1000 * (time.process_time() - client0) / total,
                 commits + 1)
     finally:
         await consumer.stop()
@@ -105,9 +99,9 @@ async def main() -> None:
         print(f"{args.rate} records/s of {len(RECORD)} B for {args.seconds:g} s per way; ms per record")
         print(f"{'round':>5}  {'way':62} {'broker':>7} {'client':>7} {'commits':>8}")
         for n in range(1, args.rounds + 1):
-            before = broker_cpu_s(pid)
+            before = cpu_seconds(pid)
             await asyncio.sleep(args.seconds)
-            idle = 1000 * (broker_cpu_s(pid) - before) / (args.rate * args.seconds)
+            idle = 1000 * (cpu_seconds(pid) - before) / (args.rate * args.seconds)
             print(f"{n:>5}  {'broker idle for as long':62} {idle:7.3f}", flush=True)
             for name, commit_every_s, min_bytes, max_wait in ways:
                 broker, client, commits = await one_way(

@@ -67,8 +67,7 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_min_bytes: int = Field(
         default=16384, ge=1, description="the broker answers a consumer's fetch once this much is there (or "
         "consumer_fetch_max_wait_ms passed): under load one fetch carries many records instead of one each, "
-        "about 0.8 ms of broker and client CPU less per record on the development machine "
-        "(bench/kafka_consumption.py); 1 answers at once")
+        "less broker and client CPU per record (bench/kafka_consumption.py); 1 answers at once")
     consumer_fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="the longest a fetch waits for consumer_fetch_min_bytes: what an "
         "event may wait at most when traffic is light")

@@ -17,6 +17,19 @@ class InfraError(RuntimeError):
     """A local server cannot be set up; the message says what to install or free."""
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of `/proc/<pid>/stat` after the command name (state first, as `man 5 proc`
+    numbers them from 3); OSError when the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """CPU seconds the process has used so far (user + system); OSError when it is gone."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def project_root() -> Path:
     env = os.environ.get("KONTOR_ROOT")
     if env:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port
+from kontor.devinfra import InfraError, local_dir, port_open, proc_stat, wait_for_port
 
 SUPERUSER = "kontor"
 
@@ -157,10 +157,10 @@ def _children(pid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                parent = int(proc_stat(entry)[1])
             except OSError:
                 continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            if parent == pid:
                 found.append(int(entry))
     return found
 
@@ -168,10 +168,9 @@ def _children(pid: int) -> list[int]:
 def _alive(pid: int) -> bool:
     """Running (a zombie has let go of everything and counts as gone)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return proc_stat(pid)[0] != "Z"
     except OSError:
         return False
-    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
 
 
 async def ensure_database(admin_url: str, name: str) -> bool:
