@@ -514,3 +514,16 @@ def test_installment_plan_by_amount_and_without_known_vat():
     assert [(s.net, s.vat, s.gross) for s in order.installment_plan()] == [(D("1000.00"), None, None),
                                                                            (D("280.00"), None, None)]
     assert draft().installment_plan() == ()
+
+
+def test_issued_invoices_are_kept_in_the_order_of_their_numbers_whatever_order_they_arrive_in():
+    """Invoicing keys each invoice.issued event by the invoice, so an order's invoices can arrive
+    in any order; the order lists them by number (part by part: 999999 before 1000000)."""
+    numbers = ["2026-000003", "2027-000001", "2027-000002", "2027-000010", "2027-999999", "2027-1000000"]
+    for seed in range(5):
+        arriving = numbers[:]
+        random.Random(seed).shuffle(arriving)
+        o = in_status("active")
+        for n in arriving:
+            o = model.record_issued_invoice(o, uuid.uuid4(), n, Decimal("10.00"))
+        assert [i.number for i in o.issued_invoices] == numbers, arriving

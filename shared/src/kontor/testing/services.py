@@ -112,11 +112,13 @@ async def _listening(task: asyncio.Task, url: str, timeout_s: float = 10) -> Non
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(infra: TestInfra, spec: ServiceSpec, keep: bool = False) -> AsyncIterator[str]:
+async def fresh_database(infra: TestInfra, spec: ServiceSpec, keep: bool = False,
+                         revision: str = "head") -> AsyncIterator[str]:
+    """A database of its own, migrated up to `revision`, dropped afterwards unless `keep`."""
     name = unique(f"t_{spec.name}_")
     await ensure_database(infra.postgres_admin_url, name)
     url = infra.database_url(name)
-    await upgrade(url, spec.migrations)
+    await upgrade(url, spec.migrations, revision)
     try:
         yield url
     finally:

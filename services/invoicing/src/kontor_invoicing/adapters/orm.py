@@ -126,10 +126,13 @@ billing_runs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("errors", JSONB, nullable=False, server_default="[]"),
+    # the order the runs were created in, from the database: newest first even when two runs share
+    # a created_at (a fixed clock, or replicas whose clocks disagree)
+    sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False),
     # one active run per as-of: asking again while it is queued or running gives that run
     sa.Index("uq_billing_runs_active_as_of", "as_of", unique=True,
              postgresql_where=sa.text("status IN ('queued', 'running')")),
-    sa.Index("ix_billing_runs_created_at", "created_at"),
+    sa.Index("ix_billing_runs_created_at", "created_at", "seq"),
 )
 
 # What each worker process did for a run, written in the transaction that did it (exact counts;

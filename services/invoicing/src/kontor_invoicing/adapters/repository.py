@@ -278,13 +278,13 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID, *, for_update: bool 
 
 async def list_runs(session: AsyncSession, *, limit: int, offset: int) -> list[dict]:
     rows = (await session.execute(sa.select(billing_runs).order_by(billing_runs.c.created_at.desc(),
-                                                                   billing_runs.c.id).limit(limit).offset(offset)))
+                                                                   billing_runs.c.seq.desc()).limit(limit).offset(offset)))
     return [r._asdict() for r in rows.all()]
 
 
 async def active_runs(session: AsyncSession) -> list[dict]:
     rows = await session.execute(sa.select(billing_runs).where(billing_runs.c.status.in_(("queued", "running")))
-                                 .order_by(billing_runs.c.created_at, billing_runs.c.id))
+                                 .order_by(billing_runs.c.created_at, billing_runs.c.seq))
     return [r._asdict() for r in rows.all()]
 
 

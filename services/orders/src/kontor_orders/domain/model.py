@@ -554,9 +554,18 @@ def complete(order: Order, *, today: dt.date) -> Order:
 
 def record_issued_invoice(order: Order, invoice_id: uuid.UUID, number: str,
                           net_amount: Decimal | None = None) -> Order | None:
+    """Issued invoices are kept in the order of their numbers: invoicing publishes each invoice
+    keyed by its own id, so two invoices of one order may arrive in either order."""
     if any(i.invoice_id == invoice_id for i in order.issued_invoices):
         return None
-    return _next(order, issued_invoices=(*order.issued_invoices, IssuedInvoice(invoice_id, number, net_amount)))
+    issued = (*order.issued_invoices, IssuedInvoice(invoice_id, number, net_amount))
+    return _next(order, issued_invoices=tuple(sorted(issued, key=lambda i: _number_order(i.number))))
+
+
+def _number_order(number: str) -> tuple[tuple[int, int | str], ...]:
+    """Invoice numbers compared part by part, digits as numbers ("2027-000002" before "2027-000010",
+    "2027-999999" before "2027-1000000")."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", number) if part)
 
 
 def record_cancelled_invoice(order: Order, invoice_id: uuid.UUID) -> Order | None:
