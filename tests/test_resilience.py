@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from kontor.contracts.common import Actor
 from kontor.contracts.invoices import InvoiceIssuedV1, InvoiceV1
 from kontor.db import create_engine
-from kontor.devinfra import local_dir, port_open
+from kontor.devinfra import local_dir
 from kontor.dlq import read_dead_letters
 from kontor.testing import eventually, free_port
 from kontor.testing.kafka import publish_events
@@ -187,21 +187,12 @@ async def test_a_dlq_record_replayed_by_the_cli_is_applied_once(infra, topic_pre
             await engine.dispose()
 
 
-def _free_port_pair_block(count: int) -> int:
-    """A first port of `count` consecutive free ones."""
-    for _ in range(50):
-        base = free_port()
-        if base + count < 65535 and all(not port_open("127.0.0.1", base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no block of free ports")
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_worker_started_while_its_broker_is_down_becomes_ready_once_it_is_up(infra):
     from kontor.devinfra.kafka import LocalKafka
 
-    base = _free_port_pair_block(2)
+    base = free_port(2)
     name = f"kafka-test-{uuid.uuid4().hex[:8]}"
     kafka = LocalKafka(port=base, name=name, heap="512m")
     health = free_port()
@@ -251,7 +242,7 @@ async def test_a_three_broker_cluster_loses_the_leader_of_a_partition_in_use(inf
 
     from kontor.devinfra.kafka import LocalKafka
 
-    base = _free_port_pair_block(6)
+    base = free_port(6)
     name = f"kafka-test-{uuid.uuid4().hex[:8]}"
     cluster = LocalKafka(port=base, name=name, nodes=3, heap="512m")
     await asyncio.to_thread(cluster.start)

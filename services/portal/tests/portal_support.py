@@ -84,7 +84,7 @@ async def served_portal(settings: PortalSettings) -> AsyncIterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = create_app(settings.model_copy(update={"public_base_url": base_url}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -76,6 +76,14 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Every line goes through the one handler above, and so through the redaction: a handler of its own
+    # on uvicorn's loggers (uvicorn installs them unless log_config=None) would print access lines, and
+    # the confirmation tokens in their paths, unredacted; a level set on them would hide lines.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)
     # aiokafka is chatty at INFO about group rebalances; keep its warnings.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 

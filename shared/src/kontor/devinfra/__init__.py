@@ -8,6 +8,7 @@ server on the port is reused, data under `.local/` survives restarts.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -53,6 +54,39 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
             return True
     except OSError:
         return False
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(count: int = 1, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive ports that nothing holds, chosen outside the kernel's ephemeral range.
+
+    A port from that range (what binding port 0 gives) can be taken as the source port of any outgoing
+    connection between this call and the moment the intended program binds it; a Kafka cluster, whose
+    nodes connect to each other while they start, failed so in CI ("Address already in use")."""
+    low, high = _ephemeral_range()
+    spans = [(start, end - count) for start, end in ((20000, low), (high + 1, 65536)) if end - count > start]
+    for _ in range(200 if spans else 0):
+        start, end = secrets.choice(spans)
+        base = start + secrets.randbelow(end - start)
+        if all(_bindable(host, base + i) for i in range(count)):
+            return base
+    raise InfraError(f"no {count} consecutive free ports outside the ephemeral range {low}-{high}")
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, what: str, proc=None, log: Path | None = None) -> float:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
-from kontor.devinfra import InfraError, local_dir, port_open, wait_for_port
+from kontor.devinfra import InfraError, free_port, local_dir, port_open, wait_for_port
 from kontor.logging import get_logger
 
 log = get_logger(__name__)
@@ -158,14 +158,6 @@ def _start_smtp(infra: TestInfra) -> None:
     infra._stoppers.append(stop)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
@@ -186,4 +178,4 @@ async def eventually(probe: Callable[[], Awaitable[T] | T], *, timeout_s: float 
         await asyncio.sleep(interval_s)
 
 
-__all__ = ["InfraError", "TestInfra", "eventually", "port_open", "provide_infra", "unique"]
+__all__ = ["InfraError", "TestInfra", "eventually", "free_port", "port_open", "provide_infra", "unique"]

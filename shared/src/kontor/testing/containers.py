@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from kontor.devinfra import InfraError, local_dir, project_root
+from kontor.devinfra import InfraError, free_port, local_dir, project_root
 from kontor.logging import get_logger
 
 log = get_logger(__name__)
@@ -106,12 +106,6 @@ def image(kind: str) -> str:
     if podman and subprocess.run([podman, "image", "exists", LOCAL_IMAGES[kind]], check=False).returncode == 0:
         return LOCAL_IMAGES[kind]
     return official
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_kafka(image_name: str, timeout_s: float = 120) -> tuple[object, str]:

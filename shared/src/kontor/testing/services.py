@@ -81,7 +81,8 @@ async def _served(app, port: int) -> AsyncIterator[None]:
     """The app on 127.0.0.1:port with uvicorn; its lifespan is already running."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None,
+                                           access_log=False))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
