@@ -345,3 +345,21 @@ async def test_a_stopping_worker_finishes_the_record_in_hand_commits_it_and_take
 
 async def _count_at_least(backbone: Backbone, n: int) -> bool:
     return await backbone.count(backbone.effects) >= n
+
+
+async def test_the_consumer_fetch_settings_reach_the_fetch_requests_of_every_consumer(backbone):
+    backbone.settings = backbone.settings.model_copy(update={"consumer_fetch_min_bytes": 4321,
+                                                              "consumer_fetch_max_wait_ms": 77})
+    worker = backbone.worker()
+    await worker.start()
+    try:
+        consumers = [subscriber.consumer for _, subscriber in worker._subscribers]
+        assert consumers and None not in consumers
+        # the fetcher puts these two into every FetchRequest it sends (aiokafka's Fetcher._fetch_requests_routine)
+        assert {(c._fetcher._fetch_min_bytes, c._fetcher._fetch_max_wait_ms) for c in consumers} == {(4321, 77)}
+        # and with them the consumer still gets its records
+        [envelope] = await backbone.emit(ProbeV1(aggregate="f-1", seq=1))  # the worker's relay publishes it
+        await eventually(lambda: worker.dispatchers[0].outcomes["applied"] == 1, what="the record applied")
+    finally:
+        await worker.stop()
+    assert [r.event_id for r in await backbone.effects_rows()] == [envelope.id]

@@ -40,6 +40,23 @@ def _add_trace_ids(_logger: Any, _name: str, event_dict: dict) -> dict:
     return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when the line is written, not as it was when logging was configured
+    (as the standard library's last-resort handler does): a tool or a test that replaces and later closes
+    it leaves no handler writing to a closed file."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list = [
@@ -71,7 +88,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -24,6 +24,11 @@ log = get_logger(__name__)
 # On SIGTERM the API stops accepting at once and gives the requests in flight this long (then closes them);
 # a Kubernetes terminationGracePeriodSeconds must exceed it plus the preStop pause (deploy/k8s/).
 API_DRAIN_TIMEOUT_S = 15
+# How long an API keeps an idle connection open (uvicorn's timeout_keep_alive), and how long the
+# services' HTTP clients keep one in their pool: shorter, so a client never sends a request on a
+# connection the server is just closing (the request would fail with no answer).
+API_KEEPALIVE_S = 5
+CLIENT_KEEPALIVE_EXPIRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ def main(spec: ServiceSpec, argv: list[str] | None = None) -> int:
             asyncio.run(upgrade(settings.database_url, spec.migrations))
         log.info("starting api", url=f"http://{settings.http_host}:{settings.http_port}")
         uvicorn.run(spec.api_factory, factory=True, host=settings.http_host, port=settings.http_port,
-                    log_config=None, access_log=True, timeout_graceful_shutdown=API_DRAIN_TIMEOUT_S)
+                    log_config=None, access_log=True, timeout_graceful_shutdown=API_DRAIN_TIMEOUT_S,
+                    timeout_keep_alive=API_KEEPALIVE_S)
     elif args.command == "worker":
         if settings.run_migrations_on_start:
             asyncio.run(upgrade(settings.database_url, spec.migrations))

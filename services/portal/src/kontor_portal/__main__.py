@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from kontor.logging import configure_logging, get_logger
+from kontor.service import API_KEEPALIVE_S
 from kontor_portal.settings import PortalSettings
 
 
@@ -18,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     get_logger(__name__).info("starting portal", url=settings.public_base_url)
     uvicorn.run("kontor_portal.entrypoints.app:create_app", factory=True, host=settings.http_host,
-                port=settings.http_port, log_config=None, access_log=True)
+                port=settings.http_port, log_config=None, access_log=True, timeout_keep_alive=API_KEEPALIVE_S)
     return 0
 
 

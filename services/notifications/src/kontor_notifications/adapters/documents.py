@@ -21,6 +21,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from kontor.auth import mint_token
 from kontor.logging import get_logger
+from kontor.service import CLIENT_KEEPALIVE_EXPIRY_S
 from kontor_notifications.adapters.smtp import SendFailed
 from kontor_notifications.domain.model import DocumentRef
 from kontor_notifications.settings import NotificationsSettings
@@ -40,7 +41,8 @@ def service_token(settings: NotificationsSettings) -> str:
 class DocumentFetcher:
     def __init__(self, settings: NotificationsSettings, client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
-        self.client = client or httpx.AsyncClient(timeout=settings.document_timeout_s)
+        self.client = client or httpx.AsyncClient(timeout=settings.document_timeout_s,
+                                                  limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S))
         self.oauth: AsyncOAuth2Client | None = None
         if settings.oidc_token_url and settings.oidc_client_secret is not None:
             self.oauth = AsyncOAuth2Client(

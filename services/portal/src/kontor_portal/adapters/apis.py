@@ -9,6 +9,7 @@ import httpx
 
 from kontor.auth import ACTING_ROLE_HEADER
 from kontor.logging import get_logger
+from kontor.service import CLIENT_KEEPALIVE_EXPIRY_S
 
 log = get_logger(__name__)
 
@@ -19,6 +20,14 @@ class ApiNotFound(Exception):
 
 class ApiUnauthorized(Exception):
     """The API refused the token (expired or revoked): the user signs in again."""
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached, or dropped the connection without an answer."""
+
+    def __init__(self, service: str, error: httpx.TransportError) -> None:
+        super().__init__(f"{service} cannot be reached: {error!r}")
+        self.service, self.error = service, error
 
 
 class ApiError(Exception):
@@ -36,6 +45,12 @@ def _headers(token: str) -> dict[str, str]:
     return headers
 
 
+# What a request on a connection the service is just closing (or to a replica that has just stopped) fails
+# with before the service answered. A timeout is not among them: waiting twice as long helps nobody.
+_STALE_CONNECTION = (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+_SAFE_TO_REPEAT = frozenset({"GET", "HEAD"})
+
+
 @dataclass
 class Api:
     """One service's API, called on behalf of one user."""
@@ -44,7 +59,7 @@ class Api:
     http: httpx.AsyncClient
 
     async def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        r = await self.http.request(method, path, headers=_headers(token), **kwargs)
+        r = await self._request(method, path, token, **kwargs)
         if r.status_code == 404:
             raise ApiNotFound(f"{self.name}: {path}")
         if r.status_code == 401:
@@ -53,6 +68,24 @@ class Api:
             log.warning("api call refused", service=self.name, path=path, status=r.status_code, body=r.text[:500])
             raise ApiError(self.name, r.status_code, r.text[:500], body=r.content)
         return r
+
+    async def _request(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        """One request; a read is sent once more, on a new connection, when its connection failed before
+        the answer. A change is never repeated: the service may have made it before the connection broke."""
+        try:
+            return await self.http.request(method, path, headers=_headers(token), **kwargs)
+        except _STALE_CONNECTION as exc:
+            if method not in _SAFE_TO_REPEAT:
+                raise ApiUnavailable(self.name, exc) from exc
+            log.info("api connection failed before the answer; sending the read again", service=self.name,
+                     path=path, error=repr(exc)[:300])
+            first = exc
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(self.name, exc) from exc
+        try:
+            return await self.http.request(method, path, headers=_headers(token), **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(self.name, exc) from first
 
     async def get_json(self, path: str, token: str, **params: Any) -> Any:
         return (await self._send("GET", path, token, params=params or None)).json()
@@ -83,7 +116,8 @@ class Apis:
     def create(cls, urls: dict[str, str], timeout_s: float,
                transport: httpx.AsyncBaseTransport | None = None) -> Apis:
         def api(name: str) -> Api:
-            return Api(name, httpx.AsyncClient(base_url=urls[name], timeout=timeout_s, transport=transport))
+            return Api(name, httpx.AsyncClient(base_url=urls[name], timeout=timeout_s, transport=transport,
+                                               limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S)))
         return cls(api("clients"), api("orders"), api("invoicing"), api("notifications"))
 
     async def aclose(self) -> None:

@@ -25,7 +25,7 @@ from kontor.auth import mint_token
 from kontor.html import security_headers
 from kontor.logging import get_logger
 from kontor_portal import i18n
-from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized
+from kontor_portal.adapters.apis import ApiError, ApiNotFound, Apis, ApiUnauthorized, ApiUnavailable
 from kontor_portal.entrypoints import advisor_pages, invoice_pages, member_pages, order_pages, settings_pages
 from kontor_portal.entrypoints.web import CsrfFailed, SignInRequired, Web, WrongRole, environment
 from kontor_portal.settings import PortalSettings
@@ -137,6 +137,14 @@ def create_app(settings: PortalSettings | None = None, *, transport: httpx.Async
     async def _api_error(request: Request, exc: ApiError) -> Response:
         log.error("api error behind a page", service=exc.service, status=exc.status_code, path=request.url.path)
         return page(request, "error.html", status_code=502, message_key="error")
+
+    @app.exception_handler(ApiUnavailable)
+    async def _api_unavailable(request: Request, exc: ApiUnavailable) -> Response:
+        log.error("api unreachable behind a page", service=exc.service, error=repr(exc.error)[:300],
+                  path=request.url.path)
+        response = page(request, "error.html", status_code=503, message_key="unavailable")
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
