@@ -28,6 +28,10 @@ async def test_with_client_credentials_the_fetcher_asks_the_identity_provider():
         assert fetcher.oauth.client_id == "kontor-notifications"
         assert fetcher.oauth.metadata["grant_type"] == "client_credentials"
         assert fetcher.oauth.metadata["token_endpoint"] == TOKEN_URL
+        # the documents are fetched through it: its pool, like the plain client's, drops idle connections
+        # before the services' APIs close them (kontor.service.CLIENT_LIMITS)
+        pools = [fetcher.oauth._transport._pool, fetcher.client._transport._pool]
+        assert [pool._keepalive_expiry for pool in pools] == [2.0, 2.0]
     finally:
         await fetcher.close()
 

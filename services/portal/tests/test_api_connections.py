@@ -15,8 +15,6 @@ from kontor.testing import free_port
 from kontor_portal.adapters.apis import Api, ApiUnavailable
 from kontor_portal.settings import PortalSettings
 
-pytestmark = pytest.mark.unit
-
 
 class ClosingServer:
     """An HTTP/1.1 server on a real port that answers each request with its method and path, keeps the

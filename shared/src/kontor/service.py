@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from kontor.contracts import Contract
 from kontor.db import upgrade
 from kontor.logging import configure_logging, get_logger
@@ -24,11 +26,11 @@ log = get_logger(__name__)
 # On SIGTERM the API stops accepting at once and gives the requests in flight this long (then closes them);
 # a Kubernetes terminationGracePeriodSeconds must exceed it plus the preStop pause (deploy/k8s/).
 API_DRAIN_TIMEOUT_S = 15
-# How long an API keeps an idle connection open (uvicorn's timeout_keep_alive), and how long the
-# services' HTTP clients keep one in their pool: shorter, so a client never sends a request on a
-# connection the server is just closing (the request would fail with no answer).
+# How long an API keeps an idle connection open (uvicorn's timeout_keep_alive), and the pool limits of
+# every HTTP client a service calls another with: an idle connection kept shorter, so a client never sends
+# a request on a connection the server is just closing (the request would fail with no answer).
 API_KEEPALIVE_S = 5
-CLIENT_KEEPALIVE_EXPIRY_S = 2.0
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from kontor.auth import mint_token
 from kontor.logging import get_logger
-from kontor.service import CLIENT_KEEPALIVE_EXPIRY_S
+from kontor.service import CLIENT_LIMITS
 from kontor_notifications.adapters.smtp import SendFailed
 from kontor_notifications.domain.model import DocumentRef
 from kontor_notifications.settings import NotificationsSettings
@@ -41,14 +41,13 @@ def service_token(settings: NotificationsSettings) -> str:
 class DocumentFetcher:
     def __init__(self, settings: NotificationsSettings, client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
-        self.client = client or httpx.AsyncClient(timeout=settings.document_timeout_s,
-                                                  limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S))
+        self.client = client or httpx.AsyncClient(timeout=settings.document_timeout_s, limits=CLIENT_LIMITS)
         self.oauth: AsyncOAuth2Client | None = None
         if settings.oidc_token_url and settings.oidc_client_secret is not None:
             self.oauth = AsyncOAuth2Client(
                 client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret.get_secret_value(),
                 token_endpoint=settings.oidc_token_url, grant_type="client_credentials",
-                leeway=int(settings.oidc_token_leeway_s), timeout=settings.document_timeout_s)
+                leeway=int(settings.oidc_token_leeway_s), timeout=settings.document_timeout_s, limits=CLIENT_LIMITS)
         self._token_lock = asyncio.Lock()
 
     async def _new_token(self, oauth: AsyncOAuth2Client, stale: str | None = None) -> None:

@@ -9,7 +9,7 @@ import httpx
 
 from kontor.auth import ACTING_ROLE_HEADER
 from kontor.logging import get_logger
-from kontor.service import CLIENT_KEEPALIVE_EXPIRY_S
+from kontor.service import CLIENT_LIMITS
 
 log = get_logger(__name__)
 
@@ -117,7 +117,7 @@ class Apis:
                transport: httpx.AsyncBaseTransport | None = None) -> Apis:
         def api(name: str) -> Api:
             return Api(name, httpx.AsyncClient(base_url=urls[name], timeout=timeout_s, transport=transport,
-                                               limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S)))
+                                               limits=CLIENT_LIMITS))
         return cls(api("clients"), api("orders"), api("invoicing"), api("notifications"))
 
     async def aclose(self) -> None:
